@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, storage, clock, errors, translations, node context."""

@@ -1,0 +1,1 @@
+"""The web layer: the app factory, layout, translations of pages, problem documents."""
