@@ -1,7 +1,8 @@
 """Capabilities are found by their package layout, not by a hand-kept list.
 
 Each capability package ``tongban.<name>`` may have any of these modules, which are imported when needed:
-``tables`` (ORM tables), ``cli`` (``register(app)``), ``pages`` / ``api`` (``router``), ``bench`` (workloads).
+``tables`` (ORM tables), ``cli`` (``register(app)``), ``pages`` / ``api`` (``router``), ``bench``
+(``register(bench_app)``), ``middleware`` (``install(app)``), ``runtime`` (``attach(runtime)``).
 """
 
 from __future__ import annotations

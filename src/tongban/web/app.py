@@ -236,7 +236,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(module.router)
     for module in capability_modules("api"):
         app.include_router(module.router, prefix="/api/v1")
-    for module in capability_modules("webhooks"):
+    for module in capability_modules("middleware"):
         module.install(app)
 
     missing = undeclared_routes(app.routes)
