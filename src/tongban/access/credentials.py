@@ -14,6 +14,7 @@ import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from tongban.access.domain import N_
 from tongban.access.settings import AccessSettings
 
 TOTP_STEP_S = 30
@@ -53,9 +54,9 @@ def burn_time(settings: AccessSettings, password: str) -> None:
 def check_password_strength(password: str) -> str | None:
     """A reason the password is too weak, or None."""
     if len(password) < 10:
-        return "Passwords need at least 10 characters."
+        return N_("Passwords need at least 10 characters.")
     if password.isdigit() or password.isalpha():
-        return "Passwords need letters and digits or other characters."
+        return N_("Passwords need letters and digits or other characters.")
     return None
 
 

@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from tongban.access import service
 from tongban.access.accesslog import ViewBuffer
 from tongban.access.domain import N_, AttemptWindow
+from tongban.access.identity import CitizenPasswords, StaffPasswords
 from tongban.access.keys import app_secret
 from tongban.access.settings import AccessSettings
 from tongban.access.web import VIEW_SERVICE, SessionAuthorizer
@@ -64,6 +65,12 @@ def install(app: FastAPI) -> None:
     app.state.authorizer = SessionAuthorizer()
     app.state.signin_limiter = AttemptWindow(settings.rate_limit_attempts, settings.rate_limit_window_s)
     secret = app_secret(runtime.settings)
+    if not hasattr(app.state, "identity_providers"):
+        # Replace "citizen" with an OIDC provider for the national e-ID (same protocol).
+        app.state.identity_providers = {
+            "staff": StaffPasswords(settings),
+            "citizen": CitizenPasswords(settings, secret),
+        }
     clock = SystemClock()
 
     @app.middleware("http")
@@ -139,6 +146,7 @@ def install(app: FastAPI) -> None:
             response.status_code == 401
             and request.method == "GET"
             and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", "")
             and request.state.user is None
         ):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

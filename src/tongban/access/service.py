@@ -114,7 +114,7 @@ def add_user(
     kind = kind_of(role)
     weak = cred.check_password_strength(password)
     if weak:
-        raise InvalidInput(N_("The password is too weak: {reason}"), reason=weak)
+        raise InvalidInput(weak)
     if kind is PrincipalKind.STAFF:
         if not division_code or not is_division_code(division_code):
             raise InvalidInput(N_("Staff need the six-digit division code of their office."))
@@ -209,7 +209,7 @@ def reset_password(
     """Set a new password, unlock the account and end its sessions (optionally re-enrol the second factor)."""
     weak = cred.check_password_strength(password)
     if weak:
-        raise InvalidInput(N_("The password is too weak: {reason}"), reason=weak)
+        raise InvalidInput(weak)
     pw_hash = cred.hash_password(settings, password)
     with db.transaction() as s:
         user = store.user_by_id(s, user_id, for_update=True)
