@@ -124,6 +124,7 @@ def install(app: FastAPI) -> None:
         if request.method in UNSAFE and not by_token:
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
+                await request.body()  # cached, so the route reads the same body again
                 form = await request.form()
                 value = form.get(CSRF_FIELD)
                 sent = value if isinstance(value, str) else None
