@@ -148,6 +148,7 @@ def _find(database: Database, settings: Settings, login: str) -> service.UserInf
         except TongbanError:
             return service.get_user(database, login=credentials.citizen_login(app_secret(settings), login))
     except TongbanError:
+        database.dispose()
         err_console.print("No such account.")
         raise typer.Exit(1) from None
 
