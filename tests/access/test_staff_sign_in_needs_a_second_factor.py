@@ -68,7 +68,7 @@ def test_enrol_then_sign_in_with_a_code(database: Database, tmp_path: Path) -> N
     page = client2.get(r.headers["location"])
     csrf3 = _csrf(page.text)
     replay = client2.post("/access/sign-in/totp", data={"code": code, "csrf_token": csrf3})
-    assert replay.status_code == 401
+    assert replay.status_code == 401, replay.text
     env.clock.advance(timedelta(seconds=30))
     fresh = credentials.totp_code(secret, env.clock.now())
     done = client2.post("/access/sign-in/totp", data={"code": fresh, "csrf_token": csrf3})

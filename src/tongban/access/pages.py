@@ -3,7 +3,6 @@ and "who viewed my record" for citizens."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -71,7 +70,7 @@ def _set_session_cookie(
         httponly=True,
         secure=settings.cookie_secure,
         samesite="lax",
-        max_age=max(1, int((new.expires_at - datetime.now(new.expires_at.tzinfo)).total_seconds())),
+        max_age=new.ttl_s,
         path="/",
     )
 

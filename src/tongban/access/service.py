@@ -371,6 +371,7 @@ class NewSession:
     token: str
     csrf_token: str
     expires_at: datetime
+    ttl_s: int
 
 
 def open_session(
@@ -407,7 +408,7 @@ def open_session(
                     change=None,
                     at=now,
                 )
-    return NewSession(token=token, csrf_token=csrf, expires_at=expires)
+    return NewSession(token=token, csrf_token=csrf, expires_at=expires, ttl_s=ttl)
 
 
 @dataclass(frozen=True)
