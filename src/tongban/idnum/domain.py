@@ -60,11 +60,12 @@ class InvalidIdNumber(InvalidInput):
     """An ID number that is not valid; ``reason`` says why (and ``expected`` the right check character)."""
 
     code: ClassVar[str] = "invalid-id-number"
-    title: ClassVar[str] = "Invalid ID number"
+    title: ClassVar[str] = N_("Invalid ID number")
 
     def __init__(self, reason: Reason | str, /, *, expected: str | None = None, **params: Any) -> None:
         self.reason = Reason(reason)
         self.expected = expected
+        params["reason"] = self.reason.value
         if expected is not None:
             params["expected"] = expected
         super().__init__(_MESSAGES[self.reason], **params)
