@@ -6,7 +6,8 @@ the same without the century and the check character.
 
 Plain Python. The address code must be a division code that existed at some time (at any level: numbers
 were issued under codes later abolished, and under prefecture codes); by default it is checked against the
-shipped divisions catalog, loaded at the first check.
+shipped divisions catalog, loaded at the first check. (Residence permits of Hong Kong, Macao and Taiwan
+residents use the same format with 810000, 820000 and 830000; 830000 is no division code and is rejected.)
 """
 
 from __future__ import annotations
