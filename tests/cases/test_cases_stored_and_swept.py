@@ -13,6 +13,7 @@ from tongban.cases import jobs, service, store
 from tongban.cases.calendar import CHINA_TZ
 from tongban.cases.domain import CaseAction, CaseRef, CaseState, CloseReason, TaskAction, TaskState
 from tongban.cases.policy import Decision
+from tongban.cases.rules import Span
 from tongban.core.clock import FixedClock
 from tongban.core.db import Database
 from tongban.core.errors import Conflict, NotFound
@@ -209,3 +210,23 @@ def test_time_order_is_kept_across_a_late_clock(database: Database, tmp_path: Pa
     with pytest.raises(Conflict):
         service.act_on_case(node, number=case.number, action=CaseAction.START, actor="u:1")
     assert service.get_case(node, number=case.number).state is CaseState.ACCEPTED
+
+
+def test_the_policy_in_force_at_acceptance_decides(database: Database, tmp_path: Path) -> None:
+    node = NodeContext(
+        code="110000",
+        name="n",
+        db=database,
+        settings=settings(tmp_path),
+        clock=FixedClock(china(2025, 6, 30)),
+    )
+    case = service.accept_case(node, matter="MIG-SPOUSE", applicant="person:s-1", office="o-1", actor="u:1")
+    node.clock.set(china(2025, 7, 2))  # type: ignore[attr-defined]  # a new version took effect on 1 July
+    decision = service.decide_eligibility(
+        node, number=case.number, facts={"marriage_duration": Span.of(2, 6)}, actor="u:2"
+    )
+    assert decision.policy_version == "2024.1"
+    assert not decision.eligible
+    assert decision.explain("en").startswith(
+        "spouse migration requires 3 years of marriage; married 2 years 6 months"
+    )

@@ -169,3 +169,15 @@ def test_working_day_due_dates_are_working_days_and_count_exactly(start: date, n
     assert CAL.is_workday(result.due)
     assert CAL.working_days_between(start, result.due) == n
     assert result.complete
+
+
+def test_the_documented_schedule_example_parses() -> None:
+    import tongban.cases.calendar as module
+
+    doc = module.__doc__ or ""
+    block = doc.split("(``TONGBAN_CALENDAR_DIR``)::", 1)[1].split("\n\nEvery date", 1)[0]
+    text = "\n".join(line[4:] for line in block.strip("\n").splitlines())
+    schedule = parse_schedule(text, name="example")
+    assert schedule.year == 2027
+    assert date(2027, 2, 8) in schedule.holidays
+    assert date(2027, 2, 14) in schedule.workdays

@@ -162,7 +162,8 @@ def decide_eligibility(
         loaded = store.load_case(s, number)
         case = loaded.obj
         matter = setup.catalog.get(case.matter)
-        policy = policy_for(node, locality=locality, day=local_date(now))
+        # The policy in force on the day of acceptance decides, not a later version.
+        policy = policy_for(node, locality=locality, day=case.accepted_on)
         decision = policy.decide(matter=matter.code, rule_keys=matter.rule_keys(case.procedure), facts=facts)
         case.record_decision(decision=decision.to_dict(), now=now, actor=actor)
         store.save_case(s, loaded)
