@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -181,3 +181,12 @@ def test_the_documented_schedule_example_parses() -> None:
     assert schedule.year == 2027
     assert date(2027, 2, 8) in schedule.holidays
     assert date(2027, 2, 14) in schedule.workdays
+
+
+def test_library_years_agree_with_the_library_day_by_day() -> None:
+    import chinese_calendar
+
+    day = date(2004, 1, 1)
+    while day <= date(2026, 12, 31):
+        assert CAL.is_workday(day) == chinese_calendar.is_workday(day), day
+        day += timedelta(days=1)

@@ -235,7 +235,7 @@ class WorkingCalendar:
         if source is DaySource.FILE:
             return self.schedules[day.year].is_workday(day)
         if source is DaySource.LIBRARY:
-            return bool(chinese_calendar.is_workday(day))
+            return library_schedule(day.year).is_workday(day)
         return day.weekday() < 5
 
     def due(self, start: date, limit: TimeLimit, pauses: Iterable[Pause] = ()) -> DueDate:
@@ -276,11 +276,24 @@ class WorkingCalendar:
         return [y for y in years if self.source_for(y) is DaySource.WEEKENDS_ONLY]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1)
+def _library_years() -> tuple[int, int]:
+    years = [d.year for d in chinese_calendar.holidays]
+    return min(years), max(years)
+
+
 def library_covers(year: int) -> bool:
     """Whether the installed ``chinese_calendar`` knows the holidays of ``year``."""
-    try:
-        chinese_calendar.is_workday(date(year, 6, 1))
-    except NotImplementedError:
-        return False
-    return True
+    first, last = _library_years()
+    return first <= year <= last
+
+
+@lru_cache(maxsize=64)
+def library_schedule(year: int) -> YearSchedule:
+    """The library's data for one year as a schedule (set lookups instead of the library's per-call scans)."""
+    return YearSchedule(
+        year=year,
+        holidays=frozenset(d for d in chinese_calendar.holidays if d.year == year),
+        workdays=frozenset(d for d in chinese_calendar.workdays if d.year == year),
+        source=f"chinese_calendar {getattr(chinese_calendar, '__version__', '')}".strip(),
+    )
