@@ -99,11 +99,18 @@ def test_decision_round_trips_through_json_and_reads_the_same() -> None:
     assert "父母一方在本地持有居住证：否" in again.explain("zh_CN")
 
 
-def test_no_policy_for_an_unknown_locality_or_day() -> None:
+def test_fallback_policy_and_none_before_any_is_in_force(tmp_path: Path) -> None:
+    assert BOOK.for_locality("650102", date(2025, 1, 1)).locality == "000000"
+    assert BOOK.for_locality("110000", date(2023, 12, 31)).locality == "000000"
     with pytest.raises(NotFound):
-        BOOK.for_locality("650000", date(2025, 1, 1))
+        BOOK.for_locality("650000", date(2003, 12, 31))
+    text = (
+        'locality = "110000"\nversion = "1"\neffective_from = 2025-01-01\nname = { zh_CN = "x", en = "x" }\n'
+    )
+    (tmp_path / "a.toml").write_text(text, encoding="utf-8")
+    only_one = PolicyBook.load(tmp_path)
     with pytest.raises(NotFound):
-        BOOK.for_locality("110000", date(2023, 12, 31))
+        only_one.for_locality("650000", date(2025, 1, 1))
 
 
 def test_limits_are_read_per_policy() -> None:

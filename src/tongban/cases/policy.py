@@ -16,7 +16,8 @@ A policy file (TOML) of one locality (a GB/T 2260 code: province, prefecture or 
     all = [ { fact = "marriage_duration", op = ">=", value = "2y",
               says = { zh_CN = "夫妻投靠须结婚满{value}", en = "spouse migration requires {value} of marriage" } } ]
 
-A county without its own file follows its prefecture's, then its province's. Of the versions in force on a
+A county without its own file follows its prefecture's, then its province's, then the fallback file with
+locality ``000000`` when there is one. Of the versions in force on a
 day, the one with the latest ``effective_from`` applies. Every decision records the policy version, the rules
 and the facts used (``Decision``), and reads back as a sentence in zh-CN or en.
 """
@@ -38,6 +39,8 @@ from tongban.core.errors import NotFound
 from tongban.core.i18n import N_, gettext, normalize_locale
 
 SAMPLES_DIR = Path(__file__).parent / "policies"
+# A policy file with this locality applies wherever no file of the locality, prefecture or province does.
+FALLBACK_LOCALITY = "000000"
 
 
 class PolicyError(ValueError):
@@ -186,7 +189,7 @@ class PolicyBook:
 
     def for_locality(self, code: str, day: date) -> Policy:
         """The policy in force on ``day`` for division ``code`` (or its prefecture, or its province)."""
-        for candidate in dict.fromkeys([code, code[:4] + "00", code[:2] + "0000"]):
+        for candidate in dict.fromkeys([code, code[:4] + "00", code[:2] + "0000", FALLBACK_LOCALITY]):
             in_force = [p for p in self.policies if p.locality == candidate and p.in_force(day)]
             if in_force:
                 return max(in_force, key=lambda p: p.effective_from)
