@@ -82,38 +82,85 @@ FactValue = Span | int | bool | str | date
 class FactSpec:
     name: str
     type: FactType
-    label: str  # msgid with {value}
+    label: str  # msgid with {value}: what was found ("married {value}")
+    title: str  # msgid naming the fact, for when it was not supplied ("length of marriage")
 
 
 # The facts rules may use. A policy naming another fact is refused at start-up.
 FACTS: dict[str, FactSpec] = {
     f.name: f
     for f in [
-        FactSpec("marriage_duration", FactType.SPAN, N_("married {value}")),
+        FactSpec("marriage_duration", FactType.SPAN, N_("married {value}"), N_("length of marriage")),
         FactSpec(
-            "sponsor_registration", FactType.SPAN, N_("the sponsor has been registered here for {value}")
+            "sponsor_registration",
+            FactType.SPAN,
+            N_("the sponsor has been registered here for {value}"),
+            N_("the sponsor's years of registration here"),
         ),
-        FactSpec("sponsor_age", FactType.INTEGER, N_("the sponsor is {value} years old")),
-        FactSpec("parent_age", FactType.INTEGER, N_("the parent is {value} years old")),
-        FactSpec("applicant_age", FactType.INTEGER, N_("the applicant is {value} years old")),
-        FactSpec("child_age", FactType.SPAN, N_("the child is {value} old")),
-        FactSpec("days_since_birth", FactType.INTEGER, N_("{value} days since birth")),
-        FactSpec("born_in_mainland", FactType.BOOLEAN, N_("born in the mainland: {value}")),
-        FactSpec("has_birth_medical_certificate", FactType.BOOLEAN, N_("birth medical certificate: {value}")),
-        FactSpec("born_in_wedlock", FactType.BOOLEAN, N_("born in wedlock: {value}")),
-        FactSpec("surname_of_a_parent", FactType.BOOLEAN, N_("surname of a parent: {value}")),
-        FactSpec("into_family_household", FactType.BOOLEAN, N_("into a family household: {value}")),
+        FactSpec(
+            "sponsor_age", FactType.INTEGER, N_("the sponsor is {value} years old"), N_("the sponsor's age")
+        ),
+        FactSpec(
+            "parent_age", FactType.INTEGER, N_("the parent is {value} years old"), N_("the parent's age")
+        ),
+        FactSpec(
+            "applicant_age",
+            FactType.INTEGER,
+            N_("the applicant is {value} years old"),
+            N_("the applicant's age"),
+        ),
+        FactSpec("child_age", FactType.SPAN, N_("the child is {value} old"), N_("the child's age")),
+        FactSpec(
+            "days_since_birth", FactType.INTEGER, N_("{value} days since birth"), N_("days since birth")
+        ),
+        FactSpec(
+            "born_in_mainland",
+            FactType.BOOLEAN,
+            N_("born in the mainland: {value}"),
+            N_("born in the mainland"),
+        ),
+        FactSpec(
+            "has_birth_medical_certificate",
+            FactType.BOOLEAN,
+            N_("birth medical certificate: {value}"),
+            N_("birth medical certificate"),
+        ),
+        FactSpec("born_in_wedlock", FactType.BOOLEAN, N_("born in wedlock: {value}"), N_("born in wedlock")),
+        FactSpec(
+            "surname_of_a_parent",
+            FactType.BOOLEAN,
+            N_("surname of a parent: {value}"),
+            N_("surname of a parent"),
+        ),
+        FactSpec(
+            "into_family_household",
+            FactType.BOOLEAN,
+            N_("into a family household: {value}"),
+            N_("into a family household"),
+        ),
         FactSpec(
             "parent_has_residence_permit",
             FactType.BOOLEAN,
             N_("a parent holds a residence permit here: {value}"),
+            N_("a parent's residence permit here"),
         ),
         FactSpec(
-            "has_stable_residence", FactType.BOOLEAN, N_("stable work, study or residence here: {value}")
+            "has_stable_residence",
+            FactType.BOOLEAN,
+            N_("stable work, study or residence here: {value}"),
+            N_("stable work, study or residence here"),
         ),
-        FactSpec("past_false_commitment", FactType.BOOLEAN, N_("a past false commitment on record: {value}")),
         FactSpec(
-            "days_since_business_licence", FactType.INTEGER, N_("{value} days since the business licence")
+            "past_false_commitment",
+            FactType.BOOLEAN,
+            N_("a past false commitment on record: {value}"),
+            N_("past false commitments"),
+        ),
+        FactSpec(
+            "days_since_business_licence",
+            FactType.INTEGER,
+            N_("{value} days since the business licence"),
+            N_("days since the business licence"),
         ),
     ]
 }
@@ -323,9 +370,7 @@ class Outcome:
             texts = self.says or {}
             requirement = (texts.get(locale) or texts.get("en", "")).replace("{value}", expected)
             if self.actual is None:
-                found = gettext(
-                    locale, N_("{label}: not supplied"), label=gettext(locale, spec.label, value="?")
-                )
+                found = gettext(locale, N_("{label}: not supplied"), label=gettext(locale, spec.title))
             else:
                 found = gettext(locale, spec.label, value=words(coerce(spec, self.actual), locale))
             if nested:
