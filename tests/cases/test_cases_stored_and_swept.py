@@ -230,3 +230,20 @@ def test_the_policy_in_force_at_acceptance_decides(database: Database, tmp_path:
     assert decision.explain("en").startswith(
         "spouse migration requires 3 years of marriage; married 2 years 6 months"
     )
+
+
+def test_the_sweep_loop_runs_until_stopped(database: Database, tmp_path: Path) -> None:
+    node = make_node(database, tmp_path, china(2025, 6, 9))
+    case = service.accept_case(node, matter="BIRTH", applicant="person:s-1", office="o-1", actor="u:1")
+    node.clock.set(china(2025, 6, 20))  # type: ignore[attr-defined]
+    stop = threading.Event()
+    seen: list[jobs.SweepResult] = []
+
+    def on_result(_node: NodeContext, result: jobs.SweepResult) -> None:
+        seen.append(result)
+        if len(seen) >= 3:
+            stop.set()
+
+    passes = jobs.run_sweeps([node], interval_s=0.01, stop=stop, on_result=on_result)
+    assert passes == 3
+    assert [r.cases_overdue for r in seen] == [[case.number], [], []]

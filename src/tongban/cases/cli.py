@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -273,17 +274,34 @@ def act(
 
 
 @case_app.command("sweep")
-def sweep(node: NodeOpt, db: DbOpt = None, data_dir: DataDirOpt = None) -> None:
-    """One pass of the deadline sweep: mark overdue cases and tasks, close expired materials waits."""
+def sweep(
+    node: NodeOpt,
+    every: Annotated[
+        float | None, typer.Option("--every", min=0.1, help="Keep sweeping every SECONDS until interrupted.")
+    ] = None,
+    db: DbOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Sweep deadlines: mark overdue cases and tasks, close expired materials waits."""
     ctx = open_node_for(node, db, data_dir)
+
+    def report(_node: NodeContext, result: jobs.SweepResult) -> None:
+        typer.echo(
+            f"cases overdue: {len(result.cases_overdue)}; closed for missing materials: {len(result.cases_closed)}; "
+            f"tasks overdue: {len(result.tasks_overdue)}; lost races: {result.lost_races}"
+        )
+
     try:
-        result = jobs.sweep_deadlines(ctx)
+        if every is None:
+            report(ctx, jobs.sweep_deadlines(ctx))
+            return
+        stop = threading.Event()
+        try:
+            jobs.run_sweeps([ctx], interval_s=every, stop=stop, on_result=report)
+        except KeyboardInterrupt:
+            stop.set()
     finally:
         ctx.db.dispose()
-    typer.echo(
-        f"cases overdue: {len(result.cases_overdue)}; closed for missing materials: {len(result.cases_closed)}; "
-        f"tasks overdue: {len(result.tasks_overdue)}; lost races: {result.lost_races}"
-    )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ the domain's "already marked") refuses, rolls back and moves on. Every mark is a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -90,3 +91,30 @@ def sweep_deadlines(node: NodeContext, *, batch: int = 200, actor: str = SWEEP_A
             result.lost_races,
         )
     return result
+
+
+def run_sweeps(
+    nodes: Sequence[NodeContext],
+    *,
+    interval_s: float,
+    stop: threading.Event,
+    on_result: Callable[[NodeContext, SweepResult], None] | None = None,
+) -> int:
+    """Sweep every node, then wait ``interval_s`` (or until ``stop``), until ``stop`` is set; returns passes.
+
+    A failing pass is logged with its error and the loop goes on: one bad row or a database restart does
+    not stop the deadlines of the others.
+    """
+    passes = 0
+    while not stop.is_set():
+        for node in nodes:
+            try:
+                result = sweep_deadlines(node)
+            except Exception:
+                log.exception("deadline sweep on %s failed; retrying in %.1fs", node.code, interval_s)
+                continue
+            if on_result is not None:
+                on_result(node, result)
+        passes += 1
+        stop.wait(interval_s)
+    return passes
