@@ -35,3 +35,12 @@ def test_a_broken_calendar_file_stops_start_up(tmp_path: Path) -> None:
     (tmp_path / "2099.toml").write_text("year = 2099\nworkdays = ['2099-01-05']\n", encoding="utf-8")
     with pytest.raises(ScheduleError):
         load_setup(Settings(data_dir=tmp_path, calendar_dir=tmp_path))
+
+
+def test_a_policy_for_an_unknown_locality_stops_start_up(tmp_path: Path) -> None:
+    text = (SAMPLES_DIR / "110000" / "2025.2.toml").read_text(encoding="utf-8")
+    (tmp_path / "p.toml").write_text(
+        text.replace('locality = "110000"', 'locality = "119900"'), encoding="utf-8"
+    )
+    with pytest.raises(CatalogError, match="119900"):
+        load_setup(Settings(data_dir=tmp_path, policy_dir=tmp_path))

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from tongban.cases.calendar import WorkingCalendar
 from tongban.cases.catalog import CatalogError, MatterCatalog
-from tongban.cases.policy import PolicyBook
+from tongban.cases.policy import FALLBACK_LOCALITY, PolicyBook
 from tongban.core.settings import Settings
+from tongban.divisions.domain import get_catalog as division_catalog
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,16 @@ def load_setup(settings: Settings) -> CasesSetup:
     problems = [f"{p.source}: {m}" for p in policies.policies for m in catalog.missing_in(p)]
     if problems:
         raise CatalogError("local policies lack keys the matters use: " + "; ".join(problems))
+    divisions = division_catalog()
+    unknown = [
+        f"{p.source}: {p.locality}"
+        for p in policies.policies
+        if p.locality != FALLBACK_LOCALITY and not divisions.ever_existed(p.locality)
+    ]
+    if unknown:
+        raise CatalogError(
+            "local policies name localities that are not GB/T 2260 codes: " + "; ".join(unknown)
+        )
     return CasesSetup(
         catalog=catalog, policies=policies, calendar=WorkingCalendar.from_dir(settings.calendar_dir)
     )
