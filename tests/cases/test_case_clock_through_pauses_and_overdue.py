@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from tongban.cases.calendar import CHINA_TZ, TimeLimit, WorkingCalendar
-from tongban.cases.domain import Case, CaseAction, CaseState, CloseReason
+from tongban.cases.calendar import CHINA_TZ, DayUnit, TimeLimit, WorkingCalendar
+from tongban.cases.domain import Case, CaseAction, CaseState, CloseReason, TimeLeft
 from tongban.core.clock import FixedClock
 from tongban.core.errors import Conflict, InvalidInput
 
@@ -48,6 +48,7 @@ def test_pause_resume_and_overdue_over_national_day() -> None:
     assert case.state is CaseState.AWAITING_MATERIALS
     assert case.due is None and case.deadline_at is None  # the official clock is stopped
     assert case.materials_due == date(2025, 10, 29)
+    assert case.time_left(CAL, clock.now()) == TimeLeft(30, DayUnit.CALENDAR_DAYS, materials=True)
     assert case.live_deadline() == datetime(2025, 10, 30, tzinfo=CHINA_TZ)
     # While paused nothing is overdue, however long the official period would have been.
     clock.set(china(2025, 10, 20))
@@ -61,6 +62,7 @@ def test_pause_resume_and_overdue_over_national_day() -> None:
     assert case.pauses[0].start == date(2025, 9, 29) and case.pauses[0].end == date(2025, 10, 21)
     assert case.due == date(2025, 10, 24)
     assert case.working_days_left(CAL, clock.now()) == 3
+    assert case.time_left(CAL, clock.now()) == TimeLeft(3, DayUnit.WORKING_DAYS)
 
     clock.set(china(2025, 10, 24, 23))
     assert not case.is_overdue(clock.now())
@@ -68,6 +70,9 @@ def test_pause_resume_and_overdue_over_national_day() -> None:
     assert case.is_overdue(clock.now())
     assert case.working_days_left(CAL, clock.now()) == 0  # Saturday: no working day after the 24th yet
     case.mark_overdue(now=clock.now(), actor="system:sweep")
+    clock.set(china(2025, 10, 28))
+    left = case.time_left(CAL, clock.now())
+    assert left is not None and left.late and left.days == -2  # 27 and 28 October passed since the due day
     with pytest.raises(Conflict, match="already marked overdue"):
         case.mark_overdue(now=clock.now(), actor="system:sweep")
     # An overdue case still ends normally, once.

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tongban.cases import jobs, service
-from tongban.cases.calendar import DueDate, Pause, ScheduleError, TimeLimit, WorkingCalendar
+from tongban.cases.calendar import DayUnit, DueDate, Pause, ScheduleError, TimeLimit, WorkingCalendar
 from tongban.cases.catalog import MatterCatalog
 from tongban.cases.domain import Case, CaseAction
 from tongban.cases.policy import Decision
@@ -132,9 +132,10 @@ def _case_lines(case: Case, locale: str, calendar: WorkingCalendar, now: datetim
         lines.append(
             f"{_('Materials due')}: {case.materials_due.isoformat()} ({', '.join(case.missing_materials)})"
         )
-    left = case.working_days_left(calendar, now)
+    left = case.time_left(calendar, now)
     if left is not None:
-        lines.append(f"{_('Working days left')}: {left}")
+        label = _("Working days left") if left.unit is DayUnit.WORKING_DAYS else _("Calendar days left")
+        lines.append(f"{label}: {left.days}")
     if case.overdue_at is not None:
         lines.append(f"{_('Overdue since')}: {case.overdue_at.isoformat()}")
     if case.years_without_data:

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from tongban.cases.calendar import DueDate, Pause, TimeLimit, WorkingCalendar, end_of_day, local_date
+from tongban.cases.calendar import DayUnit, DueDate, Pause, TimeLimit, WorkingCalendar, end_of_day, local_date
 from tongban.core.clock import ensure_utc
 from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.i18n import N_
@@ -133,6 +133,19 @@ def terminal_states(table: Mapping[tuple[Any, Any], Any], states: Sequence[Any])
     """States with no way out (for the "exactly one terminal state" check)."""
     leaving = {src for (src, _), dst in table.items() if dst != src}
     return {s for s in states if s not in leaving}
+
+
+@dataclass(frozen=True)
+class TimeLeft:
+    """What a queue shows: days to the live due date, in the limit's unit; ``materials`` while paused."""
+
+    days: int
+    unit: DayUnit
+    materials: bool = False
+
+    @property
+    def late(self) -> bool:
+        return self.days < 0
 
 
 @dataclass(frozen=True)
@@ -315,6 +328,18 @@ class Case(_Timeline):
         if day is None or self.is_closed:
             return None
         return calendar.working_days_between(local_date(now), day)
+
+    def time_left(self, calendar: WorkingCalendar, now: datetime) -> TimeLeft | None:
+        """Time to the live due date in the unit of its limit (0 on the due day, negative when late)."""
+        paused = self.state is CaseState.AWAITING_MATERIALS
+        day = self.materials_due if paused else self.due
+        if day is None or self.is_closed:
+            return None
+        unit = (self.materials_wait if paused else self.time_limit).unit
+        today = local_date(now)
+        if unit is DayUnit.CALENDAR_DAYS:
+            return TimeLeft((day - today).days, unit, paused)
+        return TimeLeft(calendar.working_days_between(today, day), unit, paused)
 
     # -- changing ------------------------------------------------------------------------------
 
