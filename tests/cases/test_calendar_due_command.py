@@ -76,3 +76,28 @@ def test_broken_schedule_exits_with_the_reason(tmp_path: Path) -> None:
 def test_exactly_one_unit_is_required() -> None:
     result = runner.invoke(app, ["calendar", "due", "--from", "2025-06-09"])
     assert result.exit_code != 0
+
+
+def test_malformed_dates_and_pauses_are_refused() -> None:
+    bad_date = runner.invoke(app, ["calendar", "due", "--from", "2025-02-30", "--working-days", "1"])
+    assert bad_date.exit_code == 2
+    assert "not a date" in bad_date.output
+    bad_pause = runner.invoke(
+        app, ["calendar", "due", "--from", "2025-06-09", "--working-days", "1", "--pause", "2025-06-10"]
+    )
+    assert bad_pause.exit_code == 2
+    backwards = runner.invoke(
+        app,
+        [
+            "calendar",
+            "due",
+            "--from",
+            "2025-06-09",
+            "--working-days",
+            "1",
+            "--pause",
+            "2025-06-12..2025-06-10",
+        ],
+    )
+    assert backwards.exit_code == 2
+    assert "cannot end before it starts" in backwards.output

@@ -247,3 +247,24 @@ def test_the_sweep_loop_runs_until_stopped(database: Database, tmp_path: Path) -
     passes = jobs.run_sweeps([node], interval_s=0.01, stop=stop, on_result=on_result)
     assert passes == 3
     assert [r.cases_overdue for r in seen] == [[case.number], [], []]
+
+
+def test_task_reception_refuses_unknown_steps_and_reused_refs(database: Database, tmp_path: Path) -> None:
+    from tongban.core.errors import InvalidInput
+
+    node = make_node(database, tmp_path, china(2025, 6, 9))
+    case = CaseRef("110000", "110000-20250609-000001")
+    with pytest.raises(InvalidInput):
+        service.receive_task(
+            node, ref="t-1", case=case, matter="MIG-JOB", step="teleport", actor="node:110000"
+        )
+    service.receive_task(node, ref="t-1", case=case, matter="MIG-JOB", step="move_out", actor="node:110000")
+    with pytest.raises(Conflict, match="another case or step"):
+        service.receive_task(
+            node, ref="t-1", case=case, matter="MIG-JOB", step="move_in", actor="node:110000"
+        )
+    with pytest.raises(Conflict):
+        service.act_on_task(node, ref="t-1", action=TaskAction.MARK_OVERDUE, actor="user:clerk-9")
+    assert [t.ref for t in service.list_tasks(node)] == ["t-1"]
+    with pytest.raises(NotFound):
+        service.get_task(node, ref="t-2")

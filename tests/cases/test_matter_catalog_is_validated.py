@@ -167,3 +167,16 @@ def test_loading_a_directory_with_a_broken_file_fails(tmp_path: Path) -> None:
 def test_an_empty_catalog_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="no matter files"):
         MatterCatalog.load(tmp_path)
+
+
+def test_a_local_limit_without_a_policy_is_refused() -> None:
+    from tongban.core.errors import NotFound
+
+    approve = next(s for s in CATALOG.get("MIG-JOB").procedure().steps if s.key == "approve")
+    assert approve.time_limit is not None
+    with pytest.raises(NotFound, match=r"mig\.approval"):
+        approve.time_limit.resolve(None)
+    with pytest.raises(NotFound):
+        CATALOG.get("PAWN")
+    with pytest.raises(NotFound):
+        CATALOG.get("LIC-HOTEL").procedure("express")
