@@ -6,12 +6,13 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from registry_helpers import ACTOR, household, person
 
 from tongban.core.db import Database
 from tongban.core.errors import InvalidInput
 from tongban.core.node import NodeContext
 from tongban.registry import service
+
+from .registry_helpers import ACTOR, household, person
 
 
 @pytest.fixture

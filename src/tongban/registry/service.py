@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tongban.audit.service import record_audit
 from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
@@ -124,12 +125,13 @@ def _audit(
     change: Mapping[str, Any] | None,
     at: datetime,
 ) -> None:
-    """The registry's single audit call site, called once by every write (once per import batch).
+    """The registry's single audit call site: every write calls it once, in the write's transaction.
 
-    It records nothing yet: the access capability's ``tongban.audit.service.record_audit`` (same signature,
-    same transaction) is wired in here when that capability is merged. Tests assert it is called.
+    ``object_id`` is the person's or household's internal id, never an ID number.
     """
-    return None
+    record_audit(
+        s, actor=actor, action=action, object_type=object_type, object_id=object_id, change=change, at=at
+    )
 
 
 def today(node: NodeContext) -> date:
