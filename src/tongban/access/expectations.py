@@ -36,6 +36,22 @@ ROUTES: dict[str, str | None] = {
     "POST /api/v1/access/tokens": "access.token.manage",
     "GET /api/v1/access/views": "access.log.read",
     "GET /api/v1/access/my-views": "access.log.read_own",
+    # registry
+    "POST /api/v1/registry/households": "registry.household.update",
+    "GET /api/v1/registry/households/{number}": "registry.household.read",
+    "POST /api/v1/registry/persons": "registry.person.update",
+    "POST /api/v1/registry/persons/lookup": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}/journal": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}/status": "registry.person.read",
+    "POST /api/v1/registry/persons/{person_id}/moves": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/cancellation": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/corrections": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/transit": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/restoration": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/moved-out": "registry.person.update",
+    "GET /api/v1/registry/search": "registry.person.search",
+    "POST /api/v1/registry/id-numbers": "registry.person.update",
 }
 
 C, RV, OH, CS, PA, NS, CI, EU = (
