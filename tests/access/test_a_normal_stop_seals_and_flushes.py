@@ -39,7 +39,6 @@ def test_stop_seals_pending_audit_rows(tmp_path: Path) -> None:
     )
     env = {
         "TONGBAN_SECRET_KEY": "stop-test",
-        "TONGBAN_ACCESS_COOKIE_SECURE": "false",
         "TONGBAN_AUDIT_SEAL_INTERVAL_S": "3600",  # only the stop can seal
         "TONGBAN_ACCESS_ARGON2_MEMORY_KIB": "1024",
         "TONGBAN_ACCESS_ARGON2_TIME_COST": "1",

@@ -29,7 +29,7 @@ from tongban.access.domain import (
 )
 from tongban.access.identity import IdentityProvider
 from tongban.access.settings import AccessSettings
-from tongban.access.web import CurrentUser, access_settings, scope_filter
+from tongban.access.web import CurrentUser, access_settings, cookie_secure, scope_filter
 from tongban.core.errors import InvalidInput, NotFound, TongbanError, Unauthenticated
 from tongban.core.node import NodeContext
 from tongban.core.routing import public, requires
@@ -60,7 +60,7 @@ def _client(request: Request) -> str:
 
 
 def _set_session_cookie(
-    response: Response, settings: AccessSettings, node: str, new: service.NewSession
+    request: Request, response: Response, settings: AccessSettings, node: str, new: service.NewSession
 ) -> None:
     from tongban.access.middleware import session_cookie_value
 
@@ -68,7 +68,7 @@ def _set_session_cookie(
         settings.session_cookie,
         session_cookie_value(node, new.token),
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=cookie_secure(request, settings),
         samesite="lax",
         max_age=new.ttl_s,
         path="/",
@@ -133,7 +133,7 @@ def sign_in(
         response = redirect("/access/sign-in/enrol?next=" + quote(target, safe=""))
     else:
         response = redirect(target)
-    _set_session_cookie(response, settings, node.code, new)
+    _set_session_cookie(request, response, settings, node.code, new)
     return response
 
 
@@ -144,7 +144,7 @@ def _promote(request: Request, node: NodeContext, pending: service.LoadedSession
         node.db, settings=settings, user_id=pending.user.id, stage=service.STAGE_ACTIVE, now=node.clock.now()
     )
     response = redirect(target)
-    _set_session_cookie(response, settings, node.code, new)
+    _set_session_cookie(request, response, settings, node.code, new)
     return response
 
 
@@ -251,7 +251,11 @@ def sign_out(request: Request) -> Response:
             service.close_session(home.db, token_hash=loaded.token_hash)
     response = redirect("/access/sign-in")
     response.delete_cookie(
-        settings.session_cookie, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
+        settings.session_cookie,
+        path="/",
+        secure=cookie_secure(request, settings),
+        httponly=True,
+        samesite="lax",
     )
     return response
 
