@@ -14,7 +14,7 @@ from tongban.access.settings import AccessSettings
 from tongban.core.db import Database
 from tongban.core.errors import Unauthenticated
 
-from .helpers import FAST, PASSWORD, add, make_env, signed_in
+from .helpers import FAST, PASSWORD, SECRET, add, make_env, signed_in
 
 
 def test_an_office_head_manages_only_their_office_and_lower_roles(database: Database, tmp_path: Path) -> None:
@@ -57,10 +57,11 @@ def test_a_reset_makes_the_account_enrol_again(database: Database, tmp_path: Pat
     env = make_env(database, tmp_path)
     head = add(env, Role.OFFICE_HEAD, "head")
     clerk = add(env, Role.WINDOW_CLERK, "clerk")
-    secret = service.start_totp_enrolment(env.db, user_id=clerk.id)
+    secret = service.start_totp_enrolment(env.db, user_id=clerk.id, key=SECRET.encode())
     service.check_totp(
         env.db,
         settings=env.settings,
+        key=SECRET.encode(),
         user_id=clerk.id,
         code=credentials.totp_code(secret, env.clock.now()),
         now=env.clock.now(),
@@ -77,11 +78,17 @@ def test_a_reset_makes_the_account_enrol_again(database: Database, tmp_path: Pat
 def test_wrong_codes_count_towards_the_lock(database: Database, tmp_path: Path) -> None:
     env = make_env(database, tmp_path)
     clerk = add(env, Role.WINDOW_CLERK, "clerk")
-    service.start_totp_enrolment(env.db, user_id=clerk.id)
+    service.start_totp_enrolment(env.db, user_id=clerk.id, key=SECRET.encode())
     for _ in range(10):
         with pytest.raises(Unauthenticated):
             service.check_totp(
-                env.db, settings=env.settings, user_id=clerk.id, code="000000", now=env.clock.now(), actor="t"
+                env.db,
+                settings=env.settings,
+                key=SECRET.encode(),
+                user_id=clerk.id,
+                code="000000",
+                now=env.clock.now(),
+                actor="t",
             )
     assert service.get_user(env.db, user_id=clerk.id).locked
     with pytest.raises(AccountLocked):

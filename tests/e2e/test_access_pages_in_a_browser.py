@@ -70,10 +70,11 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         person_ref="p-1",
     )
     # The supervisor enrolled a second factor earlier.
-    secret = service.start_totp_enrolment(db, user_id=supervisor.id)
+    secret = service.start_totp_enrolment(db, user_id=supervisor.id, key=SECRET.encode())
     service.check_totp(
         db,
         settings=FAST,
+        key=SECRET.encode(),
         user_id=supervisor.id,
         code=credentials.totp_code(secret, now),
         now=now,

@@ -28,6 +28,7 @@ from tongban.access.domain import (
     division_prefix,
 )
 from tongban.access.identity import IdentityProvider
+from tongban.access.keys import app_secret
 from tongban.access.settings import AccessSettings
 from tongban.access.web import CurrentUser, access_settings, cookie_secure, scope_filter
 from tongban.core.errors import InvalidInput, NotFound, TongbanError, Unauthenticated
@@ -53,6 +54,11 @@ def safe_next(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/"
+
+
+def _key(request: Request) -> bytes:
+    """The node secret that encrypts second-factor secrets at rest."""
+    return app_secret(request.app.state.runtime.settings)
 
 
 def _client(request: Request) -> str:
@@ -170,6 +176,7 @@ def totp_submit(
         service.check_totp(
             node.db,
             settings=access_settings(request),
+            key=_key(request),
             user_id=pending.user.id,
             code=code,
             now=node.clock.now(),
@@ -183,9 +190,9 @@ def totp_submit(
 
 
 def _enrol_context(request: Request, node: NodeContext, pending: service.LoadedSession) -> dict[str, Any]:
-    secret = service.pending_totp_secret(node.db, user_id=pending.user.id)
+    secret = service.pending_totp_secret(node.db, user_id=pending.user.id, key=_key(request))
     if secret is None:
-        secret = service.start_totp_enrolment(node.db, user_id=pending.user.id)
+        secret = service.start_totp_enrolment(node.db, user_id=pending.user.id, key=_key(request))
     settings = access_settings(request)
     uri = credentials.totp_uri(
         secret, account=f"{pending.user.login}@{node.code}", issuer=settings.totp_issuer
@@ -223,6 +230,7 @@ def enrol_submit(
         service.check_totp(
             node.db,
             settings=access_settings(request),
+            key=_key(request),
             user_id=pending.user.id,
             code=code,
             now=node.clock.now(),
