@@ -19,12 +19,18 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("access_users", schema=None) as batch_op:
         batch_op.alter_column(
-            "totp_secret", existing_type=sa.String(length=64), type_=sa.String(length=128), existing_nullable=True
+            "totp_secret",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=128),
+            existing_nullable=True,
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("access_users", schema=None) as batch_op:
         batch_op.alter_column(
-            "totp_secret", existing_type=sa.String(length=128), type_=sa.String(length=64), existing_nullable=True
+            "totp_secret",
+            existing_type=sa.String(length=128),
+            type_=sa.String(length=64),
+            existing_nullable=True,
         )
