@@ -134,5 +134,7 @@ EXPECTED: dict[str, dict[Role, Scope | None]] = {
     "papers.paper.issue": row(reviewer=COUNTY, head=COUNTY),
     "seals.seal.request": row(enterprise=OWN),
     "exchange.outbox.read": row(admin=PROV),
+    "exchange.status.read": row(admin=PROV),
+    "exchange.parked.retry": row(admin=PROV),
     "supervision.report.read": row(head=OFFICE, county=COUNTY, admin=PROV, national=NATION),
 }
