@@ -263,13 +263,25 @@ class CaseView:
     missing_names: list[str]
 
 
-def window_record(node: NodeContext, number: str) -> tuple[Case, CaseWindowRow | None]:
+@dataclass(frozen=True)
+class WindowRecord:
+    division_code: str
+    applicant_masked: str
+    phone: str | None
+    email: str | None
+    locale: str
+
+
+def _record(row: CaseWindowRow | None) -> WindowRecord | None:
+    if row is None:
+        return None
+    return WindowRecord(row.division_code, row.applicant_masked, row.phone, row.email, row.locale)
+
+
+def window_record(node: NodeContext, number: str) -> tuple[Case, WindowRecord | None]:
     with node.db.session() as s:
         loaded = store.load_case(s, number)
-        w = _window(s, loaded.id)
-        if w is not None:
-            s.expunge(w)
-        return loaded.obj, w
+        return loaded.obj, _record(_window(s, loaded.id))
 
 
 def view(node: NodeContext, *, number: str, locale: str) -> CaseView:
@@ -332,7 +344,7 @@ def queue(node: NodeContext, *, filters: QueueFilter, locale: str, limit: int = 
         if filters.matter:
             q = q.where(CaseRow.matter == filters.matter)
         q = q.order_by(CaseRow.deadline_at.is_(None), CaseRow.deadline_at, CaseRow.id).limit(limit)
-        rows = [(store.case_from_row(row), w) for row, w in s.execute(q).all()]
+        rows = [(store.case_from_row(row), _record(w)) for row, w in s.execute(q).all()]
     views = [
         describe(node, c, w.division_code if w else None, w.applicant_masked if w else None, locale)
         for c, w in rows
