@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
-
 from tests.access.helpers import Env, add, make_env, signed_in
+
 from tongban.access.domain import Role
 from tongban.cases import notify
 from tongban.cases.jobs import sweep_deadlines
@@ -60,7 +60,9 @@ class FlakySender:
             raise ConnectionError("gateway timed out after accepting")
 
 
-def test_acceptance_messages_go_out_once_in_the_applicants_language(database: Database, tmp_path: Path) -> None:
+def test_acceptance_messages_go_out_once_in_the_applicants_language(
+    database: Database, tmp_path: Path
+) -> None:
     env = make_env(database, tmp_path)
     client, csrf = signed_in(env, add(env, Role.WINDOW_CLERK, "clerk.n"))
     r = client.post(
@@ -100,7 +102,9 @@ def test_sweep_tells_supervisors_of_overdue_cases_once(database: Database, tmp_p
     sup = add(env, Role.COUNTY_SUPERVISOR, "sup.s", office="OFF-JD")
     far = add(env, Role.COUNTY_SUPERVISOR, "sup.far", division="110108", office="OFF-HD")
     number = client.post(
-        "/api/v1/cases", json={"matter": "CERT", "id_number": "11010519491231002X"}, headers={"X-CSRF-Token": csrf}
+        "/api/v1/cases",
+        json={"matter": "CERT", "id_number": "11010519491231002X"},
+        headers={"X-CSRF-Token": csrf},
     ).json()["number"]
     env.clock.advance(timedelta(days=90))
     result = sweep_deadlines(env.node, deliver=False)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pypdfium2 as pdfium
-
 from tests.access.helpers import add, make_env, signed_in
+
 from tongban.access.domain import Role
 from tongban.core.db import Database
 
