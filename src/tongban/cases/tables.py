@@ -177,7 +177,7 @@ class EvidenceRequestRow(Base):
     consent_id: Mapped[str] = mapped_column(ForeignKey("cases_consent.id"))
     target_node: Mapped[str] = mapped_column(String(6))
     material: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
     envelope_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(64))

@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("consent_id", sa.String(length=36), nullable=False),
         sa.Column("target_node", sa.String(length=6), nullable=False),
         sa.Column("material", sa.String(length=64), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=24), nullable=False),
         sa.Column("envelope_id", sa.String(length=36), nullable=True),
         sa.Column("created_at", tongban.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
