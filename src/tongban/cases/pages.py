@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from tongban.access import service as access_service
 from tongban.access.domain import Allow, Principal, Target, decide
 from tongban.access.web import CurrentUser
 from tongban.cases import documents, materials, notify, service, window
@@ -38,6 +39,7 @@ from tongban.web.app import CurrentNode, CurrentTranslator, redirect, render
 
 router = APIRouter(prefix="/cases")
 
+TASK_DECIDE = "cases.task.decide"
 URGENCY_BADGE = {"overdue": "bad", "near": "warn", "ok": "ok", "none": ""}
 BUTTON_LABELS = {
     CaseAction.START.value: N_("Start handling"),
@@ -106,7 +108,9 @@ def queue_page(
         include_closed=chosen_state is CaseState.CLOSED,
     )
     rows = window.queue(node, filters=filters, locale=t.locale)
-    tasks = service.list_tasks(node)
+    # Tasks are the node's part of cases owned elsewhere: shown to those who act on them.
+    show_tasks = may(user, TASK_DECIDE)
+    tasks = service.list_tasks(node) if show_tasks else []
     calendar = service.cases_setup(node).calendar
     now = node.clock.now()
     task_rows = [(task, task.live_deadline(), _task_left(task, calendar, now)) for task in tasks]
@@ -115,6 +119,7 @@ def queue_page(
         "cases/queue.html",
         rows=rows,
         tasks=task_rows,
+        show_tasks=show_tasks,
         matters=list(service.cases_setup(node).catalog),
         states=list(CaseState),
         chosen={"state": state, "due": due, "matter": matter},
@@ -233,6 +238,8 @@ def _case_page(
 ) -> HTMLResponse:
     v = load_checked(request, node, number, t.locale, action=CASE_READ)
     matter = service.cases_setup(node).catalog.get(v.case.matter)
+    staff_ids = {int(e.actor) for e in v.case.events if e.actor.isdigit()}
+    names = {str(k): row[0] for k, row in access_service.user_rows_for_names(node.db, staff_ids).items()}
     allowed = set(v.case.allowed_actions())
     status = ctx.pop("status_code", 200)
     return render(
@@ -245,6 +252,7 @@ def _case_page(
         asked=[m for m in matter.materials_for(v.case.procedure) if m.source is MaterialSource.APPLICANT],
         looked_up=[m for m in matter.materials_for(v.case.procedure) if m.source is MaterialSource.REGISTRY],
         uploads=materials.list_materials(node, case_number=number),
+        actor_names=names,
         window_actions=[
             a for a in window.WINDOW_ACTIONS if a in allowed and a is not CaseAction.REQUEST_MATERIALS
         ],
