@@ -1,8 +1,9 @@
 """Materials and evidence: uploads checked by content, consents, and evidence requests to other nodes.
 
 Uploads: the type is read from the file's first bytes (PDF, JPEG, PNG), never from its name or the browser's
-content type, and the size is capped by ``max_upload_bytes`` while reading (a larger body is never kept
-whole). An accepted file is written under ``<data_dir>/materials/<node>/`` (outside anything served as
+content type, and the size is capped by ``max_upload_bytes`` (the declared size first, then counted while
+copying; the web framework spools a multipart body to a temporary file before the route runs, so a front
+proxy's body limit is what keeps very large bodies off the disk). An accepted file is written under ``<data_dir>/materials/<node>/`` (outside anything served as
 static files) with a random name and no execute bit, and is served only by a route with a rule, as an
 attachment. A refused upload leaves nothing behind: it is written to a temporary file in the same directory,
 checked, and renamed into place only when the database row commits.
