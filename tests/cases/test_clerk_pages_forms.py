@@ -17,6 +17,7 @@ from tongban.core.db import Database
 def test_acceptance_form_queue_and_case_page(database: Database, tmp_path: Path) -> None:
     env = make_env(database, tmp_path)
     client, csrf = signed_in(env, add(env, Role.WINDOW_CLERK, "clerk.p"))
+    assert 'href="/cases/queue"' in client.get("/").text  # the layout leads staff to their queue
     form = client.get("/cases/new?matter=MIG-SPOUSE&lang=zh_CN")
     assert form.status_code == 200
     assert 'name="handed_in" value="marriage_certificate"' in form.text
