@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 
+from tongban.cases.calendar import local_date
 from tongban.cases.catalog import MaterialSource
 from tongban.cases.service import cases_setup
 from tongban.cases.window import window_record
@@ -77,8 +78,6 @@ def notice_data(node: NodeContext, *, number: str, locale: str) -> NoticeData:
         raise Conflict(N_("Case {number} has no missing materials to notify"), number=number)
     matter = cases_setup(node).catalog.get(case.matter)
     names = {m.key: m.name.get(locale) for m in matter.materials}
-    from tongban.cases.calendar import local_date
-
     return NoticeData(
         number=case.number,
         matter=matter.name.get(locale),

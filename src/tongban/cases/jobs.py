@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tongban.audit.service import record_audit
 from tongban.cases import notify, store
 from tongban.cases.domain import Case, TaskAction
+from tongban.cases.service import cases_setup
 from tongban.cases.tables import CaseWindowRow
 from tongban.core.errors import Conflict
 from tongban.core.i18n import N_
@@ -29,8 +30,6 @@ CLOSED_FOR_MATERIALS = N_("materials not supplied")
 
 
 def _matter_names(node: NodeContext, code: str) -> dict[str, str]:
-    from tongban.cases.service import cases_setup
-
     names = cases_setup(node).catalog.get(code).name
     return {"zh_CN": names.zh_CN, "en": names.en}
 

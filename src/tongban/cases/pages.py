@@ -28,6 +28,7 @@ from tongban.cases.api import (
     load_checked,
     queue_filter,
 )
+from tongban.cases.calendar import DayUnit, local_date
 from tongban.cases.catalog import MaterialSource
 from tongban.cases.domain import CaseAction, CaseState, TimeLeft
 from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Applicant, CaseView
@@ -128,8 +129,6 @@ def queue_page(
 
 
 def _task_left(task: Any, calendar: Any, now: Any) -> TimeLeft | None:
-    from tongban.cases.calendar import DayUnit, local_date
-
     if task.is_closed or task.due is None:
         return None
     today = local_date(now)
