@@ -120,3 +120,31 @@ def test_sweep_tells_supervisors_of_overdue_cases_once(database: Database, tmp_p
     assert not notify.mark_read(env.node, user_id=str(head.id), notification_id=zh[0].id)  # not theirs
     assert notify.mark_read(env.node, user_id=str(sup.id), notification_id=zh[0].id)
     assert notify.unread_count(env.node, user_id=str(sup.id)) == 0
+
+
+def test_applicant_hears_once_when_the_materials_wait_runs_out(database: Database, tmp_path: Path) -> None:
+    env = make_env(database, tmp_path)
+    client, csrf = signed_in(env, add(env, Role.WINDOW_CLERK, "clerk.x"))
+    h = {"X-CSRF-Token": csrf}
+    number = client.post(
+        "/api/v1/cases",
+        json={"matter": "MIG-SPOUSE", "id_number": "11010519491231002X", "phone": "13900000000"},
+        headers=h,
+    ).json()["number"]
+    r = client.post(
+        f"/api/v1/cases/{number}/actions",
+        json={"action": "request_materials", "missing": ["marriage_certificate"]},
+        headers=h,
+    )
+    assert r.status_code == 200
+    assert rows(env, notify.SMS) == 2  # accepted, materials requested
+    env.clock.advance(timedelta(days=200))
+    outbox = FileOutbox(tmp_path / "outbox")
+    env.node.services[notify.SENDER_SERVICE] = outbox
+    result = sweep_deadlines(env.node)
+    assert result.cases_closed == [number] and result.messages_sent == 3
+    assert sweep_deadlines(env.node).messages_sent == 0
+    texts = [json.loads(x)["text"] for x in outbox.path("sms").read_text(encoding="utf-8").splitlines()]
+    assert len(texts) == 3
+    assert "需补充材料" in texts[1] and "结婚证" in texts[1]
+    assert texts[2] == f"办件 {number} 已办结：未补齐材料。"
