@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from registry_helpers import NOW
 
 from tongban.core.clock import FixedClock
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
 from tongban.core.settings import Settings
-
-NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from tongban.core.node import NodeContext
 from tongban.idnum.domain import make_id_number
 from tongban.registry import service
 
 ACTOR = "clerk-test"
+NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 
 
 def new_id(area: str = "110105", born: date = date(1990, 5, 17), seq: int = 11) -> str:
