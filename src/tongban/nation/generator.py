@@ -198,9 +198,8 @@ class ProvinceGenerator:
         self.faker.seed_instance(_seed_for(seed, code))
         self.counties = _Counties(self.catalog, code, self.rng)
         self.ethnicity = _weighted(ETHNIC_MIX.get(code[:2], DEFAULT_ETHNICITIES))
-        self.others = tuple(p for p in other_provinces if p != code) or tuple(
-            p for p in ("310000", "440000", "330000", "320000") if p != code
-        )
+        # Provinces where some of this province's people live (none: nobody lives elsewhere).
+        self.others = tuple(p for p in other_provinces if p != code)
         self.households: list[_HouseholdDraft] = []
         self.drafts: list[_Draft] = []
         self._by_county: dict[str, list[_HouseholdDraft]] = {}
@@ -603,7 +602,8 @@ class ProvinceGenerator:
                 reported = len(self.drafts)
         self._trim()
         self._moves()
-        self._residences()
+        if self.others:
+            self._residences()
         self._assign_ids()
         born_in: dict[str, list[date]] = {}
         for d in self.drafts:
