@@ -60,3 +60,12 @@ def test_list_provinces_and_counties() -> None:
     assert "16 divisions" in beijing.output
     bad = runner.invoke(app, ["division", "list", "--province", "110105", "--lang", "en"])
     assert bad.exit_code == 1
+
+
+def test_find_by_hanzi_or_pinyin() -> None:
+    by_hanzi = runner.invoke(app, ["division", "find", "长治", "--lang", "en"])
+    by_pinyin = runner.invoke(app, ["division", "find", "Changzhi", "--lang", "en"])
+    assert by_hanzi.exit_code == by_pinyin.exit_code == 0
+    assert "140400" in by_hanzi.output and "140400" in by_pinyin.output
+    none = runner.invoke(app, ["division", "find", "不存在的地方", "--lang", "en"])
+    assert none.exit_code == 1 and "No division matches" in none.output

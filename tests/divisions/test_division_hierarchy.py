@@ -68,3 +68,16 @@ def test_catalog_is_loaded_once_and_quickly() -> None:
     again = get_catalog()
     assert again is first
     assert time.perf_counter() - started < 0.01
+
+
+def test_every_row_has_its_named_parent_and_province_in_use_during_its_period() -> None:
+    catalog = get_catalog()
+    for code in catalog.codes():
+        for d in catalog.history(code):
+            last = d.last_year if d.last_year is not None else catalog.data_year
+            span = range(d.start_year, last + 1)
+            assert any(catalog.in_use(d.province_code, y) for y in span), d
+            if d.parent_code is not None:
+                assert any(
+                    (p := catalog.get(d.parent_code, y)) is not None and p.name == d.parent_name for y in span
+                ), d

@@ -63,7 +63,7 @@ def test_error_is_an_invalid_input_with_a_translated_message() -> None:
         parse_id("110105194912310021", today=TODAY)
     error = caught.value
     assert isinstance(error, InvalidIdNumber) and error.status == 422
-    assert error.expected == "X" and error.params == {"expected": "X", "actual": "1"}
+    assert error.expected == "X" and error.params == {"expected": "X", "actual": "1", "reason": "check"}
     assert gettext("zh_CN", error.message, **error.params) == "校验码为 1，应为 X"
     assert "0021" not in error.render()  # messages never carry the whole number
 

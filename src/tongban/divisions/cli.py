@@ -161,5 +161,25 @@ def list_(
     console.print(t("{count} divisions", count=len(rows)))
 
 
+@division_app.command("find")
+def find(
+    text: Annotated[str, typer.Argument(help="Part of a name, in hanzi or pinyin (e.g. 长治, changzhi).")],
+    year: Annotated[
+        int | None, typer.Option(help="Divisions in use at the end of this year (default: the data year).")
+    ] = None,
+    lang: LangOpt = None,
+) -> None:
+    """Find divisions by part of their name in hanzi or pinyin (exit 1 when none match)."""
+    t = Translator(cli_locale(lang))
+    rows = get_catalog().search(text, year, limit=50)
+    if not rows:
+        err_console.print(t("No division matches {text}", text=text))
+        raise typer.Exit(1)
+    table = Table(t("Code"), t("Name"), t("Pinyin"), t("Level"), t("Parent"))
+    for d in rows:
+        table.add_row(d.code, d.name, d.pinyin, t(LEVEL_NAMES[d.level]), d.parent_name or "")
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(division_app, name="division")

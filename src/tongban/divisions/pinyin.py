@@ -32,11 +32,25 @@ GENERICS: tuple[tuple[str, str], ...] = (
     ("自治县", "Zizhixian"),
     ("自治旗", "Zizhiqi"),
     ("行政区", "Xingzhengqu"),
+    ("左翼前旗", "Zuoyi Qianqi"),
+    ("左翼中旗", "Zuoyi Zhongqi"),
+    ("左翼后旗", "Zuoyi Houqi"),
+    ("右翼前旗", "Youyi Qianqi"),
+    ("右翼中旗", "Youyi Zhongqi"),
+    ("右翼后旗", "Youyi Houqi"),
+    ("联合旗", "Lianheqi"),
+    ("工矿区", "Gongkuangqu"),
+    ("工农区", "Gongnongqu"),
     ("地区", "Diqu"),
-    ("林区", "Linqu"),
     ("矿区", "Kuangqu"),
+    ("群岛", "Qundao"),
     ("特区", "Tequ"),
     ("新区", "Xinqu"),
+    ("左旗", "Zuoqi"),
+    ("右旗", "Youqi"),
+    ("前旗", "Qianqi"),
+    ("中旗", "Zhongqi"),
+    ("后旗", "Houqi"),
     ("省", "Sheng"),
     ("市", "Shi"),
     ("区", "Qu"),
@@ -140,9 +154,15 @@ def _specific(text: str, overrides: Overrides) -> str:
 
 
 def _split_generic(name: str) -> tuple[str, str, str]:
-    """(specific, generic hanzi, generic pinyin); the generic is empty when none applies."""
+    """(specific, generic hanzi, generic pinyin); the generic is empty when none applies.
+
+    A two-character generic that would leave a one-character specific part is not taken: 清新区 is
+    清新 + 区, not 清 + 新区; 东矿区 is 东矿 + 区.
+    """
     for hanzi, roman in GENERICS:
         if name.endswith(hanzi) and len(name) > len(hanzi):
+            if len(hanzi) == 2 and not hanzi.startswith("自治") and len(name) - len(hanzi) == 1:
+                continue
             return name[: -len(hanzi)], hanzi, roman
     return name, "", ""
 
@@ -176,7 +196,7 @@ def romanize(name: str, overrides: Overrides | None = None) -> str:
     if not generic:
         return _specific(name, overrides)
     ethnic: list[str] = []
-    if generic.startswith("自治"):
+    if generic.startswith("自治") or specific.endswith("族"):
         specific, ethnic = _split_ethnic(specific)
     place = _specific(specific, overrides)
     if not ethnic and len(specific) == 1:  # one syllable: joined to the generic

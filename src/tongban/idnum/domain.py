@@ -6,7 +6,8 @@ the same without the century and the check character.
 
 Plain Python. The address code must be a division code that existed at some time (at any level: numbers
 were issued under codes later abolished, and under prefecture codes); by default it is checked against the
-shipped divisions catalog, loaded at the first check.
+shipped divisions catalog, loaded at the first check. (Residence permits of Hong Kong, Macao and Taiwan
+residents use the same format with 810000, 820000 and 830000; 830000 is no division code and is rejected.)
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ class InvalidIdNumber(InvalidInput):
     """An ID number that is not valid; ``reason`` says why (and ``expected`` the right check character)."""
 
     code: ClassVar[str] = "invalid-id-number"
-    title: ClassVar[str] = "Invalid ID number"
+    title: ClassVar[str] = N_("Invalid ID number")
 
     def __init__(self, reason: Reason | str, /, *, expected: str | None = None, **params: Any) -> None:
         self.reason = Reason(reason)
         self.expected = expected
+        params["reason"] = self.reason.value
         if expected is not None:
             params["expected"] = expected
         super().__init__(_MESSAGES[self.reason], **params)

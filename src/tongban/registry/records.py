@@ -114,7 +114,9 @@ def _date(raw: Mapping[str, Any], key: str, *, optional: bool = False) -> date |
     if value is None and optional:
         return None
     try:
-        return date.fromisoformat(str(value)) if isinstance(value, str) and len(value) == 10 else _bad_date(key)
+        return (
+            date.fromisoformat(str(value)) if isinstance(value, str) and len(value) == 10 else _bad_date(key)
+        )
     except ValueError:
         return _bad_date(key)
 

@@ -66,12 +66,15 @@ def open_membership(s: Session, person_id: int) -> Membership | None:
 
 
 def open_members(s: Session, household_id: int) -> list[tuple[Membership, Person, PersonState]]:
+    """Current members: the head first, then by the date they joined and ID number."""
     rows = s.execute(
         sa.select(Membership, Person, PersonState)
         .join(Person, Person.id == Membership.person_id)
         .join(PersonState, PersonState.person_id == Person.id)
         .where(Membership.household_id == household_id, Membership.to_date.is_(None))
-        .order_by(Membership.from_date, Membership.id)
+        .order_by(
+            sa.case((Membership.relation == "head", 0), else_=1), Membership.from_date, Person.id_number
+        )
     ).all()
     return [(m, p, st) for m, p, st in rows]
 
