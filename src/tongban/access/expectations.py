@@ -36,6 +36,10 @@ ROUTES: dict[str, str | None] = {
     "POST /api/v1/access/tokens": "access.token.manage",
     "GET /api/v1/access/views": "access.log.read",
     "GET /api/v1/access/my-views": "access.log.read_own",
+    # people: the clerk's person search and record pages (over the registry's queries)
+    "GET /people/": "registry.person.search",
+    "GET /people/results": "registry.person.search",
+    "GET /people/p/{person_id}": "registry.person.read",
 }
 
 C, RV, OH, CS, PA, NS, CI, EU = (
