@@ -479,7 +479,8 @@ class ProvinceGenerator:
             origin = self._origin_for(d, county)
             if origin is None:
                 continue
-            earliest = _plus_years(d.birth, 18)
+            # Legal marriage ages: 22 for men, 20 for women; students and workers leave home from 18.
+            earliest = _plus_years(d.birth, 18 if h.kind == "collective" else (22 if d.male else 20))
             births = [m.birth for m in h.members if m.relation == "child"]
             latest = min([AS_OF - timedelta(days=7), *births])
             if h.kind == "collective":
