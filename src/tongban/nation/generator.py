@@ -418,7 +418,7 @@ class ProvinceGenerator:
             h = self._household("collective", county, label=label + "学生集体户")
             size = rng.randint(40, 160)
             for _ in range(size):
-                age = rng.randint(18, 23)
+                age = rng.randint(19, 23)  # enrolled in September of the year they turned 18
                 birth = _birth_for_age(rng, age)
                 d = self._person(
                     h,
