@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from registry_helpers import NOW
 
 from tongban.core.clock import FixedClock
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
 from tongban.core.settings import Settings
 
+from .registry_helpers import NOW
+
 if TYPE_CHECKING:
-    from conftest import PgFactory
+    from tests.conftest import PgFactory
 
 
 @pytest.fixture

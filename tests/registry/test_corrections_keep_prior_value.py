@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from registry_helpers import ACTOR, household, new_id, person
 
 from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.node import NodeContext
 from tongban.registry import service
+
+from .registry_helpers import ACTOR, household, new_id, person
 
 
 def test_a_name_correction_keeps_the_old_name_and_updates_search(node: NodeContext) -> None:

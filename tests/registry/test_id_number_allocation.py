@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from registry_helpers import ACTOR, NOW, household, new_id, person
 
 from tongban.core.db import Database
 from tongban.core.errors import Conflict, InvalidInput
@@ -16,6 +15,8 @@ from tongban.core.node import NodeContext
 from tongban.idnum.domain import parse_id
 from tongban.registry import service
 from tongban.registry.tables import IdCounter
+
+from .registry_helpers import ACTOR, NOW, household, new_id, person
 
 BORN = date(2026, 5, 1)
 

@@ -6,12 +6,13 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from registry_helpers import ACTOR, household, person
 
 from tongban.core.db import Database
 from tongban.core.errors import InvalidInput
 from tongban.core.node import NodeContext
 from tongban.registry import service
+
+from .registry_helpers import ACTOR, household, person
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_search_finds_by_every_key(people: NodeContext, query: str, expected: li
 def test_search_results_mask_nothing_internally_but_carry_status(people: NodeContext) -> None:
     hit = service.search_persons(people, actor=ACTOR, query="李四")[0]
     assert hit.status == "active" and hit.household_number == "H0001"
-    assert hit.masked_id_number == hit.id_number[:6] + "*" * 11 + hit.id_number[-1]
+    assert hit.masked_id_number == hit.id_number[:6] + "*" * 8 + hit.id_number[-4:]
 
 
 def test_search_limits(people: NodeContext) -> None:

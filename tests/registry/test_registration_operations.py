@@ -6,12 +6,13 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from registry_helpers import ACTOR, household, new_id, person
 
 from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.node import NodeContext
 from tongban.registry import service
 from tongban.registry.tables import JournalEntry, Membership, PersonState
+
+from .registry_helpers import ACTOR, household, new_id, person
 
 
 def _counts(node: NodeContext) -> tuple[int, int, int]:

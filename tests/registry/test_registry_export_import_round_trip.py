@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
-from registry_helpers import ACTOR, NOW, household, person
-
 from tongban.core.clock import FixedClock
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
@@ -14,6 +12,8 @@ from tongban.registry import service
 from tongban.registry.exporting import dump_line, export_records
 from tongban.registry.importing import import_records
 from tongban.registry.synthetic import synthetic_records
+
+from .registry_helpers import ACTOR, NOW, household, person
 
 
 def build_history(node: NodeContext) -> None:

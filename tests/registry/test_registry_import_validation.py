@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from registry_helpers import ACTOR, NOW, new_id
 
 from tongban.core.clock import FixedClock
 from tongban.core.node import NodeContext
 from tongban.registry import service
 from tongban.registry.importing import ImportRefused, import_records
 from tongban.registry.tables import Household, Person, SearchKey
+
+from .registry_helpers import ACTOR, NOW, new_id
 
 
 def good_file() -> list[dict[str, Any]]:
@@ -68,24 +69,24 @@ def bad(records: list[dict[str, Any]], index: int, **change: Any) -> list[dict[s
 
 
 CASES = [
-    ("id check", lambda r: bad(r, 1, id_number=r[1]["id_number"][:-1] + "0"), 2, "invalid ID number"),
-    ("unknown division", lambda r: bad(r, 0, division="119999"), 1, "unknown division code 119999"),
+    ("id check", lambda r: bad(r, 1, id_number=r[1]["id_number"][:-1] + "0"), 2, "The check character is"),
+    ("unknown division", lambda r: bad(r, 0, division="119999"), 1, "Unknown division code 119999."),
     ("other province", lambda r: bad(r, 0, division="310101"), 1, "not a place of registration"),
-    ("unknown birthplace", lambda r: bad(r, 2, birthplace="000000"), 3, "unknown division code"),
+    ("unknown birthplace", lambda r: bad(r, 2, birthplace="000000"), 3, "Unknown division code"),
     ("two households", lambda r: [*r, {"type": "household", "number": "H2", "kind": "family", "address": "x",
       "division": "110105"}, {"type": "membership", "household": "H2", "id_number": r[2]["id_number"],
-      "relation": "head", "from": "2016-01-01"}], 10, "person in two households"),
-    ("no head", lambda r: bad(r, 4, relation="child"), 1, "a household without a head"),
-    ("duplicate person", lambda r: [*r, dict(r[1])], 9, "duplicate ID number (first on line 2)"),
-    ("duplicate household", lambda r: [*r, dict(r[0])], 9, "duplicate household number (first on line 1)"),
-    ("sex mismatch", lambda r: bad(r, 1, sex="female"), 2, "the sex does not match"),
+      "relation": "head", "from": "2016-01-01"}], 10, "A person in two households"),
+    ("no head", lambda r: bad(r, 4, relation="child"), 1, "A household without a head."),
+    ("duplicate person", lambda r: [*r, dict(r[1])], 9, "Duplicate ID number (first on line 2)."),
+    ("duplicate household", lambda r: [*r, dict(r[0])], 9, "Duplicate household number (first on line 1)."),
+    ("sex mismatch", lambda r: bad(r, 1, sex="female"), 2, "The sex does not match"),
     ("bad name", lambda r: bad(r, 1, name=""), 2, "A name is required"),
-    ("unknown type", lambda r: [*r, {"type": "car"}], 9, "field 'type'"),
-    ("extra field", lambda r: bad(r, 1, phone="123"), 2, "unexpected field(s): phone"),
+    ("unknown type", lambda r: [*r, {"type": "car"}], 9, "Field type must be"),
+    ("extra field", lambda r: bad(r, 1, phone="123"), 2, "Unexpected fields: phone."),
     ("illegal journal", lambda r: [*r, {"type": "journal", "id_number": r[3]["id_number"], "seq": 2,
-      "event": "born", "date": "2016-01-01", "household": "H1"}], 9, "illegal transition"),
+      "event": "born", "date": "2016-01-01", "household": "H1"}], 9, "Illegal transition: active -> born."),
     ("journal vs membership", lambda r: [*r, {"type": "journal", "id_number": r[3]["id_number"], "seq": 2,
-      "event": "deceased", "date": "2016-01-01", "household": "H1"}], 4, "the journal ends deceased"),
+      "event": "deceased", "date": "2016-01-01", "household": "H1"}], 4, "The journal ends deceased"),
 ]  # fmt: skip
 
 
@@ -110,9 +111,9 @@ def test_skip_invalid_imports_the_rest_and_takes_dependents_along(node: NodeCont
     records = bad(good_file(), 1, ethnicity="99") + second  # the head of H1 is bad: H1 and its members go
     report = load(node, records, skip_invalid=True)
     reasons = {e.line: e.reason for e in report.errors}
-    assert reasons[2] == "Unknown ethnicity code 99." and reasons[1] == "a household without a head"
-    assert reasons[5] == "the person's record is rejected"
-    assert reasons[6] == reasons[7] == "household H1 is rejected"
+    assert reasons[2] == "Unknown ethnicity code 99." and reasons[1] == "A household without a head."
+    assert reasons[5] == "The person's record is rejected."
+    assert reasons[6] == reasons[7] == "Household H1 is rejected."
     assert report.rejected_lines == [1, 2, 3, 4, 5, 6, 7, 8]
     assert (report.households, report.persons) == (1, 1)
     assert service.get_household(node, actor=ACTOR, number="H2").members[0].name == "李四"
@@ -123,7 +124,10 @@ def test_a_second_import_refuses_what_the_node_has(node: NodeContext) -> None:
     with pytest.raises(ImportRefused) as refused:
         load(node, good_file())
     reasons = {e.reason for e in refused.value.errors}
-    assert {"household number already in this node", "person already registered in this node"} <= reasons
+    assert {
+        "The household number is already in this node.",
+        "The person is already registered in this node.",
+    } <= reasons
 
 
 def test_imported_numbers_are_never_allocated_again(node: NodeContext) -> None:
@@ -134,3 +138,11 @@ def test_imported_numbers_are_never_allocated_again(node: NodeContext) -> None:
         node, actor=ACTOR, area="110105", birth_date=date(1990, 5, 17), sex="male"
     )
     assert issued == new_id(seq=13)  # 11 was imported; the counter was raised past it
+
+
+def test_reasons_are_given_in_the_operators_language(node: NodeContext) -> None:
+    with pytest.raises(ImportRefused) as refused:
+        load(node, bad(good_file(), 0, division="119999"))
+    (error,) = refused.value.errors
+    assert error.text("en") == "Unknown division code 119999."
+    assert "119999" in error.text("zh_CN") and error.text("zh_CN") != error.text("en")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from registry_helpers import ACTOR, household, person
-
 from tongban.core.node import NodeContext
 from tongban.registry import service
+
+from .registry_helpers import ACTOR, household, person
 
 
 def test_status_on_each_day_follows_the_journal(node: NodeContext) -> None:

@@ -40,6 +40,22 @@ ROUTES: dict[str, str | None] = {
     "GET /people/": "registry.person.search",
     "GET /people/results": "registry.person.search",
     "GET /people/p/{person_id}": "registry.person.read",
+    # registry
+    "POST /api/v1/registry/households": "registry.household.update",
+    "GET /api/v1/registry/households/{number}": "registry.household.read",
+    "POST /api/v1/registry/persons": "registry.person.update",
+    "POST /api/v1/registry/persons/lookup": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}/journal": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}/status": "registry.person.read",
+    "POST /api/v1/registry/persons/{person_id}/moves": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/cancellation": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/corrections": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/transit": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/restoration": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/moved-out": "registry.person.update",
+    "GET /api/v1/registry/search": "registry.person.search",
+    "POST /api/v1/registry/id-numbers": "registry.person.update",
 }
 
 C, RV, OH, CS, PA, NS, CI, EU = (

@@ -13,15 +13,20 @@ The load itself uses each backend's fast path (``bulk``): COPY on PostgreSQL, ex
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
+from tongban.audit.service import record_batch
 from tongban.core.clock import Clock, SystemClock
 from tongban.core.db import Database
 from tongban.core.errors import Conflict
+from tongban.core.i18n import N_, gettext
 from tongban.divisions.domain import get_catalog
 from tongban.registry import bulk, store
 from tongban.registry.domain import (
@@ -41,13 +46,29 @@ from tongban.registry.records import (
     RecordError,
     RecordReader,
 )
-from tongban.registry.service import CHINA, _audit
+from tongban.registry.service import CHINA
+
+Reason = tuple[str, dict[str, Any]]  # an English msgid and its parameters
+
+
+def _r(message: str, /, **params: Any) -> Reason:
+    return message, params
 
 
 @dataclass(frozen=True)
 class RowError:
+    """A bad record: its line, and why (an English msgid with parameters, shown in the user's language)."""
+
     line: int
-    reason: str
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return self.message.format(**self.params)
+
+    def text(self, locale: str) -> str:
+        return gettext(locale, self.message, **self.params)
 
 
 @dataclass
@@ -83,7 +104,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
             try:
                 yield n, json.loads(text)
             except json.JSONDecodeError:
-                yield n, RecordError("not valid JSON")
+                yield n, RecordError(N_("Not valid JSON."))
 
 
 class _Checker:
@@ -95,31 +116,31 @@ class _Checker:
         self.persons: dict[str, PersonRec] = {}
         self.memberships: dict[str, list[MembershipRec]] = defaultdict(list)  # by id number
         self.journal: dict[str, list[JournalRec]] = defaultdict(list)
-        self.errors: dict[int, str] = {}
+        self.errors: dict[int, Reason] = {}
         self.bad_households: set[str] = set()
         self.bad_persons: set[str] = set()
         self.orphan_lines: list[int] = []  # records whose person or household is not in the file at all
 
-    def fail(self, line: int, reason: str) -> None:
-        self.errors.setdefault(line, reason)
+    def fail(self, line: int, message: str, /, **params: Any) -> None:
+        self.errors.setdefault(line, (message, params))
 
-    def fail_dependent(self, line: int, reason: str) -> None:
+    def fail_dependent(self, line: int, message: str, /, **params: Any) -> None:
         """A record refused only because one it depends on is bad: named when skipping, else left out."""
         if self.cascade:
-            self.fail(line, reason)
+            self.fail(line, message, **params)
 
     def add(self, rec: Record) -> None:
         if isinstance(rec, HouseholdRec):
             first = self.households.get(rec.number)
             if first is not None:
-                self.fail(rec.line, f"duplicate household number (first on line {first.line})")
+                self.fail(rec.line, N_("Duplicate household number (first on line {line})."), line=first.line)
                 self.bad_households.add(rec.number)
             else:
                 self.households[rec.number] = rec
         elif isinstance(rec, PersonRec):
             first_p = self.persons.get(rec.id_number)
             if first_p is not None:
-                self.fail(rec.line, f"duplicate ID number (first on line {first_p.line})")
+                self.fail(rec.line, N_("Duplicate ID number (first on line {line})."), line=first_p.line)
                 self.bad_persons.add(rec.id_number)
             else:
                 self.persons[rec.id_number] = rec
@@ -132,28 +153,30 @@ class _Checker:
         for number, ms in self.memberships.items():
             for m in ms:
                 if number in self.bad_persons:
-                    self.fail_dependent(m.line, "the person's record is rejected")
+                    self.fail_dependent(m.line, N_("The person's record is rejected."))
                 elif number not in self.persons:
-                    self.fail(m.line, "membership of a person not in the file")
+                    self.fail(m.line, N_("A membership of a person not in the file."))
                     self.orphan_lines.append(m.line)
                 elif m.household in self.bad_households:
-                    self.fail_dependent(m.line, f"household {m.household} is rejected")
+                    self.fail_dependent(m.line, N_("Household {number} is rejected."), number=m.household)
                     self.bad_persons.add(number)
                 elif m.household not in self.households:
-                    self.fail(m.line, f"membership of unknown household {m.household}")
+                    self.fail(m.line, N_("A membership of unknown household {number}."), number=m.household)
                     self.bad_persons.add(number)
         for number, js in self.journal.items():
             for j in js:
                 if number in self.bad_persons:
-                    self.fail_dependent(j.line, "the person's record is rejected")
+                    self.fail_dependent(j.line, N_("The person's record is rejected."))
                 elif number not in self.persons:
-                    self.fail(j.line, "journal entry of a person not in the file")
+                    self.fail(j.line, N_("A journal entry of a person not in the file."))
                     self.orphan_lines.append(j.line)
                 elif j.household is not None and j.household in self.bad_households:
-                    self.fail_dependent(j.line, f"household {j.household} is rejected")
+                    self.fail_dependent(j.line, N_("Household {number} is rejected."), number=j.household)
                     self.bad_persons.add(number)
                 elif j.household is not None and j.household not in self.households:
-                    self.fail(j.line, f"journal entry names unknown household {j.household}")
+                    self.fail(
+                        j.line, N_("A journal entry names unknown household {number}."), number=j.household
+                    )
                     self.bad_persons.add(number)
 
     def check_people(self) -> None:
@@ -162,54 +185,74 @@ class _Checker:
                 continue
             problem = self._person_problem(p)
             if problem is not None:
-                line, reason, dependent = problem
-                (self.fail_dependent if dependent else self.fail)(line, reason)
+                line, (message, params), dependent = problem
+                (self.fail_dependent if dependent else self.fail)(line, message, **params)
                 self.bad_persons.add(number)
 
-    def _person_problem(self, p: PersonRec) -> tuple[int, str, bool] | None:
+    def _person_problem(self, p: PersonRec) -> tuple[int, Reason, bool] | None:
         """(line, reason, whether it only follows from another rejection) of what is wrong with ``p``."""
         ms = self.memberships.get(p.id_number, [])
         for m in ms:
             if m.household in self.bad_households:
-                return m.line, f"household {m.household} is rejected", True
+                return m.line, _r(N_("Household {number} is rejected."), number=m.household), True
             if m.from_date < p.birth_date:
-                return m.line, "membership starts before the person's birth", False
+                return m.line, _r(N_("The membership starts before the person's birth.")), False
         open_ms = [m for m in ms if m.to_date is None]
         if len(open_ms) > 1:
-            return open_ms[1].line, f"person in two households (also line {open_ms[0].line})", False
+            return (
+                open_ms[1].line,
+                _r(N_("A person in two households (also line {line})."), line=open_ms[0].line),
+                False,
+            )
         entries = self.journal.get(p.id_number)
         if not entries:
             if not open_ms:
-                return p.line, "a person with neither a current household nor a journal", False
+                return p.line, _r(N_("A person with neither a current household nor a journal.")), False
             return None
         seqs = [j.seq for j in entries]
         if any(s is None for s in seqs) and any(s is not None for s in seqs):
-            return entries[0].line, "give 'seq' on all of a person's journal entries or on none", False
+            return entries[0].line, _r(N_("Give seq on all of a person's journal entries or on none.")), False
         ordered = sorted(entries, key=lambda j: j.seq or 0) if seqs[0] is not None else entries
         status: RegistrationStatus | None = None
         last: date | None = None
         for i, j in enumerate(ordered, start=1):
             if j.seq is not None and j.seq != i:
-                return j.line, f"journal sequence numbers must run 1, 2, 3, ... (expected {i})", False
+                return (
+                    j.line,
+                    _r(N_("Journal sequence numbers must run 1, 2, 3, ... (expected {n})."), n=i),
+                    False,
+                )
             if last is not None and j.on_date < last:
-                return j.line, "journal dates go backwards", False
+                return j.line, _r(N_("Journal dates go backwards.")), False
             if j.household in self.bad_households:
-                return j.line, f"household {j.household} is rejected", True
+                return j.line, _r(N_("Household {number} is rejected."), number=j.household), True
             try:
                 status = next_status(status, j.event)
             except Conflict:
                 before = status.value if status else "unregistered"
-                return j.line, f"illegal transition: {before} -> {j.event.value}", False
+                return (
+                    j.line,
+                    _r(N_("Illegal transition: {status} -> {event}."), status=before, event=j.event.value),
+                    False,
+                )
             if j.event in HOUSEHOLD_EVENTS and j.household is None:
-                return j.line, f"a {j.event.value} entry must name its household", False
+                return j.line, _r(N_("A {event} entry must name its household."), event=j.event.value), False
             last = j.on_date
         if (status is RegistrationStatus.ACTIVE) != bool(open_ms):
             ends = status.value if status else "unregistered"
-            has = "a" if open_ms else "no"
-            return p.line, f"the journal ends {ends} but the person has {has} current household", False
+            return (
+                p.line,
+                _r(
+                    N_("The journal ends {status} but the person has a current household.")
+                    if open_ms
+                    else N_("The journal ends {status} but the person has no current household."),
+                    status=ends,
+                ),
+                False,
+            )
         placed = [j for j in ordered if j.event in HOUSEHOLD_EVENTS]
         if open_ms and placed and placed[-1].household != open_ms[0].household:
-            return p.line, "the journal and the memberships disagree on the current household", False
+            return p.line, _r(N_("The journal and the memberships disagree on the current household.")), False
         return None
 
     def check_households(self) -> None:
@@ -225,11 +268,14 @@ class _Checker:
                 continue
             current = members.get(number, [])
             heads = [m for m in current if m.relation is Relation.HEAD]
-            problem: tuple[int, str] | None = None
+            problem: tuple[int, Reason] | None = None
             if len(heads) > 1:
-                problem = heads[1].line, f"a second head of household {number} (also line {heads[0].line})"
+                problem = (
+                    heads[1].line,
+                    _r(N_("A second head of the household (also line {line})."), line=heads[0].line),
+                )
             elif h.kind is HouseholdKind.FAMILY and current and not heads:
-                problem = h.line, "a household without a head"
+                problem = h.line, _r(N_("A household without a head."))
             else:
                 for m in current:
                     fits = (
@@ -240,11 +286,15 @@ class _Checker:
                     if not fits:
                         problem = (
                             m.line,
-                            f"relation {m.relation.value} does not fit a {h.kind.value} household",
+                            _r(
+                                N_("Relation {relation} does not fit a {kind} household."),
+                                relation=m.relation.value,
+                                kind=h.kind.value,
+                            ),
                         )
                         break
             if problem is not None:
-                self.fail(*problem)
+                self.fail(problem[0], problem[1][0], **problem[1][1])
                 self.bad_households.add(number)
 
     def run(self) -> None:
@@ -274,20 +324,21 @@ def import_records(
     records: Iterable[object] | Iterable[tuple[int, object]],
     *,
     node_code: str,
-    actor: str = "import",
+    actor: str = "system:import",
     skip_invalid: bool = False,
     numbered: bool = False,
     clock: Clock | None = None,
     progress: Callable[[int], None] | None = None,
+    source: str | None = None,
+    batch_id: str | None = None,
 ) -> ImportReport:
     """Check ``records`` as a whole and load them into the node's database in one transaction.
 
     ``records`` are parsed JSON objects of the format (``numbered``: ``(line, object)`` pairs, as
     ``read_jsonl`` yields; otherwise the n-th record is line n). Raises ``ImportRefused`` listing every
-    bad record when any is bad and ``skip_invalid`` is false; then nothing is written.
+    bad record when any is bad and ``skip_invalid`` is false; then nothing is written. The import is
+    audited as one batch (``source``: the file's name, ``batch_id``: given or generated).
     """
-    import time
-
     clock = clock or SystemClock()
     now = clock.now()
     today = now.astimezone(CHINA).date()
@@ -301,12 +352,12 @@ def import_records(
     )
     for line, raw in pairs:
         if isinstance(raw, RecordError):
-            checker.fail(line, raw.reason)
+            checker.fail(line, raw.message, **raw.params)
             continue
         try:
             checker.add(reader.read(line, raw))
         except RecordError as exc:
-            checker.fail(line, exc.reason)
+            checker.fail(line, exc.message, **exc.params)
             owner = raw.get("id_number") if isinstance(raw, Mapping) else None
             if isinstance(raw, Mapping) and raw.get("type") == "household":
                 checker.bad_households.add(str(raw.get("number")))
@@ -315,13 +366,17 @@ def import_records(
     with db.session() as s:
         if not store.is_empty(s):
             for number in store.existing_household_numbers(s, list(checker.households)):
-                checker.fail(checker.households[number].line, "household number already in this node")
+                checker.fail(
+                    checker.households[number].line, N_("The household number is already in this node.")
+                )
                 checker.bad_households.add(number)
             for number in store.existing_id_numbers(s, list(checker.persons)):
-                checker.fail(checker.persons[number].line, "person already registered in this node")
+                checker.fail(
+                    checker.persons[number].line, N_("The person is already registered in this node.")
+                )
                 checker.bad_persons.add(number)
     checker.run()
-    report.errors = [RowError(line, reason) for line, reason in sorted(checker.errors.items())]
+    report.errors = [RowError(line, m, p) for line, (m, p) in sorted(checker.errors.items())]
     report.seconds["check"] = time.perf_counter() - t0
     if report.errors and not skip_invalid:
         raise ImportRefused(report.errors)
@@ -331,14 +386,15 @@ def import_records(
     t1 = time.perf_counter()
     with db.transaction() as s:
         counts = bulk.load(s, plan, progress=progress)
-        _audit(
+        record_batch(
             s,
             actor=actor,
-            action="registry.import",
-            object_type="node",
-            object_id=node_code,
-            change={**counts, "rejected": len(rejected)},
+            action="registry.import.run",
+            object_type="registry",
+            batch_id=batch_id or uuid.uuid4().hex,
+            count=counts["persons"],
             at=now,
+            source=source,
         )
     report.seconds["load"] = time.perf_counter() - t1
     report.households = counts["households"]

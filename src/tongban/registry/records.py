@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from tongban.core.errors import TongbanError
+from tongban.core.i18n import N_
 from tongban.idnum.domain import InvalidIdNumber, parse_id
 from tongban.registry.domain import (
     HouseholdKind,
@@ -26,11 +27,13 @@ from tongban.registry.domain import (
 
 
 class RecordError(ValueError):
-    """A record that cannot be imported; ``reason`` is English text for the operator (no personal data)."""
+    """A record that cannot be imported: an English msgid with its parameters (never personal data)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.message = message
+        self.params = params
+        self.reason = message.format(**params)
+        super().__init__(self.reason)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def _str(raw: Mapping[str, Any], key: str, *, max_len: int, optional: bool = Fal
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value or len(value) > max_len:
-        raise RecordError(f"field '{key}' must be text of 1 to {max_len} characters")
+        raise RecordError(N_("Field {field} must be text of 1 to {n} characters."), field=key, n=max_len)
     return value
 
 
@@ -122,24 +125,24 @@ def _date(raw: Mapping[str, Any], key: str, *, optional: bool = False) -> date |
 
 
 def _bad_date(key: str) -> date:
-    raise RecordError(f"field '{key}' must be a date YYYY-MM-DD")
+    raise RecordError(N_("Field {field} must be a date YYYY-MM-DD."), field=key)
 
 
 def _enum(kind: Callable[[str], Any], raw: Mapping[str, Any], key: str) -> Any:
     try:
         return kind(str(raw.get(key)))
     except ValueError:
-        raise RecordError(f"field '{key}' has an unknown value") from None
+        raise RecordError(N_("Field {field} has an unknown value."), field=key) from None
 
 
 def _id_number(raw: Mapping[str, Any], key: str, *, today: date, area_exists: Callable[[str], bool]) -> str:
     value = raw.get(key)
     if not isinstance(value, str):
-        raise RecordError(f"field '{key}' must be an ID number")
+        raise RecordError(N_("Field {field} must be an ID number."), field=key)
     try:
         return parse_id(value, today=today, area_exists=area_exists).number
     except InvalidIdNumber as exc:
-        raise RecordError(f"invalid ID number ({exc.reason})") from None
+        raise RecordError(exc.message, **exc.params) from None
 
 
 class RecordReader:
@@ -152,28 +155,28 @@ class RecordReader:
 
     def division(self, code: object, *, of_node: bool) -> str:
         if not isinstance(code, str) or not self.ever_existed(code):
-            raise RecordError(f"unknown division code {code}")
+            raise RecordError(N_("Unknown division code {code}."), code=str(code))
         if of_node and (not same_province(code, self.node_code) or code.endswith("0000")):
-            raise RecordError(f"division {code} is not a place of registration of node {self.node_code}")
+            raise RecordError(N_("Division {code} is not a place of registration of this node."), code=code)
         return code
 
     def read(self, line: int, raw: object) -> Record:
         if not isinstance(raw, Mapping):
-            raise RecordError("not a JSON object")
+            raise RecordError(N_("Not a JSON object."))
         kind = raw.get("type")
         if kind not in FIELDS:
-            raise RecordError("field 'type' must be household, person, membership or journal")
+            raise RecordError(N_("Field type must be household, person, membership or journal."))
         required, optional = FIELDS[kind]
         missing = sorted(required - raw.keys())
         if missing:
-            raise RecordError("missing field(s): " + ", ".join(missing))
+            raise RecordError(N_("Missing fields: {fields}."), fields=", ".join(missing))
         extra = sorted(raw.keys() - required - optional - {"type"})
         if extra:
-            raise RecordError("unexpected field(s): " + ", ".join(extra))
+            raise RecordError(N_("Unexpected fields: {fields}."), fields=", ".join(extra))
         try:
             return getattr(self, "_" + kind)(line, raw)  # type: ignore[no-any-return]
         except TongbanError as exc:
-            raise RecordError(exc.render()) from None
+            raise RecordError(exc.message, **exc.params) from None
 
     def _household(self, line: int, raw: Mapping[str, Any]) -> HouseholdRec:
         created = _date(raw, "created_on", optional=True)
@@ -191,17 +194,17 @@ class RecordReader:
         number = _id_number(raw, "id_number", today=self.today, area_exists=self.ever_existed)
         name = raw.get("name")
         if not isinstance(name, str):
-            raise RecordError("field 'name' must be text")
+            raise RecordError(N_("A name is required."))
         check_name(name)
         sex = raw.get("sex")
         if sex not in ("male", "female"):
-            raise RecordError("field 'sex' must be male or female")
+            raise RecordError(N_("Field sex must be male or female."))
         birth = _date(raw, "birth_date")
         assert birth is not None
         if number[6:14] != birth.strftime("%Y%m%d"):
-            raise RecordError("the birth date does not match the ID number")
+            raise RecordError(N_("The birth date does not match the ID number."))
         if (int(number[14:17]) % 2 == 1) != (sex == "male"):
-            raise RecordError("the sex does not match the ID number")
+            raise RecordError(N_("The sex does not match the ID number."))
         return PersonRec(
             line=line,
             id_number=number,
@@ -217,7 +220,7 @@ class RecordReader:
         end = _date(raw, "to", optional=True)
         assert start is not None
         if end is not None and end < start:
-            raise RecordError("field 'to' is before 'from'")
+            raise RecordError(N_("The membership ends before it begins."))
         return MembershipRec(
             line=line,
             household=_req(raw, "household", max_len=20),
@@ -230,10 +233,10 @@ class RecordReader:
     def _journal(self, line: int, raw: Mapping[str, Any]) -> JournalRec:
         seq = raw.get("seq")
         if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 1):
-            raise RecordError("field 'seq' must be a positive whole number")
+            raise RecordError(N_("Field seq must be a positive whole number."))
         detail = raw.get("detail")
         if detail is not None and not isinstance(detail, dict):
-            raise RecordError("field 'detail' must be an object")
+            raise RecordError(N_("Field detail must be an object."))
         division = raw.get("division")
         relation = raw.get("relation")
         on_date = _date(raw, "date")
@@ -261,7 +264,7 @@ def _instant(value: object) -> datetime | None:
     try:
         at = datetime.fromisoformat(str(value))
     except ValueError:
-        raise RecordError("field 'recorded_at' must be an ISO 8601 time with its zone") from None
+        raise RecordError(N_("Field recorded_at must be an ISO 8601 time with its zone.")) from None
     if at.tzinfo is None:
-        raise RecordError("field 'recorded_at' must be an ISO 8601 time with its zone")
+        raise RecordError(N_("Field recorded_at must be an ISO 8601 time with its zone."))
     return at.astimezone(UTC)

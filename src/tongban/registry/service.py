@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tongban.access.masking import mask_id
+from tongban.audit.service import record_audit
 from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
@@ -55,11 +57,17 @@ class PersonView:
     since: date
     household_number: str | None
     relation: str | None
-    division_code: str | None
+    division_code: str | None  # where the person is registered now (None unless active)
+    last_division_code: str | None = None  # the division of their latest registration event here
 
     @property
     def masked_id_number(self) -> str:
-        return mask(self.id_number)
+        return mask_id(self.id_number)
+
+    @property
+    def jurisdiction(self) -> str | None:
+        """The division whose staff answer for this record: current, else the last one here."""
+        return self.division_code or self.last_division_code
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,6 @@ class StatusOnDate:
     division_code: str | None
 
 
-def mask(id_number: str) -> str:
-    """An ID number for lists: area and check character kept, birth date and sequence hidden."""
-    return id_number[:6] + "*" * 11 + id_number[17:]
-
-
 # ----------------------------------------------------------------------------------------- helpers
 def _audit(
     s: Session,
@@ -124,12 +127,13 @@ def _audit(
     change: Mapping[str, Any] | None,
     at: datetime,
 ) -> None:
-    """The registry's single audit call site, called once by every write (once per import batch).
+    """The registry's single audit call site: every write calls it once, in the write's transaction.
 
-    It records nothing yet: the access capability's ``tongban.audit.service.record_audit`` (same signature,
-    same transaction) is wired in here when that capability is merged. Tests assert it is called.
+    ``object_id`` is the person's or household's internal id, never an ID number.
     """
-    return None
+    record_audit(
+        s, actor=actor, action=action, object_type=object_type, object_id=object_id, change=change, at=at
+    )
 
 
 def today(node: NodeContext) -> date:
@@ -276,7 +280,15 @@ def _view(s: Session, person: Person) -> PersonView:
         household_number=household.number if household else None,
         relation=membership.relation if membership else None,
         division_code=state.division_code,
+        last_division_code=_last_division(s, person.id, state),
     )
+
+
+def _last_division(s: Session, person_id: int, state: PersonState) -> str | None:
+    if state.division_code is not None:
+        return state.division_code
+    entry = store.last_placed_entry(s, person_id)
+    return entry.division_code if entry is not None else None
 
 
 # -------------------------------------------------------------------------------------- operations
@@ -861,8 +873,9 @@ def _allocate(s: Session, *, node: NodeContext, area: str, birth_date: date, sex
         seq = store.advance_counter(s, area=area, birth_date=birth_date, sex_first=first)
         if seq > MAX_SEQUENCE:
             raise Conflict(
-                N_("No {sex} ID numbers are left for area {area} and birth date {date}."),
-                sex=sex.value,
+                N_("No male ID numbers are left for area {area} and birth date {date}.")
+                if sex is Sex.MALE
+                else N_("No female ID numbers are left for area {area} and birth date {date}."),
                 area=area,
                 date=birth_date.isoformat(),
             )
@@ -962,8 +975,14 @@ def status_on(node: NodeContext, /, *, actor: str, id_number: str, on_date: date
         )
 
 
-def search_persons(node: NodeContext, /, *, actor: str, query: str, limit: int = 20) -> list[PersonView]:
-    """Persons whose name starts with ``query`` in hanzi, full pinyin or initials (any reading)."""
+def search_persons(
+    node: NodeContext, /, *, actor: str, query: str, limit: int = 20, division_prefix: str = ""
+) -> list[PersonView]:
+    """Persons whose name starts with ``query`` in hanzi, full pinyin or initials (any reading).
+
+    ``division_prefix`` limits the search to persons registered in divisions starting with it (a
+    clerk's county: six digits; a province: two; everyone registered or not: empty).
+    """
     if not 1 <= limit <= 100:
         raise InvalidInput(N_("A search returns 1 to 100 results."))
     with node.db.session() as s:
@@ -982,7 +1001,7 @@ def search_persons(node: NodeContext, /, *, actor: str, query: str, limit: int =
                 relation=None,
                 division_code=st.division_code,
             )
-            for p, st, number in store.search(s, query, limit=limit)
+            for p, st, number in store.search(s, query, limit=limit, division_prefix=division_prefix)
         ]
 
 

@@ -188,7 +188,9 @@ def replace_search_keys(s: Session, person_id: int, name: str) -> None:
     s.execute(sa.insert(SearchKey), [{"key": k, "person_id": person_id} for k in search_keys(name)])
 
 
-def search(s: Session, query: str, *, limit: int) -> list[tuple[Person, PersonState, str | None]]:
+def search(
+    s: Session, query: str, *, limit: int, division_prefix: str = ""
+) -> list[tuple[Person, PersonState, str | None]]:
     """Persons with a search key starting with ``query``, in key order; at most ``limit``.
 
     The prefix test is a range on the key (``key >= q AND key < next(q)``): exactly ``key LIKE 'q%'`` in
@@ -198,12 +200,19 @@ def search(s: Session, query: str, *, limit: int) -> list[tuple[Person, PersonSt
     q = normalize_query(query)
     if not q:
         return []
-    ids = s.scalars(
+    keys = (
         sa.select(SearchKey.person_id)
         .where(SearchKey.key >= q, SearchKey.key < prefix_upper_bound(q))
         .order_by(SearchKey.key, SearchKey.person_id)
         .limit(limit * 4)
-    ).all()
+    )
+    if division_prefix:
+        # Only persons registered within the prefix (a clerk's county): the same range test on the state.
+        keys = keys.join(PersonState, PersonState.person_id == SearchKey.person_id).where(
+            PersonState.division_code >= division_prefix,
+            PersonState.division_code < prefix_upper_bound(division_prefix),
+        )
+    ids = s.scalars(keys).all()
     wanted = list(dict.fromkeys(ids))[:limit]
     if not wanted:
         return []
