@@ -50,6 +50,7 @@ class Served:
         client = TestClient(app, follow_redirects=False)
         client.cookies.set(FAST.session_cookie, session_cookie_value(node, session.token))
         client.cookies.set("tongban_node", node)
+        client.headers["x-csrf-token"] = session.csrf_token
         return client
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ def _hits(html: str) -> list[tuple[str, str]]:
 def _a_person(client: TestClient) -> tuple[str, str]:
     """(name, person page) of someone in the clerk's county."""
     for initial in "wlzcyh":
-        r = client.get("/people/results", params={"q": initial})
+        r = client.post("/people/results", data={"q": initial})
         assert r.status_code == 200, r.text
         hits = _hits(r.text)
         if hits:
@@ -51,7 +51,7 @@ def _a_person(client: TestClient) -> tuple[str, str]:
 def test_search_by_initials_shows_masked_id_numbers(client: TestClient) -> None:
     name, page = _a_person(client)
     initials = "".join(lazy_pinyin(name, style=Style.FIRST_LETTER))
-    r = client.get("/people/", params={"q": initials, "lang": "zh_CN"})
+    r = client.post("/people/", params={"lang": "zh_CN"}, data={"q": initials})
     assert r.status_code == 200
     assert page in [p for p, _n in _hits(r.text)]
     shown = re.findall(r"<code>([0-9X*]{18})</code>", r.text)
@@ -60,14 +60,14 @@ def test_search_by_initials_shows_masked_id_numbers(client: TestClient) -> None:
 
 def test_search_by_hanzi_and_full_pinyin(client: TestClient) -> None:
     name, page = _a_person(client)
-    assert page in [p for p, _n in _hits(client.get("/people/results", params={"q": name}).text)]
-    by_pinyin = client.get("/people/results", params={"q": "".join(lazy_pinyin(name))})
+    assert page in [p for p, _n in _hits(client.post("/people/results", data={"q": name}).text)]
+    by_pinyin = client.post("/people/results", data={"q": "".join(lazy_pinyin(name))})
     assert page in [p for p, _n in _hits(by_pinyin.text)]
 
 
 def test_results_stay_within_the_clerks_county(served: Served, client: TestClient) -> None:
     county = served.clerks[BJ].division_code
-    r = client.get("/people/results", params={"q": "w"})
+    r = client.post("/people/results", data={"q": "w"})
     assert "Registered in" in r.text or "户籍所在地" in r.text
     for page, _name in _hits(r.text):
         person = client.get(page, params={"lang": "en"})
@@ -88,7 +88,7 @@ def test_person_page_shows_household_and_history_and_records_the_view(
     assert "户籍登记历史" in r.text and "本户现有在册人员" in r.text
     id_number = re.search(r"<dd><code>(\d{17}[\dX])</code></dd>", r.text)
     assert id_number
-    found = client.get("/people/", params={"q": id_number.group(1)})
+    found = client.post("/people/", data={"q": id_number.group(1)})
     assert found.status_code == 303
     assert found.headers["location"].startswith(page + "?s=")
     node = served.runtime.nodes[BJ]
@@ -103,15 +103,17 @@ def test_english_pages(client: TestClient) -> None:
     r = client.get(page, params={"lang": "en"})
     assert "Registration history" in r.text and "Registered at birth" in r.text
     assert "Beijing Shi" in r.text  # divisions in pinyin
-    search = client.get("/people/", params={"q": "zzzzzz", "lang": "en"})
+    search = client.post("/people/", params={"lang": "en"}, data={"q": "zzzzzz"})
     assert "No one in this node" in search.text
 
 
 def test_a_malformed_id_number_says_why_in_the_users_language(client: TestClient) -> None:
-    r = client.get("/people/", params={"q": "110105194912310021", "lang": "zh_CN"})  # wrong check character
+    r = client.post(
+        "/people/", params={"lang": "zh_CN"}, data={"q": "110105194912310021"}
+    )  # wrong check character
     assert r.status_code == 200
     assert "这不是有效的公民身份号码" in r.text
-    r = client.get("/people/", params={"q": "110105194912310021", "lang": "en"})
+    r = client.post("/people/", params={"lang": "en"}, data={"q": "110105194912310021"})
     assert "This is not a valid ID number" in r.text
 
 
@@ -137,7 +139,7 @@ def test_someone_outside_the_county_answers_like_a_missing_person(served: Served
 
 def test_anonymous_visitors_are_sent_to_sign_in(served: Served) -> None:
     anonymous = TestClient(served.runtime.extras["app"], follow_redirects=False)
-    r = anonymous.get("/people/", params={"q": "w"}, headers={"accept": "text/html"})
+    r = anonymous.get("/people/", headers={"accept": "text/html"})
     assert r.status_code == 303
     assert r.headers["location"].startswith("/access/sign-in")
 
@@ -154,3 +156,11 @@ def test_every_route_declares_its_rule(client: TestClient) -> None:
         rules["/people/p/{person_id}"] is not None
         and rules["/people/p/{person_id}"].action == "registry.person.read"
     )
+
+
+def test_a_search_without_its_csrf_token_is_refused(served: Served) -> None:
+    client = served.client_of(BJ)
+    del client.headers["x-csrf-token"]
+    r = client.post("/people/results", data={"q": "w"})
+    assert r.status_code == 403
+    assert "person-link" not in r.text

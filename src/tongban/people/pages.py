@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tongban.access.masking import present_id
@@ -33,8 +33,6 @@ NAV = [("/people/", N_("Find a person"))]
 
 MAX_QUERY = 40
 RESULTS = 30
-#: Name matches fetched from the registry before the scope filter keeps the user's own (see report).
-FETCH = 100
 
 
 def actor_of(user: Any) -> str:
@@ -81,8 +79,10 @@ def _search(request: Request, node: NodeContext, user: Any, q: str, t: Translato
             found = [registry.get_person(node, actor=actor, id_number=number)]
         except NotFound:
             found = []
+    elif prefix is None:  # a user whose scope is their own record only does not search by name
+        found = []
     else:
-        found = registry.search_persons(node, actor=actor, query=q, limit=FETCH)
+        found = registry.search_persons(node, actor=actor, query=q, limit=RESULTS, division_prefix=prefix)
     results = [p for p in found if _in_scope(request, user, p, prefix)][:RESULTS]
     context["results"] = [
         {
@@ -97,13 +97,22 @@ def _search(request: Request, node: NodeContext, user: Any, q: str, t: Translato
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[requires("registry.person.search")])
+def search_form(request: Request, t: CurrentTranslator) -> HTMLResponse:
+    """The empty search form. Searches are posted, so names and ID numbers never appear in a URL."""
+    return render(
+        request, "people/search.html", labels=Labels(t), q="", results=[], error=None, searched=False
+    )
+
+
+@router.post("/", response_class=HTMLResponse, dependencies=[requires("registry.person.search")])
 def search_page(
     request: Request,
     node: CurrentNode,
     user: CurrentUser,
     t: CurrentTranslator,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
+    """The search submitted without JavaScript: the results page, or the person's page for an ID number."""
     context = _search(request, node, user, q, t)
     if len(context["results"]) == 1 and looks_like_id_number(q):
         person = context["results"][0]["person"]
@@ -111,13 +120,13 @@ def search_page(
     return render(request, "people/search.html", labels=Labels(t), **context)
 
 
-@router.get("/results", response_class=HTMLResponse, dependencies=[requires("registry.person.search")])
+@router.post("/results", response_class=HTMLResponse, dependencies=[requires("registry.person.search")])
 def search_results(
     request: Request,
     node: CurrentNode,
     user: CurrentUser,
     t: CurrentTranslator,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
     """The results list alone, for live search (htmx replaces the list as the clerk types)."""
     context = _search(request, node, user, q, t)
