@@ -164,3 +164,21 @@ def test_a_search_without_its_csrf_token_is_refused(served: Served) -> None:
     r = client.post("/people/results", data={"q": "w"})
     assert r.status_code == 403
     assert "person-link" not in r.text
+
+
+def test_a_deceased_persons_record_shows_the_death_and_no_household(
+    served: Served, client: TestClient
+) -> None:
+    from tongban.nation.generator import generate_province
+
+    county = served.clerks[BJ].division_code
+    nation = generate_province(BJ, 800, 2026, other_provinces=(BJ, "650000"))
+    households = {h.number: h.division_code for h in nation.households}
+    dead = [p for p in nation.persons if p.deceased and households[p.events[-1].household or ""] == county]
+    assert dead, "the seed gives deaths in the clerk's county"
+    found = client.post("/people/", data={"q": dead[0].id_number})
+    assert found.status_code == 303
+    page = client.get(found.headers["location"], params={"lang": "zh_CN"})
+    assert page.status_code == 200
+    assert 'data-event="deceased"' in page.text
+    assert "目前未在本节点任何户内登记" in page.text

@@ -45,20 +45,15 @@ def looks_like_id_number(text: str) -> bool:
     return len(digits) in (15, 18) and digits[:17].isdigit()
 
 
-def _division_of(node: NodeContext, user: Any, person: registry.PersonView) -> str | None:
+def _division_of(person: registry.PersonView) -> str | None:
     """Where the person's record lies for scope checks: the current division, else the last one recorded."""
-    if person.division_code:
-        return person.division_code
-    for entry in reversed(registry.journal(node, actor=actor_of(user), id_number=person.id_number)):
-        if entry.division_code:
-            return entry.division_code
-    return None
+    return person.division_code or person.last_division_code
 
 
 def _in_scope(request: Request, user: Any, person: registry.PersonView, prefix: str | None) -> bool:
     if prefix is None:  # own records only (a citizen)
         return user.person_ref is not None and user.person_ref == str(person.person_id)
-    return (person.division_code or "").startswith(prefix)
+    return (_division_of(person) or "").startswith(prefix)
 
 
 def _search(request: Request, node: NodeContext, user: Any, q: str, t: Translator) -> dict[str, Any]:
@@ -87,7 +82,7 @@ def _search(request: Request, node: NodeContext, user: Any, q: str, t: Translato
     context["results"] = [
         {
             "person": p,
-            "id_shown": present_id(user, p.id_number, person_division=p.division_code),
+            "id_shown": present_id(user, p.id_number, person_division=_division_of(p)),
         }
         for p in results
     ]
@@ -150,7 +145,7 @@ def person_page(
     except NotFound:
         # The same answer as for a person outside the user's scope: guessing references reveals nothing.
         raise NotFound(N_("Not found")) from None
-    division = _division_of(node, user, person)
+    division = _division_of(person)
     ensure_in_scope(request, division, person_ref=str(person.person_id))
     record_view(
         request, person_ref=str(person.person_id), person_division=division, reason="search", reason_ref=s
