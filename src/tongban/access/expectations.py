@@ -38,6 +38,11 @@ ROUTES: dict[str, str | None] = {
     "GET /api/v1/access/my-views": "access.log.read_own",
     # audit
     "GET /api/v1/audit/head": "audit.log.verify",
+    # people: the clerk's person search and record pages (over the registry's queries)
+    "GET /people/": "registry.person.search",
+    "POST /people/": "registry.person.search",
+    "POST /people/results": "registry.person.search",
+    "GET /people/p/{person_id}": "registry.person.read",
     # registry
     "POST /api/v1/registry/households": "registry.household.update",
     "GET /api/v1/registry/households/{number}": "registry.household.read",
