@@ -21,6 +21,7 @@ import pyotp
 
 from tongban.access import service as access
 from tongban.access.domain import Role
+from tongban.access.keys import app_secret
 from tongban.access.settings import AccessSettings
 from tongban.core.node import NodeContext
 from tongban.nation.domain import ProvinceNation
@@ -61,7 +62,7 @@ def create_demo_clerk(node: NodeContext, *, county: str, now: datetime) -> DemoA
         division_code=county,
         office_code=office,
     )
-    secret = access.start_totp_enrolment(node.db, user_id=user.id)
+    secret = access.start_totp_enrolment(node.db, user_id=user.id, key=app_secret(node.settings))
     return DemoAccount(
         node=node.code,
         login=login,
