@@ -161,7 +161,7 @@ class RecordReader:
         return code
 
     def read(self, line: int, raw: object) -> Record:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise RecordError(N_("Not a JSON object."))
         kind = raw.get("type")
         if kind not in FIELDS:
@@ -201,7 +201,7 @@ class RecordReader:
             raise RecordError(N_("Field sex must be male or female."))
         birth = _date(raw, "birth_date")
         assert birth is not None
-        if number[6:14] != birth.strftime("%Y%m%d"):
+        if number[6:14] != str(raw["birth_date"]).replace("-", ""):
             raise RecordError(N_("The birth date does not match the ID number."))
         if (int(number[14:17]) % 2 == 1) != (sex == "male"):
             raise RecordError(N_("The sex does not match the ID number."))
