@@ -88,3 +88,45 @@ def test_postgresql_answers_the_prefix_from_the_index(pg_url: str) -> None:
         db.dispose()
     assert "Index" in plan and "pk_registry_search_keys" in plan
     assert "Index" in like_plan  # the "C" collation lets LIKE 'x%' use the same index
+
+
+def test_a_county_search_follows_the_persons_jurisdiction(node: NodeContext) -> None:
+    a, b = household(node, "H1", division="110105"), household(node, "H2", division="110108")
+    p = person(node, a, name="赵六")
+    person(node, b, name="赵七", seq=13)
+
+    def within(prefix: str) -> list[str]:
+        hits = service.search_persons(node, actor=ACTOR, query="zhao", division_prefix=prefix)
+        return sorted(h.name for h in hits)
+
+    assert within("110105") == ["赵六"] and within("110108") == ["赵七"]
+    assert within("1101") == ["赵七", "赵六"] and within("") == ["赵七", "赵六"]
+    service.move_within_node(
+        node, actor=ACTOR, id_number=p.id_number, to_household=b, relation="spouse", reason="x"
+    )
+    assert within("110105") == [] and within("110108") == ["赵七", "赵六"]
+    service.cancel_registration(node, actor=ACTOR, id_number=p.id_number, reason="death")
+    assert within("110108") == ["赵七", "赵六"]  # the deceased stay findable where they were registered
+    service.correct_person(node, actor=ACTOR, id_number=p.id_number, changes={"name": "赵陆"}, reason="x")
+    assert within("110108") == ["赵七", "赵陆"]
+
+
+def test_postgresql_answers_a_county_search_from_its_index(pg_url: str) -> None:
+    from tongban.registry.names import prefix_upper_bound
+
+    db = Database(pg_url)
+    try:
+        with db.session() as s:
+            s.execute(sa.text("SET enable_seqscan = off"))
+            plan = "\n".join(
+                s.execute(
+                    sa.text(
+                        "EXPLAIN SELECT person_id FROM registry_search_keys WHERE division_code = '110105' "
+                        "AND key >= :lo AND key < :hi ORDER BY key, person_id LIMIT 80"
+                    ),
+                    {"lo": "zs", "hi": prefix_upper_bound("zs")},
+                ).scalars()
+            )
+    finally:
+        db.dispose()
+    assert "ix_registry_search_keys_division_key" in plan

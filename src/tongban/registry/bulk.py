@@ -36,7 +36,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "person_id", "seq", "event", "on_date", "status_after", "division_code", "household_id",
         "relation", "reason", "case_ref", "detail", "actor", "recorded_at",
     ),
-    "registry_search_keys": ("key", "person_id"),
+    "registry_search_keys": ("key", "person_id", "division_code"),
 }  # fmt: skip
 COUNT_NAMES = {
     "registry_persons": "persons",
@@ -138,7 +138,11 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
     yield "registry_memberships", memberships
     yield (
         "registry_search_keys",
-        [(k, person_ids[p.id_number]) for p in plan.persons for k in search_keys(p.name)],
+        [
+            (k, person_ids[p.id_number], _jurisdiction(plan.journal[p.id_number], divisions))
+            for p in plan.persons
+            for k in search_keys(p.name)
+        ],
     )
     states: list[tuple[Any, ...]] = []
     journal: list[tuple[Any, ...]] = []
@@ -184,6 +188,15 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
         )
     yield "registry_person_state", states
     yield "registry_journal", journal
+
+
+def _jurisdiction(entries: Sequence[JournalRec], divisions: dict[str, str]) -> str | None:
+    """The division of the person's latest journal entry that names one (or names a household)."""
+    for j in reversed(entries):
+        division = j.division or (divisions.get(j.household) if j.household is not None else None)
+        if division is not None:
+            return division
+    return None
 
 
 def build_rows(s: Session, plan: Plan) -> Rows:
