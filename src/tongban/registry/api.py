@@ -21,9 +21,9 @@ from tongban.access.web import CurrentUser, ensure_in_scope, record_view, scope_
 from tongban.core.errors import Forbidden, NotFound
 from tongban.core.i18n import N_
 from tongban.core.routing import requires
-from tongban.registry import service
+from tongban.registry import queries, service
 from tongban.registry.domain import CancelReason, HouseholdKind, JournalEvent, Relation
-from tongban.registry.service import HouseholdView, PersonView
+from tongban.registry.queries import HouseholdView, PersonView
 from tongban.web.app import CurrentNode
 
 router = APIRouter(prefix="/registry", tags=["registry"])
@@ -241,7 +241,7 @@ def _household_read(h: HouseholdView, user: Any) -> HouseholdRead:
 def _load_person(request: Request, node: Any, user: Any, person_id: int) -> PersonView:
     """The person, if within the user's jurisdiction for the route's action (else 404, like a missing one)."""
     try:
-        person = service.get_person_by_ref(node, actor=user.id, person_id=person_id)
+        person = queries.get_person_by_ref(node, actor=user.id, person_id=person_id)
     except NotFound:
         raise NotFound(N_("Not found")) from None
     ensure_in_scope(request, person.jurisdiction, person_ref=str(person.person_id))
@@ -260,7 +260,7 @@ def _viewed(request: Request, person: PersonView, case_ref: str | None) -> None:
 
 def _household_in_scope(request: Request, node: Any, user: Any, number: str) -> HouseholdView:
     try:
-        household = service.get_household(node, actor=user.id, number=number)
+        household = queries.get_household(node, actor=user.id, number=number)
     except NotFound:
         raise NotFound(N_("Not found")) from None
     ensure_in_scope(request, household.division_code)
@@ -316,7 +316,7 @@ def register_person(body: PersonCreate, request: Request, node: CurrentNode, use
 def lookup_person(body: PersonLookup, request: Request, node: CurrentNode, user: CurrentUser) -> PersonRead:
     """A person by ID number (sent in the body so that it stays out of URLs and logs)."""
     try:
-        person = service.get_person(node, actor=user.id, id_number=body.id_number)
+        person = queries.get_person(node, actor=user.id, id_number=body.id_number)
     except NotFound:
         raise NotFound(N_("Not found")) from None
     ensure_in_scope(request, person.jurisdiction, person_ref=str(person.person_id))
@@ -339,7 +339,7 @@ def read_journal(
 ) -> list[JournalEntryRead]:
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
-    entries = service.journal(node, actor=user.id, id_number=person.id_number)
+    entries = queries.journal(node, actor=user.id, id_number=person.id_number)
     return [JournalEntryRead(**dataclasses.asdict(e)) for e in entries]
 
 
@@ -354,7 +354,7 @@ def read_status_on(
 ) -> StatusRead:
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
-    status = service.status_on(node, actor=user.id, id_number=person.id_number, on_date=on)
+    status = queries.status_on(node, actor=user.id, id_number=person.id_number, on_date=on)
     return StatusRead(**dataclasses.asdict(status))
 
 
@@ -478,7 +478,7 @@ def search(
     _, prefix = scope_filter(request)
     if prefix is None:  # own-record scopes never search other people
         raise Forbidden(N_("You may not do this."))
-    hits = service.search_persons(node, actor=user.id, query=q, limit=limit, division_prefix=prefix)
+    hits = queries.search_persons(node, actor=user.id, query=q, limit=limit, division_prefix=prefix)
     return [
         PersonSummary(
             person_id=h.person_id,

@@ -31,7 +31,7 @@ from tongban.core.clock import SystemClock
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
 from tongban.core.settings import Settings
-from tongban.registry import service, store
+from tongban.registry import queries, store
 from tongban.registry.bulk import COLUMNS
 from tongban.registry.importing import import_records
 from tongban.registry.names import search_keys
@@ -209,7 +209,7 @@ def _timed(fn: Any) -> float:
 def search(
     db: DbOpt,
     node: NodeOpt = "110000",
-    queries: Annotated[int, typer.Option(min=10, help="How many searches to time.")] = 2000,
+    count: Annotated[int, typer.Option("--queries", min=10, help="How many searches to time.")] = 2000,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Results per search.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the query sample.")] = 1,
     within: Annotated[
@@ -223,27 +223,27 @@ def search(
     database = Database(db, settings)
     ctx = NodeContext(code=node, name=node, db=database, settings=settings, clock=SystemClock())
     try:
-        sample = _sample(database, queries, rng)
+        sample = _sample(database, count, rng)
         if not sample:
             raise typer.BadParameter(
                 "the node's registry is empty: run `tongban bench load` first", param_hint="--db"
             )
         texts = _queries([name for name, _ in sample], rng)
         for q in texts[:50]:  # warm the pool and the caches
-            service.search_persons(ctx, actor="system:bench", query=q, limit=limit, division_prefix=within)
+            queries.search_persons(ctx, actor="system:bench", query=q, limit=limit, division_prefix=within)
         found = 0
         search_ms: list[float] = []
         with progress("search", len(texts)) as advance:
             for q in texts:
                 start = time.perf_counter()
-                hits = service.search_persons(
+                hits = queries.search_persons(
                     ctx, actor="system:bench", query=q, limit=limit, division_prefix=within
                 )
                 search_ms.append((time.perf_counter() - start) * 1000)
                 found += bool(hits)
                 advance(1)
         lookup_ms = [
-            _timed(lambda n=number: service.get_person(ctx, actor="system:bench", id_number=n))
+            _timed(lambda n=number: queries.get_person(ctx, actor="system:bench", id_number=n))
             for _, number in sample
         ]
         with database.session() as s:
