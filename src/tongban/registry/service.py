@@ -2,7 +2,8 @@
 
 Every function takes the node context first and keyword-only arguments after it, among them the ``actor``
 (who acts, for the audit record). Writes journal the change and update the current state in the same
-transaction (``store.append_journal``), and record one audit entry through ``_audit``.
+transaction (``store.append_journal``), and record one audit entry through ``_audit``. Reads are in
+``queries``; the bulk import is in ``importing``.
 """
 
 from __future__ import annotations
