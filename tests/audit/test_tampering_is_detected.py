@@ -49,6 +49,29 @@ def sql(db: Database, *statements: str) -> None:
             conn.execute(sa.text(stmt))
 
 
+def drop_guards(db: Database) -> None:
+    """What an intruder with schema rights does first: remove the triggers that refuse changes."""
+    if db.backend == "postgresql":
+        sql(
+            db,
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_guard",
+            "ALTER TABLE audit_seals DISABLE TRIGGER audit_seals_guard",
+        )
+    else:
+        sql(
+            db,
+            *(
+                f"DROP TRIGGER {t}"
+                for t in (
+                    "audit_log_no_delete",
+                    "audit_log_seal_once",
+                    "audit_seals_no_change",
+                    "audit_seals_no_delete",
+                )
+            ),
+        )
+
+
 @pytest.fixture
 def chained(database: Database) -> Database:
     fill(database, 10, FixedClock(T0))
@@ -186,8 +209,33 @@ TAMPERING: dict[str, tuple[Callable[[Database], None], str]] = {
 @pytest.mark.parametrize("kind", sorted(TAMPERING))
 def test_tampering_is_reported_with_its_first_broken_link(chained: Database, kind: str) -> None:
     tamper, where = TAMPERING[kind]
+    drop_guards(chained)
     tamper(chained)
     code, out = verify_cli(chained)
     assert code == 1, out
     assert "BROKEN" in out
     assert f"first broken link at {where}" in out, out
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET actor = 'user:evil' WHERE chain_pos = 4",
+        "UPDATE audit_log SET row_hash = 'ffff' WHERE chain_pos = 4",
+        "DELETE FROM audit_log WHERE chain_pos = 10",
+        "DELETE FROM audit_seals",
+        "UPDATE audit_seals SET head_hash = 'x'",
+    ],
+)
+def test_the_database_refuses_changes_to_audit_rows(chained: Database, statement: str) -> None:
+    with pytest.raises(sa.exc.DBAPIError):
+        sql(chained, statement)
+    code, out = verify_cli(chained)
+    assert code == 0, out
+
+
+def test_unsealed_rows_cannot_be_edited_either(database: Database) -> None:
+    with database.transaction() as s:
+        record_audit(s, actor="u", action="a.b.c", object_type="t", object_id="1", change=None, at=T0)
+    with pytest.raises(sa.exc.DBAPIError):
+        sql(database, "UPDATE audit_log SET actor = 'x'")

@@ -36,6 +36,8 @@ ROUTES: dict[str, str | None] = {
     "POST /api/v1/access/tokens": "access.token.manage",
     "GET /api/v1/access/views": "access.log.read",
     "GET /api/v1/access/my-views": "access.log.read_own",
+    # audit
+    "GET /api/v1/audit/head": "audit.log.verify",
     # registry
     "POST /api/v1/registry/households": "registry.household.update",
     "GET /api/v1/registry/households/{number}": "registry.household.read",
@@ -132,5 +134,7 @@ EXPECTED: dict[str, dict[Role, Scope | None]] = {
     "papers.paper.issue": row(reviewer=COUNTY, head=COUNTY),
     "seals.seal.request": row(enterprise=OWN),
     "exchange.outbox.read": row(admin=PROV),
+    "exchange.status.read": row(admin=PROV),
+    "exchange.parked.retry": row(admin=PROV),
     "supervision.report.read": row(head=OFFICE, county=COUNTY, admin=PROV, national=NATION),
 }
