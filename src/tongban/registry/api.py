@@ -8,7 +8,6 @@ POST body (``/persons/lookup``), so it never appears in a URL or an access log. 
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -88,6 +87,8 @@ class PersonCreate(_Schema):
 
 
 class PersonRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     person_id: int
     id_number: str
     name: str
@@ -166,6 +167,8 @@ class MovedOutCreate(_Schema):
 
 
 class JournalEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     seq: int
     event: str
     on_date: date
@@ -181,6 +184,8 @@ class JournalEntryRead(BaseModel):
 
 
 class StatusRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     on_date: date
     status: str | None
     household_number: str | None
@@ -199,20 +204,7 @@ class IdNumberRead(BaseModel):
 
 # ------------------------------------------------------------------------------------------ helpers
 def _person_read(p: PersonView) -> PersonRead:
-    return PersonRead(
-        person_id=p.person_id,
-        id_number=p.id_number,
-        name=p.name,
-        sex=p.sex,
-        birth_date=p.birth_date,
-        ethnicity=p.ethnicity,
-        birthplace=p.birthplace,
-        status=p.status,
-        since=p.since,
-        household_number=p.household_number,
-        relation=p.relation,
-        division_code=p.division_code,
-    )
+    return PersonRead.model_validate(p)
 
 
 def _household_read(h: HouseholdView, user: Any) -> HouseholdRead:
@@ -340,7 +332,7 @@ def read_journal(
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
     entries = queries.journal(node, actor=user.id, id_number=person.id_number)
-    return [JournalEntryRead(**dataclasses.asdict(e)) for e in entries]
+    return [JournalEntryRead.model_validate(e) for e in entries]
 
 
 @router.get("/persons/{person_id}/status", dependencies=[requires(PERSON_READ)])
@@ -355,7 +347,7 @@ def read_status_on(
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
     status = queries.status_on(node, actor=user.id, id_number=person.id_number, on_date=on)
-    return StatusRead(**dataclasses.asdict(status))
+    return StatusRead.model_validate(status)
 
 
 @router.post("/persons/{person_id}/moves", dependencies=[requires(PERSON_UPDATE)])
