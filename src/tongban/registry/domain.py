@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.i18n import N_
+from tongban.divisions.domain import get_catalog
 
 
 class RegistrationStatus(StrEnum):
@@ -183,6 +184,23 @@ def check_household_number(number: str) -> str:
 
 def same_province(code: str, node_code: str) -> bool:
     return code[:2] == node_code[:2]
+
+
+def check_division(code: str, node_code: str, *, in_use: bool) -> str:
+    """A division code known to the catalog (ever, or in use now) and belonging to the node's province."""
+    catalog = get_catalog()
+    known = catalog.in_use(code) if in_use else catalog.ever_existed(code)
+    if not known:
+        raise InvalidInput(N_("Unknown division code {code}."), code=code)
+    if not same_province(code, node_code) or code[2:] == "0000":
+        raise InvalidInput(N_("Division {code} is not a place of registration of this node."), code=code)
+    return code
+
+
+def check_birthplace(code: str) -> str:
+    if not get_catalog().ever_existed(code):
+        raise InvalidInput(N_("Unknown division code {code}."), code=code)
+    return code
 
 
 def check_not_before(on_date: date, last: date | None) -> None:

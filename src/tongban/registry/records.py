@@ -19,10 +19,11 @@ from tongban.registry.domain import (
     HouseholdKind,
     JournalEvent,
     Relation,
+    check_birthplace,
+    check_division,
     check_ethnicity,
     check_household_number,
     check_name,
-    same_province,
 )
 
 
@@ -154,11 +155,9 @@ class RecordReader:
         self.ever_existed = ever_existed
 
     def division(self, code: object, *, of_node: bool) -> str:
-        if not isinstance(code, str) or not self.ever_existed(code):
+        if not isinstance(code, str):
             raise RecordError(N_("Unknown division code {code}."), code=str(code))
-        if of_node and (not same_province(code, self.node_code) or code.endswith("0000")):
-            raise RecordError(N_("Division {code} is not a place of registration of this node."), code=code)
-        return code
+        return check_division(code, self.node_code, in_use=False) if of_node else check_birthplace(code)
 
     def read(self, line: int, raw: object) -> Record:
         if type(raw) is not dict and not isinstance(raw, Mapping):

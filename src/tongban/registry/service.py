@@ -28,13 +28,14 @@ from tongban.registry.domain import (
     JournalEvent,
     RegistrationStatus,
     Relation,
+    check_birthplace,
+    check_division,
     check_ethnicity,
     check_household_number,
     check_membership,
     check_name,
     check_not_before,
     next_status,
-    same_province,
 )
 from tongban.registry.queries import (
     HouseholdView,
@@ -82,23 +83,6 @@ def _check_date(node: NodeContext, on_date: date | None) -> date:
     if on_date > now:
         raise InvalidInput(N_("The date {date} is in the future."), date=on_date.isoformat())
     return on_date
-
-
-def check_division(code: str, node_code: str, *, in_use: bool) -> str:
-    """A division code known to the catalog (ever, or in use now) and belonging to the node's province."""
-    catalog = get_catalog()
-    known = catalog.in_use(code) if in_use else catalog.ever_existed(code)
-    if not known:
-        raise InvalidInput(N_("Unknown division code {code}."), code=code)
-    if not same_province(code, node_code) or code[2:] == "0000":
-        raise InvalidInput(N_("Division {code} is not a place of registration of this node."), code=code)
-    return code
-
-
-def check_birthplace(code: str) -> str:
-    if not get_catalog().ever_existed(code):
-        raise InvalidInput(N_("Unknown division code {code}."), code=code)
-    return code
 
 
 def check_id_number(value: str, *, on: date) -> IdNumber:
