@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.node import NodeContext
-from tongban.registry import queries, service
+from tongban.registry import queries, service, store
 from tongban.registry.tables import JournalEntry, Membership, PersonState
 
 from .registry_helpers import ACTOR, household, new_id, person
@@ -198,3 +198,12 @@ def test_unknown_people_and_households_are_not_found(node: NodeContext) -> None:
         queries.get_person(node, actor=ACTOR, id_number=new_id())
     with pytest.raises(NotFound):
         queries.get_household(node, actor=ACTOR, number="NOPE")
+
+
+def test_a_uniqueness_race_lost_is_a_conflict(node: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    household(node)
+    # As if a concurrent writer created the household between our check and our insert.
+    monkeypatch.setattr(store, "household_by_number", lambda s, number, lock=False: None)
+    with pytest.raises(Conflict) as raced:
+        household(node)
+    assert "try again" in raced.value.render()

@@ -8,10 +8,12 @@ transaction (``store.append_journal``), and record one audit entry through ``_au
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record_audit
@@ -69,6 +71,19 @@ def _audit(
     record_audit(
         s, actor=actor, action=action, object_type=object_type, object_id=object_id, change=change, at=at
     )
+
+
+@contextlib.contextmanager
+def _writing(node: NodeContext) -> Iterator[Session]:
+    """One use case's transaction. A unique key lost to a concurrent writer (the same ID number or household
+    number registered at the same moment) is a ``Conflict`` to retry, not an internal error."""
+    try:
+        with node.db.transaction() as s:
+            yield s
+    except IntegrityError:
+        raise Conflict(
+            N_("The same record was changed at the same moment by someone else: try again.")
+        ) from None
 
 
 def today(node: NodeContext) -> date:
@@ -188,7 +203,7 @@ def create_household(
         raise InvalidInput(N_("An address of 1 to 200 characters is required."))
     check_division(division_code, node.code, in_use=True)
     on_date = _check_date(node, on_date)
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         if store.household_by_number(s, number) is not None:
             raise Conflict(N_("Household {number} already exists."), number=number)
         household = Household(
@@ -252,7 +267,7 @@ def register_person(
     if id_number is not None:
         _check_consistent(check_id_number(id_number, on=today(node)), sex=sex.value, birth_date=birth_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         household = find_household(s, household_number, lock=True)
         if id_number is None:
             id_number = _allocate(s, node=node, area=household.division_code, birth_date=birth_date, sex=sex)
@@ -332,7 +347,7 @@ def move_within_node(
     on_date = _check_date(node, on_date)
     _require_reason(reason)
     now = node.clock.now()
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         if state is None or state.status != RegistrationStatus.ACTIVE:
@@ -413,7 +428,7 @@ def _leave(
     """An active person leaves their household: in transit, cancelled or deceased."""
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         before = RegistrationStatus(state.status) if state else None
@@ -534,7 +549,7 @@ def restore_registration(
     _require_case_ref(case_ref)
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         next_status(RegistrationStatus(state.status) if state else None, JournalEvent.RESTORED)
@@ -594,7 +609,7 @@ def confirm_moved_out(
     _require_case_ref(case_ref)
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         check_not_before(on_date, store.last_journal_date(s, person.id))
@@ -662,7 +677,7 @@ def correct_person(
         raise InvalidInput(N_("These items cannot be corrected: {fields}."), fields=", ".join(unknown))
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         assert state is not None
@@ -725,7 +740,7 @@ def allocate_id_number(
 ) -> str:
     """Issue a new ID number for ``area`` (in use, in this node), ``birth_date`` and ``sex``."""
     sex = _sex(str(sex))
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         number = _allocate(s, node=node, area=area, birth_date=birth_date, sex=sex)
         _audit(
             s,
