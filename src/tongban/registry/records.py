@@ -97,6 +97,8 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
     ),
 }
 
+_ALLOWED = {kind: required | optional | {"type"} for kind, (required, optional) in FIELDS.items()}
+
 
 def _str(raw: Mapping[str, Any], key: str, *, max_len: int, optional: bool = False) -> str | None:
     value = raw.get(key)
@@ -153,6 +155,12 @@ class RecordReader:
         self.node_code = node_code
         self.today = today
         self.ever_existed = ever_existed
+        self._readers: dict[str, Callable[[int, Mapping[str, Any]], Record]] = {
+            "household": self._household,
+            "person": self._person,
+            "membership": self._membership,
+            "journal": self._journal,
+        }
 
     def division(self, code: object, *, of_node: bool) -> str:
         if not isinstance(code, str):
@@ -165,15 +173,16 @@ class RecordReader:
         kind = raw.get("type")
         if kind not in FIELDS:
             raise RecordError(N_("Field type must be household, person, membership or journal."))
-        required, optional = FIELDS[kind]
-        missing = sorted(required - raw.keys())
-        if missing:
-            raise RecordError(N_("Missing fields: {fields}."), fields=", ".join(missing))
-        extra = sorted(raw.keys() - required - optional - {"type"})
-        if extra:
-            raise RecordError(N_("Unexpected fields: {fields}."), fields=", ".join(extra))
+        required = FIELDS[kind][0]
+        keys = raw.keys()
+        if not required <= keys:
+            missing = ", ".join(sorted(required - keys))
+            raise RecordError(N_("Missing fields: {fields}."), fields=missing)
+        if not keys <= _ALLOWED[kind]:
+            extra = ", ".join(sorted(keys - _ALLOWED[kind]))
+            raise RecordError(N_("Unexpected fields: {fields}."), fields=extra)
         try:
-            return getattr(self, "_" + kind)(line, raw)  # type: ignore[no-any-return]
+            return self._readers[kind](line, raw)
         except TongbanError as exc:
             raise RecordError(exc.message, **exc.params) from None
 
