@@ -46,8 +46,6 @@ COUNT_NAMES = {
     "registry_search_keys": "search_keys",
 }
 
-Rows = dict[str, list[tuple[Any, ...]]]
-
 
 @dataclass
 class Plan:
@@ -199,11 +197,6 @@ def _jurisdiction(entries: Sequence[JournalRec], divisions: dict[str, str]) -> s
     return None
 
 
-def build_rows(s: Session, plan: Plan) -> Rows:
-    """Every row of the plan per table (nothing written)."""
-    return dict(iter_rows(s, plan))
-
-
 def _day(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -236,13 +229,6 @@ def write_rows(
     for i in range(0, len(rows), chunk):
         raw.executemany(sql, rows[i : i + chunk])  # type: ignore[union-attr]
         advance(len(rows[i : i + chunk]))
-
-
-def write_tables(s: Session, rows: Rows, *, progress: Callable[[int], None] | None = None) -> None:
-    advance = progress or (lambda _n: None)
-    for table, columns in COLUMNS.items():
-        if rows.get(table):
-            write_rows(s, table, columns, rows[table], advance=advance)
 
 
 def seed_counters(s: Session, person_ids: Sequence[int]) -> None:
@@ -305,7 +291,3 @@ def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = Non
         raise failure[0]
     seed_counters(s, person_ids)
     return {name: counts.get(table, 0) for table, name in COUNT_NAMES.items()}
-
-
-def total_rows(rows: Rows) -> int:
-    return sum(len(v) for v in rows.values())

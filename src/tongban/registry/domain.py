@@ -9,7 +9,6 @@ that a name is present, not too long and holds no control characters.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -211,18 +210,6 @@ def check_not_before(on_date: date, last: date | None) -> None:
             date=on_date.isoformat(),
             last=last.isoformat(),
         )
-
-
-@dataclass(frozen=True)
-class PersonFacts:
-    """The recorded items of a person (what a correction may change)."""
-
-    id_number: str
-    name: str
-    sex: str
-    birth_date: date
-    ethnicity: str
-    birthplace: str
 
 
 CORRECTABLE = ("id_number", "name", "sex", "birth_date", "ethnicity", "birthplace")
