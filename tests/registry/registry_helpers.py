@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from tongban.core.node import NodeContext
 from tongban.idnum.domain import make_id_number
-from tongban.registry import service
+from tongban.registry import queries, service
 
 ACTOR = "clerk-test"
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def person(
     born: date = date(1990, 5, 17),
     on: date = date(2020, 1, 1),
     event: str = "moved_in",
-) -> service.PersonView:
+) -> queries.PersonView:
     return service.register_person(
         node,
         actor=ACTOR,

@@ -8,7 +8,7 @@ import pytest
 
 from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.node import NodeContext
-from tongban.registry import service
+from tongban.registry import queries, service
 
 from .registry_helpers import ACTOR, household, new_id, person
 
@@ -19,11 +19,11 @@ def test_a_name_correction_keeps_the_old_name_and_updates_search(node: NodeConte
         node, actor=ACTOR, id_number=p.id_number, changes={"name": "张叁"}, reason="登记错误", case_ref="C-9"
     )
     assert fixed.name == "张叁" and fixed.status == "active" and fixed.household_number == "H0001"
-    last = service.journal(node, actor=ACTOR, id_number=p.id_number)[-1]
+    last = queries.journal(node, actor=ACTOR, id_number=p.id_number)[-1]
     assert (last.event, last.reason, last.case_ref) == ("corrected", "登记错误", "C-9")
     assert last.detail == {"field": "name", "old": "张三", "new": "张叁"}
-    assert [h.name for h in service.search_persons(node, actor=ACTOR, query="张叁")] == ["张叁"]
-    assert service.search_persons(node, actor=ACTOR, query="张三") == []
+    assert [h.name for h in queries.search_persons(node, actor=ACTOR, query="张叁")] == ["张叁"]
+    assert queries.search_persons(node, actor=ACTOR, query="张三") == []
 
 
 def test_birth_date_is_corrected_together_with_the_id_number(node: NodeContext) -> None:
@@ -41,7 +41,7 @@ def test_birth_date_is_corrected_together_with_the_id_number(node: NodeContext) 
         reason="出生日期更正",
     )
     assert (fixed.id_number, fixed.birth_date) == (new_number, date(1990, 5, 18))
-    details = [e.detail for e in service.journal(node, actor=ACTOR, id_number=new_number)[-2:]]
+    details = [e.detail for e in queries.journal(node, actor=ACTOR, id_number=new_number)[-2:]]
     assert details == [
         {"field": "id_number", "old": p.id_number, "new": new_number},
         {"field": "birth_date", "old": "1990-05-17", "new": "1990-05-18"},
@@ -68,4 +68,4 @@ def test_corrections_are_refused_without_reason_or_change(node: NodeContext) -> 
             changes={"id_number": other.id_number, "sex": "female"},
             reason="x",
         )
-    assert len(service.journal(node, actor=ACTOR, id_number=p.id_number)) == 1
+    assert len(queries.journal(node, actor=ACTOR, id_number=p.id_number)) == 1

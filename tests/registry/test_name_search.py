@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tongban.core.db import Database
 from tongban.core.errors import InvalidInput
 from tongban.core.node import NodeContext
-from tongban.registry import service
+from tongban.registry import queries, service
 
 from .registry_helpers import ACTOR, household, person
 
@@ -25,7 +25,7 @@ def people(node: NodeContext) -> NodeContext:
 
 
 def names(node: NodeContext, query: str) -> list[str]:
-    return sorted(h.name for h in service.search_persons(node, actor=ACTOR, query=query))
+    return sorted(h.name for h in queries.search_persons(node, actor=ACTOR, query=query))
 
 
 @pytest.mark.parametrize(
@@ -52,15 +52,15 @@ def test_search_finds_by_every_key(people: NodeContext, query: str, expected: li
 
 
 def test_search_results_mask_nothing_internally_but_carry_status(people: NodeContext) -> None:
-    hit = service.search_persons(people, actor=ACTOR, query="李四")[0]
+    hit = queries.search_persons(people, actor=ACTOR, query="李四")[0]
     assert hit.status == "active" and hit.household_number == "H0001"
     assert hit.masked_id_number == hit.id_number[:6] + "*" * 8 + hit.id_number[-4:]
 
 
 def test_search_limits(people: NodeContext) -> None:
-    assert len(service.search_persons(people, actor=ACTOR, query="z", limit=1)) == 1
+    assert len(queries.search_persons(people, actor=ACTOR, query="z", limit=1)) == 1
     with pytest.raises(InvalidInput):
-        service.search_persons(people, actor=ACTOR, query="z", limit=1000)
+        queries.search_persons(people, actor=ACTOR, query="z", limit=1000)
 
 
 def test_postgresql_answers_the_prefix_from_the_index(pg_url: str) -> None:
@@ -88,3 +88,45 @@ def test_postgresql_answers_the_prefix_from_the_index(pg_url: str) -> None:
         db.dispose()
     assert "Index" in plan and "pk_registry_search_keys" in plan
     assert "Index" in like_plan  # the "C" collation lets LIKE 'x%' use the same index
+
+
+def test_a_county_search_follows_the_persons_jurisdiction(node: NodeContext) -> None:
+    a, b = household(node, "H1", division="110105"), household(node, "H2", division="110108")
+    p = person(node, a, name="赵六")
+    person(node, b, name="赵七", seq=13)
+
+    def within(prefix: str) -> list[str]:
+        hits = queries.search_persons(node, actor=ACTOR, query="zhao", division_prefix=prefix)
+        return sorted(h.name for h in hits)
+
+    assert within("110105") == ["赵六"] and within("110108") == ["赵七"]
+    assert within("1101") == ["赵七", "赵六"] and within("") == ["赵七", "赵六"]
+    service.move_within_node(
+        node, actor=ACTOR, id_number=p.id_number, to_household=b, relation="spouse", reason="x"
+    )
+    assert within("110105") == [] and within("110108") == ["赵七", "赵六"]
+    service.cancel_registration(node, actor=ACTOR, id_number=p.id_number, reason="death")
+    assert within("110108") == ["赵七", "赵六"]  # the deceased stay findable where they were registered
+    service.correct_person(node, actor=ACTOR, id_number=p.id_number, changes={"name": "赵陆"}, reason="x")
+    assert within("110108") == ["赵七", "赵陆"]
+
+
+def test_postgresql_answers_a_county_search_from_its_index(pg_url: str) -> None:
+    from tongban.registry.names import prefix_upper_bound
+
+    db = Database(pg_url)
+    try:
+        with db.session() as s:
+            s.execute(sa.text("SET enable_seqscan = off"))
+            plan = "\n".join(
+                s.execute(
+                    sa.text(
+                        "EXPLAIN SELECT person_id FROM registry_search_keys WHERE division_code = '110105' "
+                        "AND key >= :lo AND key < :hi ORDER BY key, person_id LIMIT 80"
+                    ),
+                    {"lo": "zs", "hi": prefix_upper_bound("zs")},
+                ).scalars()
+            )
+    finally:
+        db.dispose()
+    assert "ix_registry_search_keys_division_key" in plan

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.node import NodeContext
-from tongban.registry import service
+from tongban.registry import queries, service, store
 from tongban.registry.tables import JournalEntry, Membership, PersonState
 
 from .registry_helpers import ACTOR, household, new_id, person
@@ -29,11 +29,11 @@ def test_a_registered_person_is_active_in_their_household(node: NodeContext) -> 
     head = person(node, hh)
     wife = person(node, hh, name="李四", relation="spouse", seq=12)
     assert head.status == "active" and head.household_number == hh and head.relation == "head"
-    view = service.get_household(node, actor=ACTOR, number=hh)
+    view = queries.get_household(node, actor=ACTOR, number=hh)
     assert [m.name for m in view.members] == ["张三", "李四"]
     assert view.head_person_id == head.person_id
-    assert service.get_person(node, actor=ACTOR, id_number=wife.id_number).division_code == "110105"
-    assert [e.event for e in service.journal(node, actor=ACTOR, id_number=head.id_number)] == ["moved_in"]
+    assert queries.get_person(node, actor=ACTOR, id_number=wife.id_number).division_code == "110105"
+    assert [e.event for e in queries.journal(node, actor=ACTOR, id_number=head.id_number)] == ["moved_in"]
 
 
 def test_names_are_stored_exactly_as_given(node: NodeContext) -> None:
@@ -42,7 +42,7 @@ def test_names_are_stored_exactly_as_given(node: NodeContext) -> None:
     person(node, hh, name=names[0])
     for i, name in enumerate(names[1:]):
         person(node, hh, name=name, relation="child", seq=13 + 2 * i)
-    got = [m.name for m in service.get_household(node, actor=ACTOR, number=hh).members]
+    got = [m.name for m in queries.get_household(node, actor=ACTOR, number=hh).members]
     assert got == names
 
 
@@ -103,9 +103,9 @@ def test_moving_within_the_node_journals_out_and_in(node: NodeContext) -> None:
         reason="分户", on_date=date(2024, 3, 1),
     )  # fmt: skip
     assert moved.household_number == b and moved.relation == "head"
-    events = [e.event for e in service.journal(node, actor=ACTOR, id_number=kid.id_number)]
+    events = [e.event for e in queries.journal(node, actor=ACTOR, id_number=kid.id_number)]
     assert events == ["moved_in", "moved_out", "moved_in"]
-    assert [m.name for m in service.get_household(node, actor=ACTOR, number=a).members] == ["张三"]
+    assert [m.name for m in queries.get_household(node, actor=ACTOR, number=a).members] == ["张三"]
 
 
 def test_a_leaving_head_names_the_new_head(node: NodeContext) -> None:
@@ -121,7 +121,7 @@ def test_a_leaving_head_names_the_new_head(node: NodeContext) -> None:
     service.cancel_registration(
         node, actor=ACTOR, id_number=head.id_number, reason="death", new_head_id_number=wife.id_number
     )
-    view = service.get_household(node, actor=ACTOR, number=a)
+    view = queries.get_household(node, actor=ACTOR, number=a)
     assert view.head_person_id == wife.person_id and view.members[0].relation == "head"
 
 
@@ -153,7 +153,7 @@ def test_death_is_recorded_as_deceased_with_its_reason(node: NodeContext) -> Non
         on_date=date(2025, 2, 2),
     )
     assert dead.status == "deceased"
-    last = service.journal(node, actor=ACTOR, id_number=p.id_number)[-1]
+    last = queries.journal(node, actor=ACTOR, id_number=p.id_number)[-1]
     assert (last.event, last.reason, last.detail) == ("deceased", "医院死亡证明", {"cancel_reason": "death"})
 
 
@@ -195,6 +195,15 @@ def test_dates_never_go_backwards_or_into_the_future(node: NodeContext) -> None:
 
 def test_unknown_people_and_households_are_not_found(node: NodeContext) -> None:
     with pytest.raises(NotFound):
-        service.get_person(node, actor=ACTOR, id_number=new_id())
+        queries.get_person(node, actor=ACTOR, id_number=new_id())
     with pytest.raises(NotFound):
-        service.get_household(node, actor=ACTOR, number="NOPE")
+        queries.get_household(node, actor=ACTOR, number="NOPE")
+
+
+def test_a_uniqueness_race_lost_is_a_conflict(node: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    household(node)
+    # As if a concurrent writer created the household between our check and our insert.
+    monkeypatch.setattr(store, "household_by_number", lambda s, number, lock=False: None)
+    with pytest.raises(Conflict) as raced:
+        household(node)
+    assert "try again" in raced.value.render()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tongban.core.clock import FixedClock
 from tongban.core.node import NodeContext
-from tongban.registry import service
+from tongban.registry import queries, service
 from tongban.registry.importing import ImportRefused, import_records
 from tongban.registry.tables import Household, Person, SearchKey
 
@@ -50,13 +50,13 @@ def count(node: NodeContext, table: type) -> int:
 def test_a_good_file_is_imported_with_journal_state_and_keys(node: NodeContext) -> None:
     report = load(node, good_file())
     assert (report.households, report.persons, report.memberships, report.journal) == (1, 3, 3, 3)
-    hh = service.get_household(node, actor=ACTOR, number="H1")
+    hh = queries.get_household(node, actor=ACTOR, number="H1")
     assert [m.name for m in hh.members] == ["张三", "阿依古丽·买买提", "张𠮷"]
-    head = service.get_person(node, actor=ACTOR, id_number=new_id(seq=11))
+    head = queries.get_person(node, actor=ACTOR, id_number=new_id(seq=11))
     assert (head.status, head.relation, head.division_code) == ("active", "head", "110105")
     assert hh.head_person_id == head.person_id
-    assert [e.event for e in service.journal(node, actor=ACTOR, id_number=new_id(seq=11))] == ["moved_in"]
-    assert [h.name for h in service.search_persons(node, actor=ACTOR, query="maimaiti")] == [
+    assert [e.event for e in queries.journal(node, actor=ACTOR, id_number=new_id(seq=11))] == ["moved_in"]
+    assert [h.name for h in queries.search_persons(node, actor=ACTOR, query="maimaiti")] == [
         "阿依古丽·买买提"
     ]
     assert count(node, SearchKey) > 3
@@ -116,7 +116,7 @@ def test_skip_invalid_imports_the_rest_and_takes_dependents_along(node: NodeCont
     assert reasons[6] == reasons[7] == "Household H1 is rejected."
     assert report.rejected_lines == [1, 2, 3, 4, 5, 6, 7, 8]
     assert (report.households, report.persons) == (1, 1)
-    assert service.get_household(node, actor=ACTOR, number="H2").members[0].name == "李四"
+    assert queries.get_household(node, actor=ACTOR, number="H2").members[0].name == "李四"
 
 
 def test_a_second_import_refuses_what_the_node_has(node: NodeContext) -> None:

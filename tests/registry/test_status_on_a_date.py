@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from tongban.core.node import NodeContext
-from tongban.registry import service
+from tongban.registry import queries, service
 
 from .registry_helpers import ACTOR, household, person
 
@@ -25,7 +25,7 @@ def test_status_on_each_day_follows_the_journal(node: NodeContext) -> None:
     )
 
     def on(d: date) -> tuple[str | None, str | None, str | None]:
-        s = service.status_on(node, actor=ACTOR, id_number=p.id_number, on_date=d)
+        s = queries.status_on(node, actor=ACTOR, id_number=p.id_number, on_date=d)
         return s.status, s.household_number, s.division_code
 
     assert on(date(2010, 2, 28)) == (None, None, None)
@@ -47,6 +47,6 @@ def test_a_correction_does_not_change_the_status_on_a_date(node: NodeContext) ->
         on_date=date(2012, 1, 1),
     )
     assert (
-        service.status_on(node, actor=ACTOR, id_number=p.id_number, on_date=date(2013, 1, 1)).status
+        queries.status_on(node, actor=ACTOR, id_number=p.id_number, on_date=date(2013, 1, 1)).status
         == "active"
     )

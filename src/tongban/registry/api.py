@@ -8,7 +8,6 @@ POST body (``/persons/lookup``), so it never appears in a URL or an access log. 
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -21,9 +20,9 @@ from tongban.access.web import CurrentUser, ensure_in_scope, record_view, scope_
 from tongban.core.errors import Forbidden, NotFound
 from tongban.core.i18n import N_
 from tongban.core.routing import requires
-from tongban.registry import service
+from tongban.registry import queries, service
 from tongban.registry.domain import CancelReason, HouseholdKind, JournalEvent, Relation
-from tongban.registry.service import HouseholdView, PersonView
+from tongban.registry.queries import HouseholdView, PersonView
 from tongban.web.app import CurrentNode
 
 router = APIRouter(prefix="/registry", tags=["registry"])
@@ -88,6 +87,8 @@ class PersonCreate(_Schema):
 
 
 class PersonRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     person_id: int
     id_number: str
     name: str
@@ -166,6 +167,8 @@ class MovedOutCreate(_Schema):
 
 
 class JournalEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     seq: int
     event: str
     on_date: date
@@ -181,6 +184,8 @@ class JournalEntryRead(BaseModel):
 
 
 class StatusRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     on_date: date
     status: str | None
     household_number: str | None
@@ -199,20 +204,7 @@ class IdNumberRead(BaseModel):
 
 # ------------------------------------------------------------------------------------------ helpers
 def _person_read(p: PersonView) -> PersonRead:
-    return PersonRead(
-        person_id=p.person_id,
-        id_number=p.id_number,
-        name=p.name,
-        sex=p.sex,
-        birth_date=p.birth_date,
-        ethnicity=p.ethnicity,
-        birthplace=p.birthplace,
-        status=p.status,
-        since=p.since,
-        household_number=p.household_number,
-        relation=p.relation,
-        division_code=p.division_code,
-    )
+    return PersonRead.model_validate(p)
 
 
 def _household_read(h: HouseholdView, user: Any) -> HouseholdRead:
@@ -241,7 +233,7 @@ def _household_read(h: HouseholdView, user: Any) -> HouseholdRead:
 def _load_person(request: Request, node: Any, user: Any, person_id: int) -> PersonView:
     """The person, if within the user's jurisdiction for the route's action (else 404, like a missing one)."""
     try:
-        person = service.get_person_by_ref(node, actor=user.id, person_id=person_id)
+        person = queries.get_person_by_ref(node, actor=user.id, person_id=person_id)
     except NotFound:
         raise NotFound(N_("Not found")) from None
     ensure_in_scope(request, person.jurisdiction, person_ref=str(person.person_id))
@@ -260,7 +252,7 @@ def _viewed(request: Request, person: PersonView, case_ref: str | None) -> None:
 
 def _household_in_scope(request: Request, node: Any, user: Any, number: str) -> HouseholdView:
     try:
-        household = service.get_household(node, actor=user.id, number=number)
+        household = queries.get_household(node, actor=user.id, number=number)
     except NotFound:
         raise NotFound(N_("Not found")) from None
     ensure_in_scope(request, household.division_code)
@@ -316,7 +308,7 @@ def register_person(body: PersonCreate, request: Request, node: CurrentNode, use
 def lookup_person(body: PersonLookup, request: Request, node: CurrentNode, user: CurrentUser) -> PersonRead:
     """A person by ID number (sent in the body so that it stays out of URLs and logs)."""
     try:
-        person = service.get_person(node, actor=user.id, id_number=body.id_number)
+        person = queries.get_person(node, actor=user.id, id_number=body.id_number)
     except NotFound:
         raise NotFound(N_("Not found")) from None
     ensure_in_scope(request, person.jurisdiction, person_ref=str(person.person_id))
@@ -339,8 +331,8 @@ def read_journal(
 ) -> list[JournalEntryRead]:
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
-    entries = service.journal(node, actor=user.id, id_number=person.id_number)
-    return [JournalEntryRead(**dataclasses.asdict(e)) for e in entries]
+    entries = queries.journal(node, actor=user.id, id_number=person.id_number)
+    return [JournalEntryRead.model_validate(e) for e in entries]
 
 
 @router.get("/persons/{person_id}/status", dependencies=[requires(PERSON_READ)])
@@ -354,8 +346,8 @@ def read_status_on(
 ) -> StatusRead:
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
-    status = service.status_on(node, actor=user.id, id_number=person.id_number, on_date=on)
-    return StatusRead(**dataclasses.asdict(status))
+    status = queries.status_on(node, actor=user.id, id_number=person.id_number, on_date=on)
+    return StatusRead.model_validate(status)
 
 
 @router.post("/persons/{person_id}/moves", dependencies=[requires(PERSON_UPDATE)])
@@ -478,7 +470,7 @@ def search(
     _, prefix = scope_filter(request)
     if prefix is None:  # own-record scopes never search other people
         raise Forbidden(N_("You may not do this."))
-    hits = service.search_persons(node, actor=user.id, query=q, limit=limit, division_prefix=prefix)
+    hits = queries.search_persons(node, actor=user.id, query=q, limit=limit, division_prefix=prefix)
     return [
         PersonSummary(
             person_id=h.person_id,

@@ -1,6 +1,7 @@
 """Loading checked records fast: COPY on PostgreSQL, executemany on SQLite, in the caller's transaction.
 
-Rows are built once as tuples in table-column order and handed to the backend's fastest path: psycopg's
+Rows are built once as tuples in table-column order, dates and times already as the text both backends
+read (and SQLite stores), and handed to the backend's fastest path: psycopg's
 ``cursor.copy`` (``COPY ... FROM STDIN``) or sqlite3's ``executemany``. Surrogate ids are reserved up
 front: from the table's sequence on PostgreSQL, above the current maximum on SQLite (whose writing
 transaction holds the database exclusively, so nobody else can take them meanwhile).
@@ -9,9 +10,11 @@ transaction holds the database exclusively, so nobody else can take them meanwhi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from queue import Queue
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +36,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "person_id", "seq", "event", "on_date", "status_after", "division_code", "household_id",
         "relation", "reason", "case_ref", "detail", "actor", "recorded_at",
     ),
-    "registry_search_keys": ("key", "person_id"),
+    "registry_search_keys": ("key", "person_id", "division_code"),
 }  # fmt: skip
 COUNT_NAMES = {
     "registry_persons": "persons",
@@ -42,8 +45,6 @@ COUNT_NAMES = {
     "registry_journal": "journal",
     "registry_search_keys": "search_keys",
 }
-
-Rows = dict[str, list[tuple[Any, ...]]]
 
 
 @dataclass
@@ -72,8 +73,8 @@ def reserve_ids(s: Session, table: str, n: int) -> list[int]:
     return list(range(top + 1, top + 1 + n))
 
 
-def build_rows(s: Session, plan: Plan) -> Rows:
-    """Every row of the plan, ids assigned, per table (nothing written yet)."""
+def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Every row of the plan, ids assigned, table by table in load order (cheap tables first)."""
     person_ids = dict(
         zip(
             (p.id_number for p in plan.persons),
@@ -89,25 +90,63 @@ def build_rows(s: Session, plan: Plan) -> Rows:
         )
     )
     membership_ids = reserve_ids(s, "registry_memberships", len(plan.memberships))
-    rows: Rows = {t: [] for t in COLUMNS}
     divisions = {h.number: h.division for h in plan.households}
+    yield (
+        "registry_persons",
+        [
+            (
+                person_ids[p.id_number],
+                p.id_number,
+                p.name,
+                p.sex,
+                _day(p.birth_date),
+                p.ethnicity,
+                p.birthplace,
+            )
+            for p in plan.persons
+        ],
+    )
     heads: dict[str, int] = {}
     current: dict[str, MembershipRec] = {}
+    memberships = []
     for mid, m in zip(membership_ids, plan.memberships, strict=True):
         pid = person_ids[m.id_number]
-        rows["registry_memberships"].append(
-            (mid, pid, household_ids[m.household], m.relation.value, m.from_date, m.to_date)
+        memberships.append(
+            (mid, pid, household_ids[m.household], m.relation.value, _day(m.from_date), _day(m.to_date))
         )
         if m.to_date is None:
             current[m.id_number] = m
             if m.relation is Relation.HEAD:
                 heads[m.household] = pid
+    yield (
+        "registry_households",
+        [
+            (
+                household_ids[h.number],
+                h.number,
+                h.kind.value,
+                h.address,
+                h.division,
+                heads.get(h.number),
+                _day(h.created_on),
+            )
+            for h in plan.households
+        ],
+    )
+    yield "registry_memberships", memberships
+    yield (
+        "registry_search_keys",
+        [
+            (k, person_ids[p.id_number], _jurisdiction(plan.journal[p.id_number], divisions))
+            for p in plan.persons
+            for k in search_keys(p.name)
+        ],
+    )
+    states: list[tuple[Any, ...]] = []
+    journal: list[tuple[Any, ...]] = []
+    default_at = _instant(plan.recorded_at)
     for p in plan.persons:
         pid = person_ids[p.id_number]
-        rows["registry_persons"].append(
-            (pid, p.id_number, p.name, p.sex, p.birth_date, p.ethnicity, p.birthplace)
-        )
-        rows["registry_search_keys"].extend((k, pid) for k in search_keys(p.name))
         status: RegistrationStatus | None = None
         since = p.birth_date
         entries = plan.journal[p.id_number]
@@ -116,12 +155,12 @@ def build_rows(s: Session, plan: Plan) -> Rows:
             if after is not status:
                 since = j.on_date
             status = after
-            rows["registry_journal"].append(
+            journal.append(
                 (
                     pid,
                     seq,
                     j.event.value,
-                    j.on_date,
+                    _day(j.on_date),
                     after.value,
                     j.division,
                     household_ids[j.household] if j.household is not None else None,
@@ -130,50 +169,48 @@ def build_rows(s: Session, plan: Plan) -> Rows:
                     j.case_ref,
                     json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None,
                     j.actor,
-                    j.recorded_at or plan.recorded_at,
+                    _instant(j.recorded_at) if j.recorded_at is not None else default_at,
                 )
             )
         assert status is not None
-        here = current.get(p.id_number)
-        active = status is RegistrationStatus.ACTIVE and here is not None
-        rows["registry_person_state"].append(
+        here = current.get(p.id_number) if status is RegistrationStatus.ACTIVE else None
+        states.append(
             (
                 pid,
                 status.value,
-                household_ids[here.household] if active and here else None,
-                divisions[here.household] if active and here else None,
-                since,
+                household_ids[here.household] if here else None,
+                divisions[here.household] if here else None,
+                _day(since),
                 len(entries),
             )
         )
-    for h in plan.households:
-        rows["registry_households"].append(
-            (
-                household_ids[h.number],
-                h.number,
-                h.kind.value,
-                h.address,
-                h.division,
-                heads.get(h.number),
-                h.created_on,
-            )
-        )
-    return rows
+    yield "registry_person_state", states
+    yield "registry_journal", journal
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+def _jurisdiction(entries: Sequence[JournalRec], divisions: dict[str, str]) -> str | None:
+    """The division of the person's latest journal entry that names one (or names a household)."""
+    for j in reversed(entries):
+        division = j.division or (divisions.get(j.household) if j.household is not None else None)
+        if division is not None:
+            return division
+    return None
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _instant(value: datetime) -> str:
+    """The text both backends read as this instant (and SQLite stores, as ``UTCDateTime`` does)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def write_rows(
     s: Session,
     table: str,
     columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
     *,
     advance: Callable[[int], None],
 ) -> None:
@@ -183,32 +220,15 @@ def write_rows(
     chunk = 10_000
     if s.get_bind().dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            n = 0
-            for row in rows:
-                copy.write_row(row)
-                n += 1
-                if n % chunk == 0:
-                    advance(chunk)
-            advance(n % chunk)
+            for i in range(0, len(rows), chunk):
+                for row in rows[i : i + chunk]:
+                    copy.write_row(row)
+                advance(len(rows[i : i + chunk]))
         return
     sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)})"
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(tuple(_sqlite_value(v) for v in row))
-        if len(batch) == chunk:
-            raw.executemany(sql, batch)  # type: ignore[union-attr]
-            advance(len(batch))
-            batch = []
-    if batch:
-        raw.executemany(sql, batch)  # type: ignore[union-attr]
-        advance(len(batch))
-
-
-def write_tables(s: Session, rows: Rows, *, progress: Callable[[int], None] | None = None) -> None:
-    advance = progress or (lambda _n: None)
-    for table, columns in COLUMNS.items():
-        if rows.get(table):
-            write_rows(s, table, columns, rows[table], advance=advance)
+    for i in range(0, len(rows), chunk):
+        raw.executemany(sql, rows[i : i + chunk])  # type: ignore[union-attr]
+        advance(len(rows[i : i + chunk]))
 
 
 def seed_counters(s: Session, person_ids: Sequence[int]) -> None:
@@ -233,11 +253,41 @@ def seed_counters(s: Session, person_ids: Sequence[int]) -> None:
 
 
 def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    rows = build_rows(s, plan)
-    write_tables(s, rows, progress=progress)
-    seed_counters(s, [r[0] for r in rows["registry_persons"]])
-    return {name: len(rows[table]) for table, name in COUNT_NAMES.items()}
+    """Build and write every row of the plan, then raise the ID counters past the loaded numbers.
 
+    A writer thread sends each table to the database while the next one is built, so the server's work
+    (COPY, index and foreign-key maintenance) overlaps the building in Python; the session's connection
+    is used by that thread alone until it is done.
+    """
+    advance = progress or (lambda _n: None)
+    queue: Queue[tuple[str, list[tuple[Any, ...]]] | None] = Queue(maxsize=2)
+    failure: list[BaseException] = []
+    counts: dict[str, int] = {}
 
-def total_rows(rows: Rows) -> int:
-    return sum(len(v) for v in rows.values())
+    def writer() -> None:
+        while (item := queue.get()) is not None:
+            if not failure:
+                try:
+                    write_rows(s, item[0], COLUMNS[item[0]], item[1], advance=advance)
+                except BaseException as exc:
+                    failure.append(exc)
+
+    person_ids: list[int] = []
+    s.connection()  # the transaction's connection, opened here, not in the writer
+    thread = threading.Thread(target=writer, name="registry-bulk-writer", daemon=True)
+    thread.start()
+    try:
+        for table, rows in iter_rows(s, plan):
+            if failure:
+                break
+            counts[table] = len(rows)
+            if table == "registry_persons":
+                person_ids = [r[0] for r in rows]
+            queue.put((table, rows))
+    finally:
+        queue.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+    seed_counters(s, person_ids)
+    return {name: counts.get(table, 0) for table, name in COUNT_NAMES.items()}

@@ -9,12 +9,12 @@ that a name is present, not too long and holds no control characters.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.i18n import N_
+from tongban.divisions.domain import get_catalog
 
 
 class RegistrationStatus(StrEnum):
@@ -185,6 +185,23 @@ def same_province(code: str, node_code: str) -> bool:
     return code[:2] == node_code[:2]
 
 
+def check_division(code: str, node_code: str, *, in_use: bool) -> str:
+    """A division code known to the catalog (ever, or in use now) and belonging to the node's province."""
+    catalog = get_catalog()
+    known = catalog.in_use(code) if in_use else catalog.ever_existed(code)
+    if not known:
+        raise InvalidInput(N_("Unknown division code {code}."), code=code)
+    if not same_province(code, node_code) or code[2:] == "0000":
+        raise InvalidInput(N_("Division {code} is not a place of registration of this node."), code=code)
+    return code
+
+
+def check_birthplace(code: str) -> str:
+    if not get_catalog().ever_existed(code):
+        raise InvalidInput(N_("Unknown division code {code}."), code=code)
+    return code
+
+
 def check_not_before(on_date: date, last: date | None) -> None:
     """Journal dates never go backwards: ``status on a date`` reads the journal in date order."""
     if last is not None and on_date < last:
@@ -193,18 +210,6 @@ def check_not_before(on_date: date, last: date | None) -> None:
             date=on_date.isoformat(),
             last=last.isoformat(),
         )
-
-
-@dataclass(frozen=True)
-class PersonFacts:
-    """The recorded items of a person (what a correction may change)."""
-
-    id_number: str
-    name: str
-    sex: str
-    birth_date: date
-    ethnicity: str
-    birthplace: str
 
 
 CORRECTABLE = ("id_number", "name", "sex", "birth_date", "ethnicity", "birthplace")

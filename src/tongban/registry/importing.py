@@ -82,10 +82,6 @@ class ImportReport:
     rejected_lines: list[int] = field(default_factory=list)  # with skip_invalid: every line not imported
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def imported(self) -> bool:
-        return self.persons + self.households > 0 or (not self.errors and not self.rejected_lines)
-
 
 class ImportRefused(Exception):
     """The file has bad records and ``skip_invalid`` was not asked for: nothing was imported."""

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from pypinyin import Style, pinyin
 
-MAX_VARIANTS = 16  # full-pinyin readings per name part; initials likewise
+MAX_VARIANTS = 8  # full-pinyin readings per name part; initials likewise
 MAX_KEY_LENGTH = 96
 NAME_SEPARATORS = "·•‧・.．"
 
@@ -54,18 +54,24 @@ def _variants(per_char: list[tuple[str, ...]], limit: int) -> Iterator[tuple[str
 
 
 @lru_cache(maxsize=65536)
+def _char_options(char: str) -> tuple[str, ...]:
+    """A character's readings; a Latin letter stands for itself; others have none."""
+    found = readings(char)
+    if found:
+        return found
+    return (char.lower(),) if char.isascii() and char.isalpha() else ()
+
+
+@lru_cache(maxsize=65536)
 def _part_keys(part: str) -> frozenset[str]:
     keys = {part.lower()}
-    per_char = [readings(ch) for ch in part]
-    known = [r for r in per_char if r]
-    if not known:
+    fixed = [o for o in map(_char_options, part) if o]
+    if not fixed or all(len(o[0]) == 1 and o[0].isascii() and len(o) == 1 for o in fixed):
+        return frozenset(keys)  # nothing pypinyin knows: no pinyin keys
+    if all(len(o) == 1 for o in fixed):  # the common case: one reading per character
+        keys.add("".join(o[0] for o in fixed))
+        keys.add("".join(o[0][0] for o in fixed))
         return frozenset(keys)
-    # Latin letters in a name (rare) join the pinyin keys as they are.
-    fixed = [
-        r if r else ((ch.lower(),) if ch.isascii() and ch.isalpha() else ())
-        for ch, r in zip(part, per_char, strict=True)
-    ]
-    fixed = [r for r in fixed if r]
     for combo in _variants(fixed, MAX_VARIANTS):
         keys.add("".join(combo))
     initials = [tuple(dict.fromkeys(r[0] for r in options)) for options in fixed]

@@ -19,10 +19,11 @@ from tongban.registry.domain import (
     HouseholdKind,
     JournalEvent,
     Relation,
+    check_birthplace,
+    check_division,
     check_ethnicity,
     check_household_number,
     check_name,
-    same_province,
 )
 
 
@@ -96,6 +97,8 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
     ),
 }
 
+_ALLOWED = {kind: required | optional | {"type"} for kind, (required, optional) in FIELDS.items()}
+
 
 def _str(raw: Mapping[str, Any], key: str, *, max_len: int, optional: bool = False) -> str | None:
     value = raw.get(key)
@@ -152,29 +155,34 @@ class RecordReader:
         self.node_code = node_code
         self.today = today
         self.ever_existed = ever_existed
+        self._readers: dict[str, Callable[[int, Mapping[str, Any]], Record]] = {
+            "household": self._household,
+            "person": self._person,
+            "membership": self._membership,
+            "journal": self._journal,
+        }
 
     def division(self, code: object, *, of_node: bool) -> str:
-        if not isinstance(code, str) or not self.ever_existed(code):
+        if not isinstance(code, str):
             raise RecordError(N_("Unknown division code {code}."), code=str(code))
-        if of_node and (not same_province(code, self.node_code) or code.endswith("0000")):
-            raise RecordError(N_("Division {code} is not a place of registration of this node."), code=code)
-        return code
+        return check_division(code, self.node_code, in_use=False) if of_node else check_birthplace(code)
 
     def read(self, line: int, raw: object) -> Record:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise RecordError(N_("Not a JSON object."))
         kind = raw.get("type")
         if kind not in FIELDS:
             raise RecordError(N_("Field type must be household, person, membership or journal."))
-        required, optional = FIELDS[kind]
-        missing = sorted(required - raw.keys())
-        if missing:
-            raise RecordError(N_("Missing fields: {fields}."), fields=", ".join(missing))
-        extra = sorted(raw.keys() - required - optional - {"type"})
-        if extra:
-            raise RecordError(N_("Unexpected fields: {fields}."), fields=", ".join(extra))
+        required = FIELDS[kind][0]
+        keys = raw.keys()
+        if not required <= keys:
+            missing = ", ".join(sorted(required - keys))
+            raise RecordError(N_("Missing fields: {fields}."), fields=missing)
+        if not keys <= _ALLOWED[kind]:
+            extra = ", ".join(sorted(keys - _ALLOWED[kind]))
+            raise RecordError(N_("Unexpected fields: {fields}."), fields=extra)
         try:
-            return getattr(self, "_" + kind)(line, raw)  # type: ignore[no-any-return]
+            return self._readers[kind](line, raw)
         except TongbanError as exc:
             raise RecordError(exc.message, **exc.params) from None
 
@@ -201,7 +209,7 @@ class RecordReader:
             raise RecordError(N_("Field sex must be male or female."))
         birth = _date(raw, "birth_date")
         assert birth is not None
-        if number[6:14] != birth.strftime("%Y%m%d"):
+        if number[6:14] != str(raw["birth_date"]).replace("-", ""):
             raise RecordError(N_("The birth date does not match the ID number."))
         if (int(number[14:17]) % 2 == 1) != (sex == "male"):
             raise RecordError(N_("The sex does not match the ID number."))

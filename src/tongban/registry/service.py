@@ -2,25 +2,26 @@
 
 Every function takes the node context first and keyword-only arguments after it, among them the ``actor``
 (who acts, for the audit record). Writes journal the change and update the current state in the same
-transaction (``store.append_journal``), and record one audit entry through ``_audit``.
+transaction (``store.append_journal``), and record one audit entry through ``_audit``. Reads are in
+``queries``; the bulk import is in ``importing``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tongban.access.masking import mask_id
 from tongban.audit.service import record_audit
-from tongban.core.errors import Conflict, InvalidInput, NotFound
+from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 from tongban.divisions.domain import get_catalog
-from tongban.idnum.domain import IdNumber, InvalidIdNumber, Sex, make_id_number, parse_id
+from tongban.idnum.domain import IdNumber, Sex, make_id_number, parse_id
 from tongban.registry import store
 from tongban.registry.domain import (
     CORRECTABLE,
@@ -29,91 +30,27 @@ from tongban.registry.domain import (
     JournalEvent,
     RegistrationStatus,
     Relation,
+    check_birthplace,
+    check_division,
     check_ethnicity,
     check_household_number,
     check_membership,
     check_name,
     check_not_before,
     next_status,
-    same_province,
 )
-from tongban.registry.tables import Household, JournalEntry, Membership, Person, PersonState
+from tongban.registry.queries import (
+    HouseholdView,
+    PersonView,
+    find_household,
+    find_person,
+    household_view,
+    person_view,
+)
+from tongban.registry.tables import Household, Membership, Person, PersonState
 
 CHINA = timezone(timedelta(hours=8), "CST")
 MAX_SEQUENCE = 999
-
-
-# --------------------------------------------------------------------------------------------- views
-@dataclass(frozen=True)
-class PersonView:
-    person_id: int
-    id_number: str
-    name: str
-    sex: str
-    birth_date: date
-    ethnicity: str
-    birthplace: str
-    status: str
-    since: date
-    household_number: str | None
-    relation: str | None
-    division_code: str | None  # where the person is registered now (None unless active)
-    last_division_code: str | None = None  # the division of their latest registration event here
-
-    @property
-    def masked_id_number(self) -> str:
-        return mask_id(self.id_number)
-
-    @property
-    def jurisdiction(self) -> str | None:
-        """The division whose staff answer for this record: current, else the last one here."""
-        return self.division_code or self.last_division_code
-
-
-@dataclass(frozen=True)
-class MemberView:
-    person_id: int
-    id_number: str
-    name: str
-    sex: str
-    birth_date: date
-    relation: str
-    from_date: date
-
-
-@dataclass(frozen=True)
-class HouseholdView:
-    number: str
-    kind: str
-    address: str
-    division_code: str
-    head_person_id: int | None
-    created_on: date
-    members: tuple[MemberView, ...]
-
-
-@dataclass(frozen=True)
-class JournalView:
-    seq: int
-    event: str
-    on_date: date
-    status_after: str
-    division_code: str | None
-    household_number: str | None
-    relation: str | None
-    reason: str | None
-    case_ref: str | None
-    detail: dict[str, Any] | None
-    actor: str
-    recorded_at: datetime
-
-
-@dataclass(frozen=True)
-class StatusOnDate:
-    on_date: date
-    status: str | None  # None: not registered in this node on that day
-    household_number: str | None
-    division_code: str | None
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -136,6 +73,19 @@ def _audit(
     )
 
 
+@contextlib.contextmanager
+def _writing(node: NodeContext) -> Iterator[Session]:
+    """One use case's transaction. A unique key lost to a concurrent writer (the same ID number or household
+    number registered at the same moment) is a ``Conflict`` to retry, not an internal error."""
+    try:
+        with node.db.transaction() as s:
+            yield s
+    except IntegrityError:
+        raise Conflict(
+            N_("The same record was changed at the same moment by someone else: try again.")
+        ) from None
+
+
 def today(node: NodeContext) -> date:
     """The node's current date (China Standard Time: registration dates are local dates)."""
     return node.clock.now().astimezone(CHINA).date()
@@ -148,23 +98,6 @@ def _check_date(node: NodeContext, on_date: date | None) -> date:
     if on_date > now:
         raise InvalidInput(N_("The date {date} is in the future."), date=on_date.isoformat())
     return on_date
-
-
-def check_division(code: str, node_code: str, *, in_use: bool) -> str:
-    """A division code known to the catalog (ever, or in use now) and belonging to the node's province."""
-    catalog = get_catalog()
-    known = catalog.in_use(code) if in_use else catalog.ever_existed(code)
-    if not known:
-        raise InvalidInput(N_("Unknown division code {code}."), code=code)
-    if not same_province(code, node_code) or code[2:] == "0000":
-        raise InvalidInput(N_("Division {code} is not a place of registration of this node."), code=code)
-    return code
-
-
-def check_birthplace(code: str) -> str:
-    if not get_catalog().ever_existed(code):
-        raise InvalidInput(N_("Unknown division code {code}."), code=code)
-    return code
 
 
 def check_id_number(value: str, *, on: date) -> IdNumber:
@@ -186,22 +119,8 @@ def _sex(value: str) -> Sex:
         raise InvalidInput(N_("Unknown sex {value}."), value=value) from None
 
 
-def _person(s: Session, id_number: str) -> Person:
-    person = store.person_by_id_number(s, id_number)
-    if person is None:
-        raise NotFound(N_("No person with this ID number is registered in this node."))
-    return person
-
-
 def _locked_state(s: Session, person: Person) -> PersonState | None:
     return store.state_of(s, person.id, lock=True)
-
-
-def _household(s: Session, number: str, *, lock: bool = False) -> Household:
-    household = store.household_by_number(s, number, lock=lock)
-    if household is None:
-        raise NotFound(N_("No household {number} in this node."), number=number)
-    return household
 
 
 def _leave_household(
@@ -262,35 +181,6 @@ def _relation(value: str) -> Relation:
         raise InvalidInput(N_("Unknown relation {value}."), value=value) from None
 
 
-def _view(s: Session, person: Person) -> PersonView:
-    state = store.state_of(s, person.id)
-    assert state is not None
-    household = store.household_by_id(s, state.household_id) if state.household_id else None
-    membership = store.open_membership(s, person.id) if household else None
-    return PersonView(
-        person_id=person.id,
-        id_number=person.id_number,
-        name=person.name,
-        sex=person.sex,
-        birth_date=person.birth_date,
-        ethnicity=person.ethnicity,
-        birthplace=person.birthplace,
-        status=state.status,
-        since=state.since,
-        household_number=household.number if household else None,
-        relation=membership.relation if membership else None,
-        division_code=state.division_code,
-        last_division_code=_last_division(s, person.id, state),
-    )
-
-
-def _last_division(s: Session, person_id: int, state: PersonState) -> str | None:
-    if state.division_code is not None:
-        return state.division_code
-    entry = store.last_placed_entry(s, person_id)
-    return entry.division_code if entry is not None else None
-
-
 # -------------------------------------------------------------------------------------- operations
 def create_household(
     node: NodeContext,
@@ -313,7 +203,7 @@ def create_household(
         raise InvalidInput(N_("An address of 1 to 200 characters is required."))
     check_division(division_code, node.code, in_use=True)
     on_date = _check_date(node, on_date)
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         if store.household_by_number(s, number) is not None:
             raise Conflict(N_("Household {number} already exists."), number=number)
         household = Household(
@@ -334,7 +224,7 @@ def create_household(
             change={"number": number, "kind": kind.value, "division_code": division_code},
             at=node.clock.now(),
         )
-        return _household_view(s, household)
+        return household_view(s, household)
 
 
 def register_person(
@@ -377,8 +267,8 @@ def register_person(
     if id_number is not None:
         _check_consistent(check_id_number(id_number, on=today(node)), sex=sex.value, birth_date=birth_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
-        household = _household(s, household_number, lock=True)
+    with _writing(node) as s:
+        household = find_household(s, household_number, lock=True)
         if id_number is None:
             id_number = _allocate(s, node=node, area=household.division_code, birth_date=birth_date, sex=sex)
         person = store.person_by_id_number(s, id_number)
@@ -436,7 +326,7 @@ def register_person(
             change={"household": household.number, "relation": rel.value, "case_ref": case_ref},
             at=now,
         )
-        return _view(s, person)
+        return person_view(s, person)
 
 
 def move_within_node(
@@ -457,8 +347,8 @@ def move_within_node(
     on_date = _check_date(node, on_date)
     _require_reason(reason)
     now = node.clock.now()
-    with node.db.transaction() as s:
-        person = _person(s, id_number)
+    with _writing(node) as s:
+        person = find_person(s, id_number)
         state = _locked_state(s, person)
         if state is None or state.status != RegistrationStatus.ACTIVE:
             raise Conflict(
@@ -467,7 +357,7 @@ def move_within_node(
                 event=JournalEvent.MOVED_OUT.value,
             )
         check_not_before(on_date, store.last_journal_date(s, person.id))
-        target = _household(s, to_household)
+        target = find_household(s, to_household)
         if state.household_id == target.id:
             raise Conflict(N_("The person is already in household {number}."), number=to_household)
         assert state.household_id is not None
@@ -511,7 +401,7 @@ def move_within_node(
             change={"from": old.number, "to": target.number, "relation": rel.value},
             at=now,
         )
-        return _view(s, person)
+        return person_view(s, person)
 
 
 def _require_reason(reason: str | None) -> str:
@@ -538,8 +428,8 @@ def _leave(
     """An active person leaves their household: in transit, cancelled or deceased."""
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
-        person = _person(s, id_number)
+    with _writing(node) as s:
+        person = find_person(s, id_number)
         state = _locked_state(s, person)
         before = RegistrationStatus(state.status) if state else None
         next_status(before, event)  # refuse before touching anything
@@ -572,7 +462,7 @@ def _leave(
             change={"event": event.value, "case_ref": case_ref, **(detail or {})},
             at=now,
         )
-        return _view(s, person)
+        return person_view(s, person)
 
 
 def cancel_registration(
@@ -659,8 +549,8 @@ def restore_registration(
     _require_case_ref(case_ref)
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
-        person = _person(s, id_number)
+    with _writing(node) as s:
+        person = find_person(s, id_number)
         state = _locked_state(s, person)
         next_status(RegistrationStatus(state.status) if state else None, JournalEvent.RESTORED)
         assert state is not None
@@ -672,7 +562,7 @@ def restore_registration(
             household = store.household_by_id(s, left.household_id)
             assert household is not None
         else:
-            household = _household(s, household_number)
+            household = find_household(s, household_number)
         store.lock_households(s, [household.id])
         s.refresh(household)
         if relation is None:
@@ -702,7 +592,7 @@ def restore_registration(
             change={"household": household.number, "case_ref": case_ref},
             at=now,
         )
-        return _view(s, person)
+        return person_view(s, person)
 
 
 def confirm_moved_out(
@@ -719,8 +609,8 @@ def confirm_moved_out(
     _require_case_ref(case_ref)
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
-        person = _person(s, id_number)
+    with _writing(node) as s:
+        person = find_person(s, id_number)
         state = _locked_state(s, person)
         check_not_before(on_date, store.last_journal_date(s, person.id))
         if state is None or state.status != RegistrationStatus.IN_TRANSIT:
@@ -749,7 +639,7 @@ def confirm_moved_out(
             change={"case_ref": case_ref},
             at=now,
         )
-        return _view(s, person)
+        return person_view(s, person)
 
 
 def _coerce(field: str, value: object) -> str | date:
@@ -787,8 +677,8 @@ def correct_person(
         raise InvalidInput(N_("These items cannot be corrected: {fields}."), fields=", ".join(unknown))
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with node.db.transaction() as s:
-        person = _person(s, id_number)
+    with _writing(node) as s:
+        person = find_person(s, id_number)
         state = _locked_state(s, person)
         assert state is not None
         check_not_before(on_date, store.last_journal_date(s, person.id))
@@ -838,7 +728,7 @@ def correct_person(
             at=now,
         )
         s.flush()
-        return _view(s, person)
+        return person_view(s, person)
 
 
 def _jsonable(value: object) -> str:
@@ -850,7 +740,7 @@ def allocate_id_number(
 ) -> str:
     """Issue a new ID number for ``area`` (in use, in this node), ``birth_date`` and ``sex``."""
     sex = _sex(str(sex))
-    with node.db.transaction() as s:
+    with _writing(node) as s:
         number = _allocate(s, node=node, area=area, birth_date=birth_date, sex=sex)
         _audit(
             s,
@@ -883,143 +773,3 @@ def _allocate(s: Session, *, node: NodeContext, area: str, birth_date: date, sex
         # Numbers loaded by an import before the counter existed are skipped, never issued twice.
         if not store.id_number_exists(s, number):
             return number
-
-
-# ------------------------------------------------------------------------------------------ queries
-def get_person(node: NodeContext, /, *, actor: str, id_number: str) -> PersonView:
-    with node.db.session() as s:
-        return _view(s, _person(s, id_number))
-
-
-def get_person_by_ref(node: NodeContext, /, *, actor: str, person_id: int) -> PersonView:
-    with node.db.session() as s:
-        person = store.person_by_id(s, person_id)
-        if person is None:
-            raise NotFound(N_("No such person in this node."))
-        return _view(s, person)
-
-
-def _household_view(s: Session, household: Household) -> HouseholdView:
-    members = tuple(
-        MemberView(
-            person_id=p.id,
-            id_number=p.id_number,
-            name=p.name,
-            sex=p.sex,
-            birth_date=p.birth_date,
-            relation=m.relation,
-            from_date=m.from_date,
-        )
-        for m, p, _ in store.open_members(s, household.id)
-    )
-    return HouseholdView(
-        number=household.number,
-        kind=household.kind,
-        address=household.address,
-        division_code=household.division_code,
-        head_person_id=household.head_person_id,
-        created_on=household.created_on,
-        members=members,
-    )
-
-
-def get_household(node: NodeContext, /, *, actor: str, number: str) -> HouseholdView:
-    with node.db.session() as s:
-        return _household_view(s, _household(s, number))
-
-
-def _journal_view(s: Session, entry: JournalEntry, numbers: dict[int, str]) -> JournalView:
-    number = None
-    if entry.household_id is not None:
-        if entry.household_id not in numbers:
-            h = store.household_by_id(s, entry.household_id)
-            numbers[entry.household_id] = h.number if h else ""
-        number = numbers[entry.household_id]
-    return JournalView(
-        seq=entry.seq,
-        event=entry.event,
-        on_date=entry.on_date,
-        status_after=entry.status_after,
-        division_code=entry.division_code,
-        household_number=number,
-        relation=entry.relation,
-        reason=entry.reason,
-        case_ref=entry.case_ref,
-        detail=entry.detail,
-        actor=entry.actor,
-        recorded_at=entry.recorded_at,
-    )
-
-
-def journal(node: NodeContext, /, *, actor: str, id_number: str) -> list[JournalView]:
-    with node.db.session() as s:
-        person = _person(s, id_number)
-        numbers: dict[int, str] = {}
-        return [_journal_view(s, e, numbers) for e in store.journal_of(s, person.id)]
-
-
-def status_on(node: NodeContext, /, *, actor: str, id_number: str, on_date: date) -> StatusOnDate:
-    """Where the person was registered in this node on ``on_date``, from the journal."""
-    with node.db.session() as s:
-        person = _person(s, id_number)
-        entry = store.entry_on(s, person.id, on_date)
-        if entry is None:
-            return StatusOnDate(on_date, None, None, None)
-        active = entry.status_after == RegistrationStatus.ACTIVE
-        household = store.household_by_id(s, entry.household_id) if active and entry.household_id else None
-        return StatusOnDate(
-            on_date=on_date,
-            status=entry.status_after,
-            household_number=household.number if household else None,
-            division_code=entry.division_code if active else None,
-        )
-
-
-def search_persons(
-    node: NodeContext, /, *, actor: str, query: str, limit: int = 20, division_prefix: str = ""
-) -> list[PersonView]:
-    """Persons whose name starts with ``query`` in hanzi, full pinyin or initials (any reading).
-
-    ``division_prefix`` limits the search to persons registered in divisions starting with it (a
-    clerk's county: six digits; a province: two; everyone registered or not: empty).
-    """
-    if not 1 <= limit <= 100:
-        raise InvalidInput(N_("A search returns 1 to 100 results."))
-    with node.db.session() as s:
-        return [
-            PersonView(
-                person_id=p.id,
-                id_number=p.id_number,
-                name=p.name,
-                sex=p.sex,
-                birth_date=p.birth_date,
-                ethnicity=p.ethnicity,
-                birthplace=p.birthplace,
-                status=st.status,
-                since=st.since,
-                household_number=number,
-                relation=None,
-                division_code=st.division_code,
-            )
-            for p, st, number in store.search(s, query, limit=limit, division_prefix=division_prefix)
-        ]
-
-
-__all__ = [
-    "InvalidIdNumber",
-    "allocate_id_number",
-    "cancel_registration",
-    "confirm_moved_out",
-    "correct_person",
-    "create_household",
-    "get_household",
-    "get_person",
-    "get_person_by_ref",
-    "journal",
-    "mark_in_transit",
-    "move_within_node",
-    "register_person",
-    "restore_registration",
-    "search_persons",
-    "status_on",
-]

@@ -137,6 +137,14 @@ def append_journal(
         if after.value != state.status:
             state.status = after.value
             state.since = on_date
+    if division_code is not None:
+        # The search keys carry the person's jurisdiction: the division of their latest event here.
+        s.execute(
+            sa.update(SearchKey)
+            .where(SearchKey.person_id == person_id)
+            .where(sa.or_(SearchKey.division_code.is_(None), SearchKey.division_code != division_code))
+            .values(division_code=division_code)
+        )
     if not keep_place:
         if after is RegistrationStatus.ACTIVE:
             state.household_id = household_id
@@ -184,8 +192,15 @@ def entry_on(s: Session, person_id: int, on_date: date) -> JournalEntry | None:
 
 
 def replace_search_keys(s: Session, person_id: int, name: str) -> None:
+    """The keys of the person's (new) name, in the jurisdiction their keys had."""
+    division = s.execute(
+        sa.select(SearchKey.division_code).where(SearchKey.person_id == person_id).limit(1)
+    ).scalar_one_or_none()
     s.execute(sa.delete(SearchKey).where(SearchKey.person_id == person_id))
-    s.execute(sa.insert(SearchKey), [{"key": k, "person_id": person_id} for k in search_keys(name)])
+    s.execute(
+        sa.insert(SearchKey),
+        [{"key": k, "person_id": person_id, "division_code": division} for k in search_keys(name)],
+    )
 
 
 def search(
@@ -200,18 +215,16 @@ def search(
     q = normalize_query(query)
     if not q:
         return []
-    keys = (
-        sa.select(SearchKey.person_id)
-        .where(SearchKey.key >= q, SearchKey.key < prefix_upper_bound(q))
-        .order_by(SearchKey.key, SearchKey.person_id)
-        .limit(limit * 4)
-    )
-    if division_prefix:
-        # Only persons registered within the prefix (a clerk's county): the same range test on the state.
-        keys = keys.join(PersonState, PersonState.person_id == SearchKey.person_id).where(
-            PersonState.division_code >= division_prefix,
-            PersonState.division_code < prefix_upper_bound(division_prefix),
+    keys = sa.select(SearchKey.person_id).where(SearchKey.key >= q, SearchKey.key < prefix_upper_bound(q))
+    if len(division_prefix) == 6:
+        # A county clerk: one range of the (division_code, key) index.
+        keys = keys.where(SearchKey.division_code == division_prefix)
+    elif division_prefix:
+        keys = keys.where(
+            SearchKey.division_code >= division_prefix,
+            SearchKey.division_code < prefix_upper_bound(division_prefix),
         )
+    keys = keys.order_by(SearchKey.key, SearchKey.person_id).limit(limit * 4)
     ids = s.scalars(keys).all()
     wanted = list(dict.fromkeys(ids))[:limit]
     if not wanted:

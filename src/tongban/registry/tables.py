@@ -98,12 +98,18 @@ class JournalEntry(Base):
 
 
 class SearchKey(Base):
-    """One search key of a person's name (hanzi, a full pinyin reading, or initials)."""
+    """One search key of a person's name (hanzi, a full pinyin reading, or initials).
+
+    ``division_code`` is the person's jurisdiction (the division where they are registered, or were last
+    registered here), copied so that a county clerk's search is one range on ``(division_code, key)``.
+    """
 
     __tablename__ = "registry_search_keys"
+    __table_args__ = (Index("ix_registry_search_keys_division_key", "division_code", "key"),)
 
     key: Mapped[str] = mapped_column(KeyText, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("registry_persons.id"), primary_key=True, index=True)
+    division_code: Mapped[str | None] = mapped_column(String(6))
 
 
 class IdCounter(Base):

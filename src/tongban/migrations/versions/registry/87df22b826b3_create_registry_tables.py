@@ -73,6 +73,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("division_code", sa.String(length=6), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["registry_persons.id"],
@@ -82,6 +83,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("registry_search_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_registry_search_keys_person_id"), ["person_id"], unique=False)
+        batch_op.create_index("ix_registry_search_keys_division_key", ["division_code", "key"], unique=False)
 
     op.create_table(
         "registry_journal",
@@ -199,6 +201,7 @@ def downgrade() -> None:
 
     op.drop_table("registry_journal")
     with op.batch_alter_table("registry_search_keys", schema=None) as batch_op:
+        batch_op.drop_index("ix_registry_search_keys_division_key")
         batch_op.drop_index(batch_op.f("ix_registry_search_keys_person_id"))
 
     op.drop_table("registry_search_keys")
