@@ -23,6 +23,7 @@ from tongban.core.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_URL = os.environ.get("TONGBAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
 NATS_URL = os.environ.get("TONGBAN_TEST_NATS", "nats://127.0.0.1:4222")
 
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,7 +46,7 @@ def test_settings(tmp_path: Path) -> Settings:
         pg_idle_in_transaction_timeout_s=30,
         sqlite_busy_timeout_s=10,
         db_pool_size=5,
-        secret_key="test-secret-key-not-for-production",
+        secret_key=TEST_SECRET_KEY,
     )
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, TEST_SECRET_KEY
 
 CHROMIUM = os.environ.get("TONGBAN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -36,7 +36,14 @@ class LiveServer:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "TONGBAN_DATA_DIR": str(data_dir), **(extra_env or {})}
+        # The same node secret as ``test_settings``, so data a test prepared with it (accounts, second
+        # factors) opens in the server.
+        env = {
+            **os.environ,
+            "TONGBAN_DATA_DIR": str(data_dir),
+            "TONGBAN_SECRET_KEY": TEST_SECRET_KEY,
+            **(extra_env or {}),
+        }
         self.log = (data_dir / "server.log").open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tongban", "serve", "--data-dir", str(data_dir), "--port", str(self.port)],

@@ -80,9 +80,16 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         division_code="110105",
         office_code="CY-01",
     )
-    secret = service.start_totp_enrolment(db, user_id=clerk.id)
+    key = ENV["TONGBAN_SECRET_KEY"].encode()
+    secret = service.start_totp_enrolment(db, user_id=clerk.id, key=key)
     service.check_totp(
-        db, settings=FAST, user_id=clerk.id, code=credentials.totp_code(secret, now), now=now, actor="e2e"
+        db,
+        settings=FAST,
+        key=key,
+        user_id=clerk.id,
+        code=credentials.totp_code(secret, now),
+        now=now,
+        actor="e2e",
     )
     (tmp_path / "clerk.totp").write_text(secret)
     db.dispose()

@@ -23,7 +23,7 @@ from tongban.core.node import NodeContext
 from tongban.core.routing import requires
 from tongban.idnum.domain import InvalidIdNumber, normalize, parse_any
 from tongban.people.labels import Labels
-from tongban.registry import service as registry
+from tongban.registry import queries as registry
 from tongban.web.app import CurrentNode, CurrentTranslator, render
 
 router = APIRouter(prefix="/people")
