@@ -46,8 +46,16 @@ async def receive_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Eve
 
 async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event) -> None:
     s = ex.settings
+    loop = asyncio.get_running_loop()
+    next_refresh = loop.time() + s.directory_refresh_s
     while not stop.is_set():
         busy = 0
+        if loop.time() >= next_refresh:
+            next_refresh = loop.time() + s.directory_refresh_s
+            try:
+                ex.directory.refresh()
+            except Exception as exc:
+                log.warning("directory refresh on %s failed: %s", ex.code, type(exc).__name__)
         try:
             busy += apply_due(ex)
             busy += await send_receipts(ex, transport)

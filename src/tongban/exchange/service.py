@@ -265,8 +265,9 @@ def receive(ex: NodeExchange, raw: bytes) -> Outcome:
         raw_hash = hashlib.sha256(raw).hexdigest()
         with ex.node.db.session() as s:
             existing = store.inbox_entry(s, env.sender, str(env.id))
-        if existing is not None:
-            return _duplicate(ex, env, existing, raw_hash)
+            known = None if existing is None else (existing.seq, existing.raw_hash)
+        if known is not None:
+            return _duplicate(ex, known, raw_hash)
         check_fresh(
             env.created_at,
             ex.now(),
@@ -301,20 +302,22 @@ def receive(ex: NodeExchange, raw: bytes) -> Outcome:
             # Inserted concurrently (a redelivery racing this one): decide as a duplicate.
             with ex.node.db.session() as s:
                 existing = store.inbox_entry(s, env.sender, str(env.id))
-            if existing is None:
+                known = None if existing is None else (existing.seq, existing.raw_hash)
+            if known is None:
                 raise
-            return _duplicate(ex, env, existing, raw_hash)
+            return _duplicate(ex, known, raw_hash)
         return Outcome.ACCEPTED
     except Rejected as rejected:
         _record_rejection(ex, raw, env, rejected, verified=verified)
         return Outcome.REJECTED
 
 
-def _duplicate(ex: NodeExchange, env: Envelope, existing: InboxRow, raw_hash: str) -> Outcome:
-    if existing.raw_hash != raw_hash:
+def _duplicate(ex: NodeExchange, known: tuple[int, str], raw_hash: str) -> Outcome:
+    seq, stored_hash = known
+    if stored_hash != raw_hash:
         raise Rejected(Rejection.FORGERY, "same id, different bytes")
     with ex.node.db.transaction() as s:
-        row = s.get(InboxRow, existing.seq)
+        row = s.get(InboxRow, seq)
         assert row is not None
         row.receipt_due = True  # answer with the stored receipt
     return Outcome.DUPLICATE

@@ -33,6 +33,8 @@ class ExchangeSettings(BaseSettings):
     waiting_max_s: float = 86400.0
     apply_batch: int = 200
 
+    # Each node re-reads the directory this often (and at once on an unknown key id).
+    directory_refresh_s: float = 60.0
     # Loops poll this often when idle.
     poll_interval_s: float = 0.05
     # Receipts are sent at most this many ids per receipt envelope.
