@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,15 +39,24 @@ def due_inbox(session: Session, now: datetime, limit: int) -> list[int]:
     )
 
 
-def due_outbox(session: Session, now: datetime, limit: int) -> list[OutboxRow]:
-    return list(
-        session.scalars(
-            select(OutboxRow)
+@dataclass(frozen=True)
+class DueSend:
+    id: str
+    recipient: str
+    raw: bytes
+    attempts: int
+
+
+def due_outbox(session: Session, now: datetime, limit: int) -> list[DueSend]:
+    return [
+        DueSend(id=r.id, recipient=r.recipient, raw=r.raw, attempts=r.attempts)
+        for r in session.execute(
+            select(OutboxRow.id, OutboxRow.recipient, OutboxRow.raw, OutboxRow.attempts)
             .where(OutboxRow.state.in_((OUT_QUEUED, OUT_SENT)), OutboxRow.next_attempt_at <= now)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.created_at)
             .limit(limit)
         )
-    )
+    ]
 
 
 def receipts_due(session: Session, limit: int) -> dict[str, list[dict[str, Any]]]:
