@@ -41,6 +41,7 @@ from tongban.exchange.domain import (
     types,
     validate_body,
 )
+from tongban.exchange.failpoints import crashpoint
 from tongban.exchange.keys import KeyProvider
 from tongban.exchange.settings import ExchangeSettings
 from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
@@ -376,6 +377,7 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
                 row.state = store.IN_APPLIED
                 row.applied_at = ex.now()
                 row.error = None
+            crashpoint(ex.settings, "apply.after_commit")
             applied += 1
         except NotYet as wait:
             with ex.node.db.transaction() as s:
@@ -443,7 +445,9 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
             continue
         error: str | None = None
         try:
+            crashpoint(ex.settings, "relay.before_publish")
             await publisher.publish(row.recipient, row.id, row.raw)
+            crashpoint(ex.settings, "relay.after_publish")
             published += 1
         except Exception as exc:  # the broker is down: try again later
             error = _error_text(exc)[:500]
