@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -48,3 +49,5 @@ def attach(runtime: Runtime) -> None:
     runner = ExchangeRunner(exchanges, lambda: transport_for(nats_url, settings))
     runner.start()
     runtime.extras["exchange"] = runner
+    # Stop the loops cleanly when the process ends (the web server has no hook for capabilities).
+    atexit.register(runner.stop)
