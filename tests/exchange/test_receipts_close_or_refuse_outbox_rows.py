@@ -125,7 +125,8 @@ def test_an_unknown_key_keeps_the_message_alive_until_the_receiver_learns_it(
         sh.directory.refresh = real  # type: ignore[method-assign]
     with other_db.session() as s:
         row = s.scalars(select(RejectionRow)).one()
-        assert (row.reason, row.retryable) == ("unknown-key", True)
+        assert (row.reason, row.retryable, row.receipt_due) == ("unknown-key", True, True)
+        assert (row.sender, row.envelope_id) == ("110000", str(eid))
     back = Capture()
     asyncio.run(send_receipts(sh, back))
     assert receive(bj, back.sent[0][2]) is Outcome.RECEIPT

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from exchange_support import Nation, Note, effect_count, fast_settings, note_handler
+from exchange_support import Nation, Note, effect_count, effect_keys, fast_settings, note_handler
 from sqlalchemy import func, select
 
 from tongban.core.db import Database
@@ -14,7 +14,7 @@ from tongban.exchange import directory_admin
 from tongban.exchange.directory import RevocationReason
 from tongban.exchange.domain import RECEIPT_TYPE, ReceiptBody, TypeRegistry
 from tongban.exchange.keys import FileKeyProvider
-from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive
+from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive, receive_batch
 from tongban.exchange.tables import InboxRow, RejectionRow
 
 
@@ -184,3 +184,27 @@ def test_oversize(nation: Nation, database: Database) -> None:
 def test_malformed(nation: Nation, database: Database) -> None:
     ex = nation.exchange("310000", database)
     assert_refused(ex, b"not an envelope", "malformed")
+
+
+def test_a_batch_with_a_resend_and_a_forgery_inside_it(nation: Nation, database: Database) -> None:
+    ex = nation.exchange("310000", database)
+    eid = uuid.uuid4()
+    a = nation.sign_as("110000", "310000", body(key="a"), envelope_id=eid)
+    forged = nation.sign_as("110000", "310000", body(key="z"), envelope_id=eid)
+    b = nation.sign_as("110000", "310000", body(key="b"))
+    outcomes = receive_batch(ex, [a, a, forged, b, b"junk"])
+    assert outcomes == [
+        Outcome.ACCEPTED,
+        Outcome.DUPLICATE,
+        Outcome.REJECTED,
+        Outcome.ACCEPTED,
+        Outcome.REJECTED,
+    ]
+    assert apply_due(ex) == 2
+    assert sorted(effect_keys(ex.node.db)) == ["a", "b"]
+    with database.session() as s:
+        assert sorted(s.scalars(select(RejectionRow.reason))) == ["forgery", "malformed"]
+    # The whole batch delivered again changes nothing.
+    again = receive_batch(ex, [a, b])
+    assert again == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert apply_due(ex) == 0 and len(effect_keys(ex.node.db)) == 2

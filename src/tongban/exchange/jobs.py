@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tongban.exchange.failpoints import crashpoint
-from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive, relay_due, send_receipts
+from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive_batch, relay_due, send_receipts
 from tongban.exchange.transport import Transport
 
 log = logging.getLogger("tongban.exchange.jobs")
@@ -30,21 +30,24 @@ async def receive_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Eve
             log.warning("fetch for %s failed: %s", ex.code, type(exc).__name__)
             await asyncio.sleep(s.poll_interval_s * 10)
             continue
-        for delivery in deliveries:
-            try:
-                outcome = receive(ex, delivery.data)
-            except Exception as exc:  # the database is unavailable: let the broker redeliver
-                log.warning("receive on %s failed: %s", ex.code, type(exc).__name__)
+        if not deliveries:
+            continue
+        try:
+            outcomes = receive_batch(ex, [d.data for d in deliveries])
+        except Exception as exc:  # the database is unavailable: let the broker redeliver
+            log.warning("receive on %s failed: %s", ex.code, type(exc).__name__)
+            for delivery in deliveries:
                 with contextlib.suppress(Exception):
                     await delivery.nak()
-                continue
+            continue
+        for outcome in outcomes:
             if outcome is Outcome.ACCEPTED:
-                crashpoint(ex.settings, "receive.after_inbox")
-            # Acknowledge only once the outcome is committed (inbox, outbox or rejection log).
+                crashpoint(ex.settings, "receive.after_inbox")  # counted per message accepted
+                ex.wake.set()
+        # Acknowledge only once the outcomes are committed (inbox, outbox or rejection log).
+        for delivery in deliveries:
             with contextlib.suppress(Exception):
                 await delivery.ack()
-            if outcome is Outcome.ACCEPTED:
-                ex.wake.set()
 
 
 async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event) -> None:

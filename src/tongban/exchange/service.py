@@ -215,82 +215,109 @@ def _verify(ex: NodeExchange, env: Envelope) -> None:
             raise Rejected(Rejection.UNKNOWN_KEY, env.key_id) from None
 
 
-def _record_rejection(
+def _rejection_row(
     ex: NodeExchange, raw: bytes, env: Envelope | None, rejected: Rejected, *, verified: bool
-) -> None:
-    with ex.node.db.transaction() as s:
-        s.add(
-            RejectionRow(
-                at=ex.now(),
-                sender=env.sender[:16] if env else None,
-                envelope_id=str(env.id) if env else None,
-                type=env.type[:120] if env else None,
-                reason=str(rejected.reason),
-                detail=rejected.detail[:500] or None,
-                retryable=rejected.reason.retryable,
-                verified=verified,
-                # Answer only senders whose signature verified (or whose key we must learn): never a forger.
-                # A forgery is not answered: the id belongs to the message already accepted.
-                receipt_due=(verified or rejected.reason is Rejection.UNKNOWN_KEY)
-                and rejected.reason is not Rejection.FORGERY,
-                raw_hash=hashlib.sha256(raw).hexdigest(),
-                size=len(raw),
-            )
-        )
+) -> RejectionRow:
     log.info(
         "rejected envelope from %s: %s", env.sender if env else "?", rejected.reason
     )  # no body, no detail
+    return RejectionRow(
+        at=ex.now(),
+        sender=env.sender[:16] if env else None,
+        envelope_id=str(env.id) if env else None,
+        type=env.type[:120] if env else None,
+        reason=str(rejected.reason),
+        detail=rejected.detail[:500] or None,
+        retryable=rejected.reason.retryable,
+        verified=verified,
+        # Answer only senders whose signature verified (or whose key we must learn): never a forger.
+        # A forgery is not answered: the id belongs to the message already accepted.
+        receipt_due=(verified or rejected.reason is Rejection.UNKNOWN_KEY)
+        and rejected.reason is not Rejection.FORGERY,
+        raw_hash=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+    )
+
+
+def _fresh(ex: NodeExchange, env: Envelope) -> None:
+    check_fresh(
+        env.created_at,
+        ex.now(),
+        window=timedelta(seconds=ex.settings.accept_window_s),
+        future_skew=timedelta(seconds=ex.settings.future_skew_s),
+    )
+
+
+def _admit(ex: NodeExchange, env: Envelope) -> None:
+    """The checks of a message not seen before: freshness, type version, encryption, body schema."""
+    _fresh(ex, env)
+    mt = ex.types.accepted(env.type)
+    if mt is None:
+        raise Rejected(Rejection.UNSUPPORTED_TYPE, env.type[:120])
+    if mt.personal and env.enc is None:
+        raise Rejected(Rejection.INVALID_BODY, "personal data sent in clear")
+    validate_body(mt, decrypt_body(env, ex.keys.encryption_key))
 
 
 def receive(ex: NodeExchange, raw: bytes) -> Outcome:
     """Verify one envelope and keep it (inbox) or record why not. Idempotent: safe to call again."""
-    env: Envelope | None = None
-    verified = False
-    try:
-        if len(raw) > ex.settings.max_envelope_bytes:
-            raise Rejected(Rejection.OVERSIZE, str(len(raw)))
-        env = parse(raw)
-        _verify(ex, env)
-        verified = True
-        if env.recipient != ex.code:
-            raise Rejected(Rejection.WRONG_RECIPIENT, env.recipient)
-        if env.type == RECEIPT_TYPE:
-            check_fresh(
-                env.created_at,
-                ex.now(),
-                window=timedelta(seconds=ex.settings.accept_window_s),
-                future_skew=timedelta(seconds=ex.settings.future_skew_s),
-            )
-            _apply_receipt(ex, env)
-            return Outcome.RECEIPT
-        raw_hash = hashlib.sha256(raw).hexdigest()
-        with ex.node.db.session() as s:
-            existing = store.inbox_entry(s, env.sender, str(env.id))
-            known = None if existing is None else (existing.seq, existing.raw_hash)
-        if known is not None:
-            return _duplicate(ex, known, raw_hash)
-        check_fresh(
-            env.created_at,
-            ex.now(),
-            window=timedelta(seconds=ex.settings.accept_window_s),
-            future_skew=timedelta(seconds=ex.settings.future_skew_s),
-        )
-        mt = ex.types.accepted(env.type)
-        if mt is None:
-            raise Rejected(Rejection.UNSUPPORTED_TYPE, env.type[:120])
-        if mt.personal and env.enc is None:
-            raise Rejected(Rejection.INVALID_BODY, "personal data sent in clear")
-        body = decrypt_body(env, ex.keys.encryption_key)
-        validate_body(mt, body)
-        now = ex.now()
+    return receive_batch(ex, [raw])[0]
+
+
+def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
+    """Verify envelopes and keep them (inbox) or record why not, in one transaction for the batch.
+
+    A byte-identical re-send (also within the batch) is a duplicate: its receipt is owed again and nothing is
+    inserted; the same id with other bytes is a forgery. Idempotent: a redelivered batch changes nothing more.
+    """
+    outcomes: list[Outcome | None] = [None] * len(raws)
+    rejections: list[RejectionRow] = []
+    candidates: list[tuple[int, Envelope, str]] = []
+    for i, raw in enumerate(raws):
+        env: Envelope | None = None
+        verified = False
         try:
-            with ex.node.db.transaction() as s:
+            if len(raw) > ex.settings.max_envelope_bytes:
+                raise Rejected(Rejection.OVERSIZE, str(len(raw)))
+            env = parse(raw)
+            _verify(ex, env)
+            verified = True
+            if env.recipient != ex.code:
+                raise Rejected(Rejection.WRONG_RECIPIENT, env.recipient)
+            if env.type == RECEIPT_TYPE:
+                _fresh(ex, env)
+                _apply_receipt(ex, env)
+                outcomes[i] = Outcome.RECEIPT
+                continue
+            candidates.append((i, env, hashlib.sha256(raw).hexdigest()))
+        except Rejected as rejected:
+            rejections.append(_rejection_row(ex, raw, env, rejected, verified=verified))
+            outcomes[i] = Outcome.REJECTED
+    try:
+        with ex.node.db.transaction() as s:
+            known = store.inbox_hashes(s, [(env.sender, str(env.id)) for _, env, _ in candidates])
+            again: list[tuple[str, str]] = []
+            for i, env, raw_hash in candidates:
+                key = (env.sender, str(env.id))
+                try:
+                    if key in known:
+                        if known[key] != raw_hash:
+                            raise Rejected(Rejection.FORGERY, "same id, different bytes")
+                        again.append(key)  # answer with the stored receipt
+                        outcomes[i] = Outcome.DUPLICATE
+                        continue
+                    _admit(ex, env)
+                except Rejected as rejected:
+                    rejections.append(_rejection_row(ex, raws[i], env, rejected, verified=True))
+                    outcomes[i] = Outcome.REJECTED
+                    continue
+                now = ex.now()
                 s.add(
                     InboxRow(
                         sender=env.sender,
                         envelope_id=str(env.id),
                         type=env.type,
-                        raw=raw,
+                        raw=raws[i],
                         raw_hash=raw_hash,
                         state=store.IN_RECEIVED,
                         attempts=0,
@@ -299,29 +326,16 @@ def receive(ex: NodeExchange, raw: bytes) -> Outcome:
                         receipt_due=True,
                     )
                 )
-        except IntegrityError:
-            # Inserted concurrently (a redelivery racing this one): decide as a duplicate.
-            with ex.node.db.session() as s:
-                existing = store.inbox_entry(s, env.sender, str(env.id))
-                known = None if existing is None else (existing.seq, existing.raw_hash)
-            if known is None:
-                raise
-            return _duplicate(ex, known, raw_hash)
-        return Outcome.ACCEPTED
-    except Rejected as rejected:
-        _record_rejection(ex, raw, env, rejected, verified=verified)
-        return Outcome.REJECTED
-
-
-def _duplicate(ex: NodeExchange, known: tuple[int, str], raw_hash: str) -> Outcome:
-    seq, stored_hash = known
-    if stored_hash != raw_hash:
-        raise Rejected(Rejection.FORGERY, "same id, different bytes")
-    with ex.node.db.transaction() as s:
-        row = s.get(InboxRow, seq)
-        assert row is not None
-        row.receipt_due = True  # answer with the stored receipt
-    return Outcome.DUPLICATE
+                known[key] = raw_hash
+                outcomes[i] = Outcome.ACCEPTED
+            store.owe_receipts(s, again)
+            s.add_all(rejections)
+    except IntegrityError:
+        # Another receiver of this node inserted some of these meanwhile: decide one by one.
+        if len(raws) == 1:
+            raise
+        return [receive(ex, raw) for raw in raws]
+    return [o if o is not None else Outcome.REJECTED for o in outcomes]
 
 
 def _apply_receipt(ex: NodeExchange, env: Envelope) -> None:
@@ -355,54 +369,64 @@ def _error_text(exc: BaseException) -> str:
 
 
 def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
-    """Apply due inbox rows, each in its own transaction with its effects. Returns how many were applied."""
+    """Apply due inbox rows through their handlers. Returns how many were applied.
+
+    Each message is applied with its effects atomically: inside a savepoint, its handler's writes and its
+    ``applied`` state together, or neither. Several messages share one commit (group commit, ``apply_group``);
+    a failing message rolls back only its own savepoint and is retried later or parked, never blocking others.
+    """
     now = ex.now()
     with ex.node.db.session() as s:
         seqs = store.due_inbox(s, now, limit or ex.settings.apply_batch)
     applied = 0
-    for seq in seqs:
-        try:
-            with ex.node.db.transaction() as s:
-                row = s.get(InboxRow, seq)
-                if row is None or row.state not in (store.IN_RECEIVED, store.IN_WAITING):
-                    continue
-                env = parse(row.raw)
-                mt = ex.types.get(row.type)
-                body = decrypt_body(env, ex.keys.encryption_key)
-                message = validate_body(mt, body)
-                handler = ex.handlers.get(row.type)
-                if handler is None:
-                    raise LookupError(f"no handler for {row.type}")
-                handler(s, ex.node, Incoming(envelope=env, body=body, message=message))
-                row.state = store.IN_APPLIED
-                row.applied_at = ex.now()
-                row.error = None
-            crashpoint(ex.settings, "apply.after_commit")
-            applied += 1
-        except NotYet as wait:
-            with ex.node.db.transaction() as s:
-                row = s.get(InboxRow, seq)
-                assert row is not None
-                now = ex.now()
-                row.error = _error_text(wait)
-                if now - row.received_at > timedelta(seconds=ex.settings.waiting_max_s):
-                    row.state = store.IN_PARKED
-                else:
-                    row.state = store.IN_WAITING
-                    row.next_attempt_at = now + timedelta(seconds=ex.settings.waiting_retry_s)
-        except Exception as exc:
-            with ex.node.db.transaction() as s:
-                row = s.get(InboxRow, seq)
-                assert row is not None
-                row.attempts += 1
-                row.error = _error_text(exc)
-                if row.attempts >= ex.settings.apply_max_attempts:
-                    row.state = store.IN_PARKED
-                    log.warning("parked inbox message %s (%s)", row.envelope_id, type(exc).__name__)
-                else:
-                    backoff = ex.settings.apply_retry_s * 2 ** (row.attempts - 1)
-                    row.next_attempt_at = ex.now() + timedelta(seconds=backoff)
+    group = max(1, ex.settings.apply_group)
+    for first in range(0, len(seqs), group):
+        done = 0
+        with ex.node.db.transaction() as s:
+            for seq in seqs[first : first + group]:
+                done += _apply_one(ex, s, seq)
+        for _ in range(done):
+            crashpoint(ex.settings, "apply.after_commit")  # counted per message applied
+        applied += done
     return applied
+
+
+def _apply_one(ex: NodeExchange, s: Session, seq: int) -> int:
+    row = s.get(InboxRow, seq)
+    if row is None or row.state not in (store.IN_RECEIVED, store.IN_WAITING):
+        return 0
+    try:
+        with s.begin_nested():
+            env = parse(row.raw)
+            mt = ex.types.get(row.type)
+            body = decrypt_body(env, ex.keys.encryption_key)
+            message = validate_body(mt, body)
+            handler = ex.handlers.get(row.type)
+            if handler is None:
+                raise LookupError(f"no handler for {row.type}")
+            handler(s, ex.node, Incoming(envelope=env, body=body, message=message))
+            row.state = store.IN_APPLIED
+            row.applied_at = ex.now()
+            row.error = None
+        return 1
+    except NotYet as wait:
+        now = ex.now()
+        row.error = _error_text(wait)
+        if now - row.received_at > timedelta(seconds=ex.settings.waiting_max_s):
+            row.state = store.IN_PARKED
+        else:
+            row.state = store.IN_WAITING
+            row.next_attempt_at = now + timedelta(seconds=ex.settings.waiting_retry_s)
+    except Exception as exc:
+        row.attempts += 1
+        row.error = _error_text(exc)
+        if row.attempts >= ex.settings.apply_max_attempts:
+            row.state = store.IN_PARKED
+            log.warning("parked inbox message %s (%s)", row.envelope_id, type(exc).__name__)
+        else:
+            backoff = ex.settings.apply_retry_s * 2 ** (row.attempts - 1)
+            row.next_attempt_at = ex.now() + timedelta(seconds=backoff)
+    return 0
 
 
 # -- receipts and relay ----------------------------------------------------------------------------------
@@ -449,7 +473,8 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
     results = await asyncio.gather(
         *(publisher.publish(r.recipient, r.id, r.raw) for r in sendable), return_exceptions=True
     )
-    crashpoint(ex.settings, "relay.after_publish")
+    for _ in sendable:
+        crashpoint(ex.settings, "relay.after_publish")  # counted per message published
     errors = {
         r.id: _error_text(res)[:500]
         for r, res in zip(sendable, results, strict=True)

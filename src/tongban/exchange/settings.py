@@ -32,6 +32,8 @@ class ExchangeSettings(BaseSettings):
     waiting_retry_s: float = 1.0
     waiting_max_s: float = 86400.0
     apply_batch: int = 200
+    # Messages applied per commit (each in its own savepoint): fewer commits, same atomicity per message.
+    apply_group: int = 50
 
     # Each node re-reads the directory this often (and at once on an unknown key id).
     directory_refresh_s: float = 60.0

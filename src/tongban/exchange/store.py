@@ -28,6 +28,37 @@ def inbox_entry(session: Session, sender: str, envelope_id: str) -> InboxRow | N
     ).one_or_none()
 
 
+def inbox_hashes(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The stored byte hashes of the given (sender, envelope id) pairs that are in the inbox."""
+    out: dict[tuple[str, str], str] = {}
+    by_sender: dict[str, list[str]] = defaultdict(list)
+    for sender, eid in keys:
+        by_sender[sender].append(eid)
+    for sender, ids in by_sender.items():
+        for first in range(0, len(ids), 500):
+            chunk = ids[first : first + 500]
+            for eid, raw_hash in session.execute(
+                select(InboxRow.envelope_id, InboxRow.raw_hash).where(
+                    InboxRow.sender == sender, InboxRow.envelope_id.in_(chunk)
+                )
+            ):
+                out[(sender, eid)] = raw_hash
+    return out
+
+
+def owe_receipts(session: Session, keys: list[tuple[str, str]]) -> None:
+    """Mark accepted messages as owing their (stored) receipt again: they were re-sent."""
+    by_sender: dict[str, list[str]] = defaultdict(list)
+    for sender, eid in keys:
+        by_sender[sender].append(eid)
+    for sender, ids in by_sender.items():
+        session.execute(
+            update(InboxRow)
+            .where(InboxRow.sender == sender, InboxRow.envelope_id.in_(ids))
+            .values(receipt_due=True)
+        )
+
+
 def due_inbox(session: Session, now: datetime, limit: int) -> list[int]:
     return list(
         session.scalars(
