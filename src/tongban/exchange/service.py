@@ -383,17 +383,16 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     for first in range(0, len(seqs), group):
         done = 0
         with ex.node.db.transaction() as s:
-            for seq in seqs[first : first + group]:
-                done += _apply_one(ex, s, seq)
+            for row in store.inbox_rows(s, seqs[first : first + group]):
+                done += _apply_one(ex, s, row)
         for _ in range(done):
             crashpoint(ex.settings, "apply.after_commit")  # counted per message applied
         applied += done
     return applied
 
 
-def _apply_one(ex: NodeExchange, s: Session, seq: int) -> int:
-    row = s.get(InboxRow, seq)
-    if row is None or row.state not in (store.IN_RECEIVED, store.IN_WAITING):
+def _apply_one(ex: NodeExchange, s: Session, row: InboxRow) -> int:
+    if row.state not in (store.IN_RECEIVED, store.IN_WAITING):
         return 0
     try:
         with s.begin_nested():

@@ -78,6 +78,11 @@ class DueSend:
     attempts: int
 
 
+def inbox_rows(session: Session, seqs: list[int]) -> list[InboxRow]:
+    """Inbox rows by sequence number, in order (loaded once for a group of applications)."""
+    return list(session.scalars(select(InboxRow).where(InboxRow.seq.in_(seqs)).order_by(InboxRow.seq)))
+
+
 def due_outbox(session: Session, now: datetime, limit: int) -> list[DueSend]:
     return [
         DueSend(id=r.id, recipient=r.recipient, raw=r.raw, attempts=r.attempts)
