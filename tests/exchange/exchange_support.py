@@ -28,7 +28,7 @@ from tongban.exchange.service import Handler, Incoming, NodeExchange
 from tongban.exchange.settings import ExchangeSettings
 
 
-def test_settings(tmp_path: Path) -> Settings:
+def node_settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, pg_lock_timeout_s=5, sqlite_busy_timeout_s=10, db_pool_size=5)
 
 
@@ -114,7 +114,7 @@ class Nation:
     ) -> NodeExchange:
         EffectBase.metadata.create_all(db.engine)
         node = NodeContext(
-            code=code, name=NODES.get(code, code), db=db, settings=test_settings(self.data_dir)
+            code=code, name=NODES.get(code, code), db=db, settings=node_settings(self.data_dir)
         )
         settings = settings or fast_settings()
         holder = DirectoryHolder(self.data_dir, grace=_grace(settings), clock=node.clock)
@@ -202,7 +202,7 @@ def other_db(backend: str, tmp_path: Path, sqlite_template: Path, pg_factory: An
         if pg_factory is None:
             pytest.skip("PostgreSQL not reachable")
         url = pg_factory.new()
-    db = Database(url, test_settings(tmp_path))
+    db = Database(url, node_settings(tmp_path))
     yield db
     db.dispose()
 

@@ -262,6 +262,7 @@ def exchange_run(
 
 
 def register(app: typer.Typer) -> None:
+    import tongban.exchange.locator  # registers the locator types
     import tongban.exchange.probe  # noqa: F401  (registers the probe type and its handler)
 
     app.add_typer(directory_app, name="directory")

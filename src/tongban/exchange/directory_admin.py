@@ -55,7 +55,10 @@ def init(data_dir: Path, *, now: datetime, validity: timedelta = DEFAULT_VALIDIT
     """Create the national root key and an empty directory (serial 1)."""
     if (data_dir / DIRECTORY_FILE).exists():
         raise DirectoryEditError("a directory already exists here")
+    from tongban.exchange.locator import create_locator_key
+
     info = root_key_provider(data_dir).generate("root")
+    create_locator_key(data_dir)
     write_roots(data_dir, [RootKey(key_id=info.key_id, public_key=info.public_key)])
     empty = Directory(serial=0, issued_at=now, expires_at=now + validity)
     return _publish(data_dir, empty, now, validity)

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import tongban.exchange.locator  # registers the locator types
 import tongban.exchange.probe  # noqa: F401  (registers the probe type)
 from tongban.core.node import NodeContext
 from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder

@@ -110,3 +110,33 @@ class ProbeRow(Base):
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_exchange_probe_sender", "sender", "label"),)
+
+
+class LocatorEntryRow(Base):
+    """The national locator's map (on the locator node): keyed digest of an ID number -> current node.
+
+    No ID number and no name is stored: only the HMAC digest.
+    """
+
+    __tablename__ = "exchange_locator_entry"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # registered | cancelled
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the registration change's time
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LocatorAnswerRow(Base):
+    """An answer of the locator to a question of this node, keyed by the question's hash."""
+
+    __tablename__ = "exchange_locator_answer"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_hash: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # registered | cancelled | unknown
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("question_hash", name="uq_exchange_locator_answer_question_hash"),)

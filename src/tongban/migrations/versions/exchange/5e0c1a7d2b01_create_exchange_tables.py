@@ -88,9 +88,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_exchange_probe")),
     )
     op.create_index("ix_exchange_probe_sender", "exchange_probe", ["sender", "label"], unique=False)
+    op.create_table(
+        "exchange_locator_entry",
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("node", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("changed_at", tongban.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tongban.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("digest", name=op.f("pk_exchange_locator_entry")),
+    )
+    op.create_table(
+        "exchange_locator_answer",
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("question_hash", sa.String(length=64), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("node", sa.String(length=16), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("answered_at", tongban.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_exchange_locator_answer")),
+        sa.UniqueConstraint("question_hash", name="uq_exchange_locator_answer_question_hash"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("exchange_locator_answer")
+    op.drop_table("exchange_locator_entry")
     op.drop_table("exchange_probe")
     op.drop_table("exchange_rejection")
     op.drop_table("exchange_inbox")
