@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exchange_support import Nation, Note, effect_count, effect_keys, fast_settings, note_handler
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tongban.core.db import Database
 from tongban.exchange import directory_admin
 from tongban.exchange.directory import RevocationReason
 from tongban.exchange.domain import RECEIPT_TYPE, ReceiptBody, TypeRegistry
 from tongban.exchange.keys import FileKeyProvider
-from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive, receive_batch
+from tongban.exchange.service import NodeExchange, Outcome, apply_due, purge_expired, receive, receive_batch
 from tongban.exchange.tables import InboxRow, RejectionRow
 
 
@@ -208,3 +208,33 @@ def test_a_batch_with_a_resend_and_a_forgery_inside_it(nation: Nation, database:
     again = receive_batch(ex, [a, b])
     assert again == [Outcome.DUPLICATE, Outcome.DUPLICATE]
     assert apply_due(ex) == 0 and len(effect_keys(ex.node.db)) == 2
+
+
+def test_inbox_ids_are_kept_past_the_window_then_purged(nation: Nation, database: Database) -> None:
+    settings = fast_settings(accept_window_s=60.0, inbox_retention_s=120.0)
+    ex = nation.exchange("310000", database, settings=settings)
+    raw = nation.sign_as("110000", "310000", body())
+    assert receive(ex, raw) is Outcome.ACCEPTED
+    apply_due(ex)
+    with database.transaction() as s:
+        s.execute(update(InboxRow).values(receipt_due=False))
+    # After the accept window but within retention: a late re-send is still recognised, not applied again.
+    ex.node.clock = _Later(timedelta(seconds=90))
+    assert purge_expired(ex) == 0
+    assert receive(ex, raw) is Outcome.DUPLICATE
+    assert apply_due(ex) == 0 and effect_count(database) == 1
+    with database.transaction() as s:
+        s.execute(update(InboxRow).values(receipt_due=False))
+    ex.node.clock = _Later(timedelta(seconds=200))
+    assert purge_expired(ex) == 1
+    # Past retention the id is forgotten, and the message, now outside the window, is refused as stale.
+    assert receive(ex, raw) is Outcome.REJECTED
+    assert effect_count(database) == 1
+
+
+class _Later:
+    def __init__(self, delta: timedelta) -> None:
+        self.delta = delta
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.delta

@@ -15,7 +15,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tongban.exchange.failpoints import crashpoint
-from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive_batch, relay_due, send_receipts
+from tongban.exchange.service import (
+    NodeExchange,
+    Outcome,
+    apply_due,
+    purge_expired,
+    receive_batch,
+    relay_due,
+    send_receipts,
+)
 from tongban.exchange.transport import Transport
 
 log = logging.getLogger("tongban.exchange.jobs")
@@ -54,6 +62,7 @@ async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event)
     s = ex.settings
     loop = asyncio.get_running_loop()
     next_refresh = loop.time() + s.directory_refresh_s
+    next_purge = loop.time() + s.purge_interval_s
     while not stop.is_set():
         busy = 0
         if loop.time() >= next_refresh:
@@ -62,6 +71,12 @@ async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event)
                 ex.directory.refresh()
             except Exception as exc:
                 log.warning("directory refresh on %s failed: %s", ex.code, type(exc).__name__)
+        if loop.time() >= next_purge:
+            next_purge = loop.time() + s.purge_interval_s
+            try:
+                purge_expired(ex)
+            except Exception as exc:
+                log.warning("purge on %s failed: %s", ex.code, type(exc).__name__)
         try:
             busy += apply_due(ex)
             busy += await send_receipts(ex, transport)

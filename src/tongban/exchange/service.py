@@ -493,6 +493,17 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
     return len(sendable) - len(errors)
 
 
+def purge_expired(ex: NodeExchange) -> int:
+    """Forget what is older than the retention: inbox ids (kept longer than the accept window plus the longest
+    re-send period, so a late re-send is still recognised), closed outbox rows, and old rejections."""
+    now = ex.now()
+    keep = timedelta(seconds=ex.settings.inbox_retention_s)
+    if keep <= timedelta(seconds=ex.settings.accept_window_s):
+        raise ValueError("inbox retention must exceed the accept window")
+    with ex.node.db.transaction() as s:
+        return store.purge(s, inbox_before=now - keep, rejections_before=now - keep, outbox_before=now - keep)
+
+
 # -- operator --------------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ class ExchangeSettings(BaseSettings):
     future_skew_s: float = 300.0
     # Received ids are kept at least this long (longer than the window plus the longest re-send period).
     inbox_retention_s: float = 30 * 86400.0
+    # How often the expired inbox ids, closed outbox rows and old rejections are purged.
+    purge_interval_s: float = 3600.0
     # Largest envelope accepted, in bytes (a JetStream message is 1 MiB at most by default).
     max_envelope_bytes: int = 512 * 1024
     # Grace after the directory's expiry during which it is still used.

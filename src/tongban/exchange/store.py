@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
@@ -197,3 +197,21 @@ def parked_inbox_rows(session: Session, limit: int = 50) -> list[InboxRow]:
 
 def recent_rejections(session: Session, limit: int = 50) -> list[RejectionRow]:
     return list(session.scalars(select(RejectionRow).order_by(RejectionRow.seq.desc()).limit(limit)))
+
+
+def purge(
+    session: Session, *, inbox_before: datetime, rejections_before: datetime, outbox_before: datetime
+) -> int:
+    """Forget applied inbox ids, closed outbox rows and rejections older than their retention."""
+    n = 0
+    for stmt in (
+        delete(InboxRow).where(
+            InboxRow.state == IN_APPLIED, InboxRow.received_at < inbox_before, InboxRow.receipt_due.is_(False)
+        ),
+        delete(OutboxRow).where(
+            OutboxRow.state.in_((OUT_ACKED, OUT_REJECTED)), OutboxRow.created_at < outbox_before
+        ),
+        delete(RejectionRow).where(RejectionRow.at < rejections_before, RejectionRow.receipt_due.is_(False)),
+    ):
+        n += session.execute(stmt).rowcount  # type: ignore[attr-defined]
+    return n
