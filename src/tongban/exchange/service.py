@@ -123,10 +123,12 @@ def seal_for(
     key = me.current_key("envelopes", now)
     if key is None:
         raise LookupError(f"node {ex.code} has no usable envelope key")
+    peer = directory.node(recipient)
+    if peer is None:
+        raise LookupError(f"node {recipient} is not in the directory")
     encrypt_to = None
     if mt.personal:
-        peer = directory.node(recipient)
-        enc_key = peer.current_key("encryption", now) if peer else None
+        enc_key = peer.current_key("encryption", now)
         if enc_key is None:
             raise LookupError(f"node {recipient} has no usable encryption key")
         encrypt_to = (enc_key.key_id, enc_key.public_key)
