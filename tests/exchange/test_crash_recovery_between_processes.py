@@ -1,4 +1,5 @@
-"""Two nodes as separate processes, each on its own PostgreSQL database, over a test-owned JetStream server.
+"""Two nodes as separate processes, each on its own PostgreSQL database, over a test-owned JetStream server,
+with the fault wrapper dropping, duplicating, delaying and reordering publications in both processes.
 
 A process is SIGKILLed at a crash point (sender: between commit and publish, or between publish and the outbox
 update; receiver: between inbox insert and broker ack, or between apply and receipt), or the broker is killed
@@ -40,6 +41,11 @@ FAST = {
     "TONGBAN_EXCHANGE_ACK_WAIT_S": "2",
     "TONGBAN_EXCHANGE_DUPLICATE_WINDOW_S": "2",
     "TONGBAN_EXCHANGE_DIRECTORY_REFRESH_S": "5",
+    # And the transport drops, duplicates, delays and reorders on top of the crash.
+    "TONGBAN_EXCHANGE_FAULT_DROP": "0.1",
+    "TONGBAN_EXCHANGE_FAULT_DUPLICATE": "0.2",
+    "TONGBAN_EXCHANGE_FAULT_DELAY": "0.1",
+    "TONGBAN_EXCHANGE_FAULT_REORDER": "0.1",
 }
 
 
@@ -47,9 +53,11 @@ class NodeProcess:
     def __init__(self, code: str, db_url: str, nats_url: str, data_dir: Path, log: Path) -> None:
         self.code, self.db_url, self.nats_url, self.data_dir, self.log = code, db_url, nats_url, data_dir, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self, crash_at: str | None = None, crash_after: int = 1) -> None:
-        env = {**os.environ, "PYTHONPATH": str(SRC), **FAST}
+        env = {**os.environ, "PYTHONPATH": str(SRC), **FAST, "TONGBAN_EXCHANGE_FAULT_SEED": str(self.starts)}
+        self.starts += 1
         env.pop("TONGBAN_EXCHANGE_CRASH_AT", None)
         if crash_at:
             env["TONGBAN_EXCHANGE_CRASH_AT"] = crash_at
@@ -148,6 +156,8 @@ def test_every_message_applied_exactly_once_after_a_crash(
         ).read_text() + (tmp_path / "310000.log").read_text()
         time.sleep(1.5)  # let any late duplicate arrive before counting
         assert probes(receiver_db) == (N, N)
+        for code in procs:
+            assert "injected faults" in (tmp_path / f"{code}.log").read_text()
     finally:
         for proc in procs.values():
             proc.stop()

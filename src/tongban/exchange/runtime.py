@@ -15,7 +15,13 @@ from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.keys import node_key_provider
 from tongban.exchange.service import NodeExchange
 from tongban.exchange.settings import ExchangeSettings
-from tongban.exchange.transport import EmbeddedTransport, JetStreamTransport, Transport
+from tongban.exchange.transport import (
+    EmbeddedTransport,
+    Faults,
+    FaultyTransport,
+    JetStreamTransport,
+    Transport,
+)
 from tongban.web.app import Runtime
 
 log = logging.getLogger("tongban.exchange")
@@ -35,7 +41,18 @@ def node_exchange(
 
 
 def transport_for(nats_url: str | None, settings: ExchangeSettings) -> Transport:
-    return JetStreamTransport(nats_url, settings) if nats_url else EmbeddedTransport()
+    """JetStream when a NATS URL is given, else embedded; wrapped in fault injection when settings ask for it."""
+    inner: Transport = JetStreamTransport(nats_url, settings) if nats_url else EmbeddedTransport()
+    faults = Faults(
+        drop=settings.fault_drop,
+        duplicate=settings.fault_duplicate,
+        delay=settings.fault_delay,
+        reorder=settings.fault_reorder,
+    )
+    if faults.drop or faults.duplicate or faults.delay or faults.reorder:
+        log.warning("exchange transport with injected faults (%s)", faults)
+        return FaultyTransport(inner, faults, settings.fault_seed)
+    return inner
 
 
 def attach(runtime: Runtime) -> None:

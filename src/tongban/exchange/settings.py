@@ -48,6 +48,13 @@ class ExchangeSettings(BaseSettings):
     crash_at: str | None = None
     crash_after: int = 1
 
+    # Fault injection around the transport (chaos tests only): probabilities per publication, and the seed.
+    fault_drop: float = 0.0
+    fault_duplicate: float = 0.0
+    fault_delay: float = 0.0
+    fault_reorder: float = 0.0
+    fault_seed: int = 0
+
     # JetStream (see docs/exchange.md for the reasons).
     stream_name: str = "TONGBAN"
     subject_prefix: str = "tongban.node"
