@@ -373,9 +373,10 @@ def _error_text(exc: BaseException) -> str:
 def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     """Apply due inbox rows through their handlers. Returns how many were applied.
 
-    Each message is applied with its effects atomically: inside a savepoint, its handler's writes and its
-    ``applied`` state together, or neither. Several messages share one commit (group commit, ``apply_group``);
-    a failing message rolls back only its own savepoint and is retried later or parked, never blocking others.
+    Each message is applied with its effects atomically: its handler's writes are in a savepoint of their own,
+    and its ``applied`` state is set in the same transaction (one statement for the group), so both commit or
+    neither. Several messages share one commit (group commit, ``apply_group``); a failing message rolls back
+    only its own savepoint and is retried later or parked, never blocking others.
     """
     now = ex.now()
     with ex.node.db.session() as s:
@@ -383,10 +384,13 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     applied = 0
     group = max(1, ex.settings.apply_group)
     for first in range(0, len(seqs), group):
-        done = 0
         with ex.node.db.transaction() as s:
-            for row in store.inbox_rows(s, seqs[first : first + group]):
-                done += _apply_one(ex, s, row)
+            ok = [
+                row.seq for row in store.inbox_rows(s, seqs[first : first + group]) if _apply_one(ex, s, row)
+            ]
+            # The applied state of the group in one statement, in the same transaction as the effects.
+            store.mark_applied(s, ok, ex.now())
+        done = len(ok)
         for _ in range(done):
             crashpoint(ex.settings, "apply.after_commit")  # counted per message applied
         applied += done
@@ -406,9 +410,6 @@ def _apply_one(ex: NodeExchange, s: Session, row: InboxRow) -> int:
             if handler is None:
                 raise LookupError(f"no handler for {row.type}")
             handler(s, ex.node, Incoming(envelope=env, body=body, message=message))
-            row.state = store.IN_APPLIED
-            row.applied_at = ex.now()
-            row.error = None
         return 1
     except NotYet as wait:
         now = ex.now()

@@ -83,6 +83,13 @@ def inbox_rows(session: Session, seqs: list[int]) -> list[InboxRow]:
     return list(session.scalars(select(InboxRow).where(InboxRow.seq.in_(seqs)).order_by(InboxRow.seq)))
 
 
+def mark_applied(session: Session, seqs: list[int], at: datetime) -> None:
+    if seqs:
+        session.execute(
+            update(InboxRow).where(InboxRow.seq.in_(seqs)).values(state=IN_APPLIED, applied_at=at, error=None)
+        )
+
+
 def due_outbox(session: Session, now: datetime, limit: int) -> list[DueSend]:
     return [
         DueSend(id=r.id, recipient=r.recipient, raw=r.raw, attempts=r.attempts)
