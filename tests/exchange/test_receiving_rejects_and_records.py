@@ -238,3 +238,14 @@ class _Later:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.delta
+
+
+def test_a_malformed_receipt_is_refused_not_redelivered_forever(nation: Nation, database: Database) -> None:
+    ex = nation.exchange("310000", database)
+    bad = nation.sign_as(
+        "110000", "310000", {"items": "not a list"}, type="exchange.receipt.v1", encrypt=False
+    )
+    ok = nation.sign_as("110000", "310000", body("fine"))
+    assert receive_batch(ex, [bad, ok]) == [Outcome.REJECTED, Outcome.ACCEPTED]
+    with database.session() as s:
+        assert list(s.scalars(select(RejectionRow.reason))) == ["invalid-body"]

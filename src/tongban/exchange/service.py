@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tongban.core.node import NodeContext
@@ -288,12 +288,22 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
                 raise Rejected(Rejection.WRONG_RECIPIENT, env.recipient)
             if env.type == RECEIPT_TYPE:
                 _fresh(ex, env)
-                _apply_receipt(ex, env)
+                if env.enc is not None:
+                    raise Rejected(Rejection.INVALID_BODY, "receipts travel in clear")
+                receipt = validate_body(ex.types.get(RECEIPT_TYPE), env.body or {})
+                assert isinstance(receipt, ReceiptBody)
+                _apply_receipt(ex, env, receipt)
                 outcomes[i] = Outcome.RECEIPT
                 continue
             candidates.append((i, env, hashlib.sha256(raw).hexdigest()))
         except Rejected as rejected:
             rejections.append(_rejection_row(ex, raw, env, rejected, verified=verified))
+            outcomes[i] = Outcome.REJECTED
+        except SQLAlchemyError:
+            raise  # the database, not the message: let the broker redeliver
+        except Exception as exc:  # never let one message make a whole batch redeliver forever
+            odd = Rejected(Rejection.MALFORMED, type(exc).__name__)
+            rejections.append(_rejection_row(ex, raw, env, odd, verified=False))
             outcomes[i] = Outcome.REJECTED
     try:
         with ex.node.db.transaction() as s:
@@ -340,8 +350,7 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
     return [o if o is not None else Outcome.REJECTED for o in outcomes]
 
 
-def _apply_receipt(ex: NodeExchange, env: Envelope) -> None:
-    body = ReceiptBody.model_validate(env.body or {})
+def _apply_receipt(ex: NodeExchange, env: Envelope, body: ReceiptBody) -> None:
     by_id = {item.id: item for item in body.items}
     now = ex.now()
     with ex.node.db.transaction() as s:
