@@ -234,8 +234,10 @@ def _rejection_row(
         verified=verified,
         # Answer only senders whose signature verified (or whose key we must learn): never a forger.
         # A forgery is not answered: the id belongs to the message already accepted.
+        # Receipts are not receipted, not even negatively.
         receipt_due=(verified or rejected.reason is Rejection.UNKNOWN_KEY)
-        and rejected.reason is not Rejection.FORGERY,
+        and rejected.reason is not Rejection.FORGERY
+        and (env is None or env.type != RECEIPT_TYPE),
         raw_hash=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
     )
