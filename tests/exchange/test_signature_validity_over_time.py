@@ -91,3 +91,21 @@ def test_rotation_then_revocation(tmp_path: Path) -> None:
         == "revoked-key"
     )
     assert d.serial == 5
+
+
+def test_the_current_signing_key_follows_the_rotation(tmp_path: Path) -> None:
+    from tongban.exchange.directory import current_signing_key
+
+    directory_admin.init(tmp_path, now=T0)
+    directory_admin.add_node(tmp_path, code="110000", name="北京市", now=T0)
+    d, new_id = directory_admin.rotate_key(
+        tmp_path, code="110000", purpose="papers", now=T0 + timedelta(days=1), lead=timedelta(days=1)
+    )
+    provider = node_key_provider(tmp_path, "110000")
+    before_id, _ = current_signing_key(d, provider, "110000", "papers", T0 + timedelta(days=1, hours=1))
+    after_id, key = current_signing_key(d, provider, "110000", "papers", T0 + timedelta(days=3))
+    assert before_id != new_id and after_id == new_id
+    msg = b"paper"
+    verify_signature(d, "110000", after_id, "papers", msg, key.sign(msg), T0 + timedelta(days=3))
+    with pytest.raises(LookupError):
+        current_signing_key(d, provider, "999999", "papers", T0)

@@ -335,6 +335,19 @@ def verify_signature(
         raise SignatureRefused("bad-signature", key_id)
 
 
+def current_signing_key(
+    directory: Directory, provider: Any, node_code: str, purpose: str, at: datetime
+) -> tuple[str, Ed25519PrivateKey]:
+    """The key id and private key ``node_code`` signs with for ``purpose`` at ``at`` (``provider``: a
+    ``KeyProvider``). Raises ``LookupError`` when the directory lists no usable key of that purpose."""
+    node = directory.node(node_code)
+    key = node.current_key(purpose, ensure_utc(at)) if node else None
+    if key is None:
+        raise LookupError(f"node {node_code} has no usable {purpose} key")
+    private: Ed25519PrivateKey = provider.signing_key(purpose, key.key_id)
+    return key.key_id, private
+
+
 # -- files: the stored directory and the trusted root keys ----------------------------------------------
 
 DIRECTORY_FILE = "directory.signed"

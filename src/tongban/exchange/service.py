@@ -25,7 +25,12 @@ from sqlalchemy.orm import Session
 
 from tongban.core.node import NodeContext
 from tongban.exchange import store
-from tongban.exchange.directory import DirectoryHolder, SignatureRefused, verify_signature
+from tongban.exchange.directory import (
+    DirectoryHolder,
+    SignatureRefused,
+    current_signing_key,
+    verify_signature,
+)
 from tongban.exchange.domain import (
     RECEIPT_TYPE,
     Envelope,
@@ -117,12 +122,7 @@ def seal_for(
     validate_body(mt, body)
     now = created_at or ex.now()
     directory = ex.directory.current
-    me = directory.node(ex.code)
-    if me is None:
-        raise LookupError(f"node {ex.code} is not in the directory")
-    key = me.current_key("envelopes", now)
-    if key is None:
-        raise LookupError(f"node {ex.code} has no usable envelope key")
+    key_id, signing_key = current_signing_key(directory, ex.keys, ex.code, "envelopes", now)
     peer = directory.node(recipient)
     if peer is None:
         raise LookupError(f"node {recipient} is not in the directory")
@@ -138,8 +138,8 @@ def seal_for(
         type=type,
         body=body,
         created_at=now,
-        signing_key=ex.keys.signing_key("envelopes", key.key_id),
-        key_id=key.key_id,
+        signing_key=signing_key,
+        key_id=key_id,
         case_ref=case_ref,
         consent_ref=consent_ref,
         in_reply_to=in_reply_to,
