@@ -38,6 +38,7 @@ def missing_service(what: str) -> None:
 
 
 def test_settings(tmp_path: Path) -> Settings:
+    """Settings with short timeouts for a test (not itself a test)."""
     return Settings(
         data_dir=tmp_path,
         pg_lock_timeout_s=5,
@@ -157,3 +158,6 @@ def nats_url() -> str:
     except OSError:
         missing_service("NATS at " + NATS_URL)
     return NATS_URL
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]

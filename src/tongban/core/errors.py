@@ -10,10 +10,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext convention; kept here so the domain needs no i18n import
+    return message
+
+
 class TongbanError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "error"
-    title: ClassVar[str] = "Request could not be processed"
+    title: ClassVar[str] = N_("Request could not be processed")
 
     def __init__(self, message: str, /, **params: Any) -> None:
         self.message = message
@@ -31,13 +35,13 @@ class TongbanError(Exception):
 class InvalidInput(TongbanError):
     status = 422
     code = "invalid-input"
-    title = "Invalid input"
+    title = N_("Invalid input")
 
 
 class NotFound(TongbanError):
     status = 404
     code = "not-found"
-    title = "Not found"
+    title = N_("Not found")
 
 
 class Conflict(TongbanError):
@@ -45,22 +49,22 @@ class Conflict(TongbanError):
 
     status = 409
     code = "conflict"
-    title = "Conflict with the current state"
+    title = N_("Conflict with the current state")
 
 
 class Forbidden(TongbanError):
     status = 403
     code = "forbidden"
-    title = "Forbidden"
+    title = N_("Forbidden")
 
 
 class Unauthenticated(TongbanError):
     status = 401
     code = "unauthenticated"
-    title = "Sign-in required"
+    title = N_("Sign-in required")
 
 
 class TooLarge(TongbanError):
     status = 413
     code = "too-large"
-    title = "Content too large"
+    title = N_("Content too large")

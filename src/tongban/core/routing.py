@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import Depends, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 
 class Authorizer(Protocol):
@@ -42,17 +42,31 @@ def public() -> Any:
     return Depends(Rule(None))
 
 
-def route_rule(route: APIRoute) -> Rule | None:
-    for dep in route.dependant.dependencies:
+@dataclass(frozen=True)
+class DeclaredRoute:
+    methods: tuple[str, ...]
+    path: str
+    rule: Rule | None
+
+
+def _rule_of(dependant: Any) -> Rule | None:
+    for dep in getattr(dependant, "dependencies", ()):
         if isinstance(dep.call, Rule):
             return dep.call
     return None
 
 
+def declared_routes(routes: list[Any]) -> list[DeclaredRoute]:
+    """Every API route of an app (included routers flattened), with the rule it declares."""
+    found = []
+    for ctx in iter_route_contexts(routes):
+        if not isinstance(ctx.original_route, APIRoute):
+            continue
+        dependant = getattr(ctx, "dependant", None) or ctx.original_route.dependant
+        found.append(DeclaredRoute(tuple(sorted(ctx.methods or ())), str(ctx.path), _rule_of(dependant)))
+    return found
+
+
 def undeclared_routes(routes: list[Any]) -> list[str]:
-    """Paths of API routes that declare no rule."""
-    missing = []
-    for route in routes:
-        if isinstance(route, APIRoute) and route_rule(route) is None:
-            missing.append(f"{sorted(route.methods or ())} {route.path}")
-    return missing
+    """``METHODS path`` of the API routes that declare no rule."""
+    return [f"{','.join(r.methods)} {r.path}" for r in declared_routes(routes) if r.rule is None]
