@@ -86,6 +86,9 @@ ROUTES: dict[str, str | None] = {
     "POST /cases/{number}/materials": "cases.material.add",
     "GET /cases/{number}/slip": "cases.case.read",
     "GET /cases/{number}/notice": "cases.case.read",
+    # exchange: the operator page
+    "GET /exchange": "exchange.status.read",
+    "POST /exchange/retry": "exchange.parked.retry",
 }
 
 C, RV, OH, CS, PA, NS, CI, EU = (

@@ -1,0 +1,198 @@
+"""``tongban bench exchange``: end-to-end messages per second between two nodes.
+
+Each message is signed, published, verified, deduplicated (inbox), applied (probe log) and receipted
+(cumulative receipts), and counted once the sender's outbox row is acknowledged. In the same run the workload
+measures raw JetStream acknowledged publishes per second (pipelined, same sizes) and Ed25519 verifies per second,
+the two costs that bound the exchange; the ratio is end-to-end messages per Ed25519 verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from tongban.bench.harness import BenchResult, Measure, progress, rate, report
+from tongban.core import migrate
+from tongban.core.node import NodeEntry, open_node
+from tongban.core.settings import Settings
+from tongban.exchange import directory_admin, store
+from tongban.exchange.jobs import ExchangeRunner
+from tongban.exchange.probe import PROBE_TYPE
+from tongban.exchange.runtime import node_exchange, transport_for
+from tongban.exchange.settings import ExchangeSettings
+from tongban.exchange.tables import OutboxRow, ProbeRow
+
+
+def ed25519_verifies_per_s(n: int, size: int) -> float:
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key()
+    msg = os.urandom(size)
+    sig = key.sign(msg)
+    start = time.perf_counter()
+    for _ in range(n):
+        pub.verify(sig, msg)
+    return rate(n, time.perf_counter() - start)
+
+
+async def _raw_publishes(url: str, n: int, size: int, window: int) -> float:
+    import nats
+    from nats.js.api import StreamConfig
+
+    tag = uuid.uuid4().hex[:8]
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    stream = f"TBBENCH_RAW_{tag}"
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"tbbench.raw.{tag}"]))
+    payload = os.urandom(size)
+    try:
+        start = time.perf_counter()
+        for first in range(0, n, window):
+            await asyncio.gather(
+                *(
+                    js.publish(f"tbbench.raw.{tag}", payload, headers={"Nats-Msg-Id": f"{tag}-{i}"})
+                    for i in range(first, min(first + window, n))
+                )
+            )
+        return rate(n, time.perf_counter() - start)
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
+
+
+def _count(db: object, stmt: object) -> int:
+    from tongban.core.db import Database
+
+    assert isinstance(db, Database)
+    with db.session() as s:
+        return int(s.scalar(stmt) or 0)  # type: ignore[call-overload]
+
+
+def run_bench(
+    *, n: int, nats_url: str | None, db_a: str | None, db_b: str | None, data_dir: Path
+) -> BenchResult:
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    directory_admin.init(data_dir, now=now)
+    for code, name in (("110000", "北京市"), ("310000", "上海市")):
+        directory_admin.add_node(data_dir, code=code, name=name, now=now)
+    tag = uuid.uuid4().hex[:8]
+    xs = ExchangeSettings(
+        stream_name=f"TBBENCH_{tag}",
+        subject_prefix=f"tbbench.{tag}",
+        poll_interval_s=0.01,
+        resend_initial_s=30.0,
+        relay_batch=500,
+        apply_batch=500,
+    )
+    settings = Settings(data_dir=data_dir)
+    a = open_node(NodeEntry("110000", "北京市", db_a), settings)
+    b = open_node(NodeEntry("310000", "上海市", db_b), settings)
+    for node in (a, b):
+        migrate.upgrade(node.db)
+    ex_a, ex_b = node_exchange(a, data_dir, xs), node_exchange(b, data_dir, xs)
+    # Two runners: each node has its own connection and event loop, as two node processes would.
+    r_a = ExchangeRunner([ex_a], lambda: transport_for(nats_url, xs))
+    r_b: ExchangeRunner | None = ExchangeRunner([ex_b], lambda: transport_for(nats_url, xs))
+    if nats_url is None:
+        # The embedded transport delivers within one loop: run both nodes on one runner.
+        r_a = ExchangeRunner([ex_a, ex_b], lambda: transport_for(None, xs))
+        r_b = None
+    # Prepare the messages before the clock starts (each enqueue signs, and encrypts where needed).
+    from tongban.exchange.service import enqueue
+
+    with progress("queueing", n) as advance, a.db.transaction() as s:
+        for i in range(n):
+            enqueue(
+                s, node=a, recipient="310000", type=PROBE_TYPE, body={"label": f"b{i}", "padding": "x" * 200}
+            )
+            advance(1)
+    size = _count(a.db, select(func.avg(func.length(OutboxRow.raw))))
+    start = time.perf_counter()
+    r_a.start()
+    if r_b is not None:
+        r_b.start()
+    acked_stmt = select(func.count()).select_from(OutboxRow).where(OutboxRow.state == store.OUT_ACKED)
+    try:
+        with progress("exchanging", n) as advance:
+            done = 0
+            while done < n:
+                time.sleep(0.05)
+                now_done = _count(a.db, acked_stmt)
+                advance(now_done - done)
+                done = now_done
+        elapsed = time.perf_counter() - start
+    finally:
+        r_a.stop()
+        if r_b is not None:
+            r_b.stop()
+    applied = _count(b.db, select(func.count()).select_from(ProbeRow))
+    distinct = _count(b.db, select(func.count(func.distinct(ProbeRow.envelope_id))))
+    e2e = rate(n, elapsed)
+    verifies = ed25519_verifies_per_s(5000, size)
+    raw = asyncio.run(_raw_publishes(nats_url, 5000, size, 256)) if nats_url else None
+    if nats_url:
+        asyncio.run(_delete_stream(nats_url, xs.stream_name))
+    for node in (a, b):
+        node.db.dispose()
+    return BenchResult(
+        workload="exchange",
+        figure=Measure("end-to-end messages per second", round(e2e, 1), "1/s"),
+        baseline=Measure("Ed25519 verifies per second", round(verifies, 1), "1/s"),
+        ratio=round(e2e / verifies, 4),
+        details={
+            "messages": n,
+            "applied": applied,
+            "applied_distinct": distinct,
+            "envelope_bytes": size,
+            "transport": "jetstream" if nats_url else "embedded",
+            "backend": a.db.backend,
+            "raw_jetstream_acked_publishes_per_s": None if raw is None else round(raw, 1),
+            "seconds": round(elapsed, 2),
+        },
+    )
+
+
+async def _delete_stream(url: str, name: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
+
+
+def register(bench_app: typer.Typer) -> None:
+    @bench_app.command("exchange")
+    def bench_exchange(
+        n: Annotated[int, typer.Option("--n", help="Messages to exchange.")] = 3000,
+        nats: Annotated[
+            str | None, typer.Option(help="NATS URL (default TONGBAN_NATS_URL; none = embedded transport).")
+        ] = None,
+        db_a: Annotated[
+            str | None, typer.Option(help="Sender database URL (default: SQLite in a temp dir).")
+        ] = None,
+        db_b: Annotated[
+            str | None, typer.Option(help="Receiver database URL (default: SQLite in a temp dir).")
+        ] = None,
+        embedded: Annotated[
+            bool, typer.Option(help="Use the embedded transport even if NATS is set.")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """End-to-end messages/s between two nodes, with raw JetStream publishes/s and Ed25519 verifies/s."""
+        import tongban.exchange.probe  # noqa: F401
+
+        url = None if embedded else (nats or Settings().nats_url)
+        with tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp:
+            result = run_bench(n=n, nats_url=url, db_a=db_a, db_b=db_b, data_dir=Path(tmp))
+        report(result, as_json)

@@ -1,0 +1,570 @@
+"""Use cases of a node's exchange: enqueue, receive, apply, receipts, relay, operator retry, status.
+
+A node's exchange is a ``NodeExchange`` kept in ``node.services["exchange"]``. Sending: ``enqueue`` writes a
+signed envelope into the outbox in the caller's transaction; the relay publishes it and re-sends it with backoff
+until a receipt closes it. Receiving: ``receive`` verifies and inserts into the inbox (or records a rejection);
+the transport is acknowledged after that commit; ``apply_due`` applies inbox rows, each in one transaction with
+its effects, through the handler registered for its type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from tongban.core.node import NodeContext
+from tongban.exchange import store
+from tongban.exchange.directory import (
+    DirectoryHolder,
+    SignatureRefused,
+    current_signing_key,
+    verify_signature,
+)
+from tongban.exchange.domain import (
+    RECEIPT_TYPE,
+    Envelope,
+    NotYet,
+    ReceiptBody,
+    Rejected,
+    Rejection,
+    TypeRegistry,
+    check_fresh,
+    decrypt_body,
+    parse,
+    seal,
+    types,
+    validate_body,
+)
+from tongban.exchange.failpoints import crashpoint
+from tongban.exchange.keys import KeyProvider
+from tongban.exchange.settings import ExchangeSettings
+from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
+
+log = logging.getLogger("tongban.exchange")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a handler gets: the verified envelope, its clear body and the body parsed by its type's schema."""
+
+    envelope: Envelope
+    body: dict[str, Any]
+    message: BaseModel
+
+
+Handler = Callable[[Session, NodeContext, Incoming], None]
+_handlers: dict[str, Handler] = {}
+
+
+def register_handler(type: str, fn: Handler, *, handlers: dict[str, Handler] | None = None) -> None:
+    """Apply messages of ``type`` with ``fn(session, node, incoming)`` (inside the apply transaction)."""
+    target = _handlers if handlers is None else handlers
+    target[type] = fn
+
+
+class Publisher(Protocol):
+    async def publish(self, recipient: str, msg_id: str, data: bytes) -> None: ...
+
+
+@dataclass
+class NodeExchange:
+    node: NodeContext
+    keys: KeyProvider
+    directory: DirectoryHolder
+    settings: ExchangeSettings = field(default_factory=ExchangeSettings)
+    types: TypeRegistry = field(default_factory=lambda: types)
+    handlers: dict[str, Handler] = field(default_factory=lambda: _handlers)
+    # Set by the receiver when something arrives, so the worker applies it without waiting for its poll.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def code(self) -> str:
+        return self.node.code
+
+    def now(self) -> datetime:
+        return self.node.clock.now()
+
+
+def exchange_of(node: NodeContext) -> NodeExchange:
+    ex = node.services.get("exchange")
+    if not isinstance(ex, NodeExchange):
+        raise RuntimeError(f"node {node.code} has no exchange attached")
+    return ex
+
+
+# -- sending ---------------------------------------------------------------------------------------------
+
+
+def seal_for(
+    ex: NodeExchange,
+    *,
+    recipient: str,
+    type: str,
+    body: dict[str, Any],
+    case_ref: str | None = None,
+    consent_ref: str | None = None,
+    in_reply_to: str | None = None,
+    created_at: datetime | None = None,
+) -> tuple[uuid.UUID, bytes]:
+    """Sign (and encrypt where the type carries personal data) an envelope from this node."""
+    mt = ex.types.get(type)
+    validate_body(mt, body)
+    now = created_at or ex.now()
+    directory = ex.directory.current
+    key_id, signing_key = current_signing_key(directory, ex.keys, ex.code, "envelopes", now)
+    peer = directory.node(recipient)
+    if peer is None:
+        raise LookupError(f"node {recipient} is not in the directory")
+    encrypt_to = None
+    if mt.personal:
+        enc_key = peer.current_key("encryption", now)
+        if enc_key is None:
+            raise LookupError(f"node {recipient} has no usable encryption key")
+        encrypt_to = (enc_key.key_id, enc_key.public_key)
+    return seal(
+        sender=ex.code,
+        recipient=recipient,
+        type=type,
+        body=body,
+        created_at=now,
+        signing_key=signing_key,
+        key_id=key_id,
+        case_ref=case_ref,
+        consent_ref=consent_ref,
+        in_reply_to=in_reply_to,
+        encrypt_to=encrypt_to,
+    )
+
+
+def enqueue(
+    session: Session,
+    *,
+    node: NodeContext,
+    recipient: str,
+    type: str,
+    body: dict[str, Any],
+    case_ref: str | None = None,
+    consent_ref: str | None = None,
+    in_reply_to: str | None = None,
+) -> uuid.UUID:
+    """Write a signed envelope into the outbox, in the caller's transaction (sent after it commits)."""
+    ex = exchange_of(node)
+    eid, raw = seal_for(
+        ex,
+        recipient=recipient,
+        type=type,
+        body=body,
+        case_ref=case_ref,
+        consent_ref=consent_ref,
+        in_reply_to=in_reply_to,
+    )
+    now = ex.now()
+    session.add(
+        OutboxRow(
+            id=str(eid),
+            recipient=recipient,
+            type=type,
+            case_ref=case_ref,
+            raw=raw,
+            state=store.OUT_QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return eid
+
+
+# -- receiving -------------------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # new: in the inbox
+    DUPLICATE = "duplicate"  # a byte-identical re-send: receipt again, nothing applied
+    RECEIPT = "receipt"  # a receipt applied to the outbox
+    REJECTED = "rejected"
+
+
+def _verify(ex: NodeExchange, env: Envelope) -> None:
+    directory = ex.directory.current
+    try:
+        verify_signature(
+            directory, env.sender, env.key_id, "envelopes", env.payload, env.signature, env.created_at
+        )
+    except SignatureRefused as refused:
+        if refused.reason != "unknown-key":
+            raise Rejected(Rejection(refused.reason), refused.detail) from None
+        # An unknown key of a known sender: refresh the directory once, then decide.
+        try:
+            directory = ex.directory.refresh()
+            verify_signature(
+                directory, env.sender, env.key_id, "envelopes", env.payload, env.signature, env.created_at
+            )
+        except SignatureRefused as again:
+            raise Rejected(Rejection(again.reason), again.detail) from None
+        except Exception:
+            raise Rejected(Rejection.UNKNOWN_KEY, env.key_id) from None
+
+
+def _rejection_row(
+    ex: NodeExchange, raw: bytes, env: Envelope | None, rejected: Rejected, *, verified: bool
+) -> RejectionRow:
+    log.info(
+        "rejected envelope from %s: %s", env.sender if env else "?", rejected.reason
+    )  # no body, no detail
+    return RejectionRow(
+        at=ex.now(),
+        sender=env.sender[:16] if env else None,
+        envelope_id=str(env.id) if env else None,
+        type=env.type[:120] if env else None,
+        reason=str(rejected.reason),
+        detail=rejected.detail[:500] or None,
+        retryable=rejected.reason.retryable,
+        verified=verified,
+        # Answer only senders whose signature verified (or whose key we must learn): never a forger.
+        # A forgery is not answered: the id belongs to the message already accepted.
+        # Receipts are not receipted, not even negatively.
+        receipt_due=(verified or rejected.reason is Rejection.UNKNOWN_KEY)
+        and rejected.reason is not Rejection.FORGERY
+        and (env is None or env.type != RECEIPT_TYPE),
+        raw_hash=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+    )
+
+
+def _fresh(ex: NodeExchange, env: Envelope) -> None:
+    check_fresh(
+        env.created_at,
+        ex.now(),
+        window=timedelta(seconds=ex.settings.accept_window_s),
+        future_skew=timedelta(seconds=ex.settings.future_skew_s),
+    )
+
+
+def _admit(ex: NodeExchange, env: Envelope) -> None:
+    """The checks of a message not seen before: freshness, type version, encryption, body schema."""
+    _fresh(ex, env)
+    mt = ex.types.accepted(env.type)
+    if mt is None:
+        raise Rejected(Rejection.UNSUPPORTED_TYPE, env.type[:120])
+    if mt.personal and env.enc is None:
+        raise Rejected(Rejection.INVALID_BODY, "personal data sent in clear")
+    validate_body(mt, decrypt_body(env, ex.keys.encryption_key))
+
+
+def receive(ex: NodeExchange, raw: bytes) -> Outcome:
+    """Verify one envelope and keep it (inbox) or record why not. Idempotent: safe to call again."""
+    return receive_batch(ex, [raw])[0]
+
+
+def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
+    """Verify envelopes and keep them (inbox) or record why not, in one transaction for the batch.
+
+    A byte-identical re-send (also within the batch) is a duplicate: its receipt is owed again and nothing is
+    inserted; the same id with other bytes is a forgery. Idempotent: a redelivered batch changes nothing more.
+    """
+    outcomes: list[Outcome | None] = [None] * len(raws)
+    rejections: list[RejectionRow] = []
+    candidates: list[tuple[int, Envelope, str]] = []
+    for i, raw in enumerate(raws):
+        env: Envelope | None = None
+        verified = False
+        try:
+            if len(raw) > ex.settings.max_envelope_bytes:
+                raise Rejected(Rejection.OVERSIZE, str(len(raw)))
+            env = parse(raw)
+            _verify(ex, env)
+            verified = True
+            if env.recipient != ex.code:
+                raise Rejected(Rejection.WRONG_RECIPIENT, env.recipient)
+            if env.type == RECEIPT_TYPE:
+                _fresh(ex, env)
+                if env.enc is not None:
+                    raise Rejected(Rejection.INVALID_BODY, "receipts travel in clear")
+                receipt = validate_body(ex.types.get(RECEIPT_TYPE), env.body or {})
+                assert isinstance(receipt, ReceiptBody)
+                _apply_receipt(ex, env, receipt)
+                outcomes[i] = Outcome.RECEIPT
+                continue
+            candidates.append((i, env, hashlib.sha256(raw).hexdigest()))
+        except Rejected as rejected:
+            rejections.append(_rejection_row(ex, raw, env, rejected, verified=verified))
+            outcomes[i] = Outcome.REJECTED
+        except SQLAlchemyError:
+            raise  # the database, not the message: let the broker redeliver
+        except Exception as exc:  # never let one message make a whole batch redeliver forever
+            odd = Rejected(Rejection.MALFORMED, type(exc).__name__)
+            rejections.append(_rejection_row(ex, raw, env, odd, verified=False))
+            outcomes[i] = Outcome.REJECTED
+    try:
+        with ex.node.db.transaction() as s:
+            known = store.inbox_hashes(s, [(env.sender, str(env.id)) for _, env, _ in candidates])
+            again: list[tuple[str, str]] = []
+            for i, env, raw_hash in candidates:
+                key = (env.sender, str(env.id))
+                try:
+                    if key in known:
+                        if known[key] != raw_hash:
+                            raise Rejected(Rejection.FORGERY, "same id, different bytes")
+                        again.append(key)  # answer with the stored receipt
+                        outcomes[i] = Outcome.DUPLICATE
+                        continue
+                    _admit(ex, env)
+                except Rejected as rejected:
+                    rejections.append(_rejection_row(ex, raws[i], env, rejected, verified=True))
+                    outcomes[i] = Outcome.REJECTED
+                    continue
+                now = ex.now()
+                s.add(
+                    InboxRow(
+                        sender=env.sender,
+                        envelope_id=str(env.id),
+                        type=env.type,
+                        raw=raws[i],
+                        raw_hash=raw_hash,
+                        state=store.IN_RECEIVED,
+                        attempts=0,
+                        next_attempt_at=now,
+                        received_at=now,
+                        receipt_due=True,
+                    )
+                )
+                known[key] = raw_hash
+                outcomes[i] = Outcome.ACCEPTED
+            store.owe_receipts(s, again)
+            s.add_all(rejections)
+    except IntegrityError:
+        # Another receiver of this node inserted some of these meanwhile: decide one by one.
+        if len(raws) == 1:
+            raise
+        return [receive(ex, raw) for raw in raws]
+    return [o if o is not None else Outcome.REJECTED for o in outcomes]
+
+
+def _apply_receipt(ex: NodeExchange, env: Envelope, body: ReceiptBody) -> None:
+    by_id = {item.id: item for item in body.items}
+    now = ex.now()
+    with ex.node.db.transaction() as s:
+        for row in store.outbox_rows(s, list(by_id)):
+            if row.recipient != env.sender:
+                continue  # a node may only acknowledge what was sent to it
+            if row.state in (store.OUT_ACKED, store.OUT_REJECTED):
+                continue
+            item = by_id[row.id]
+            if item.status == "accepted":
+                row.state = store.OUT_ACKED
+                row.acked_at = now
+                row.reason = None
+            elif item.retryable:
+                row.reason = item.reason  # keep re-sending: the recipient will learn our key
+            else:
+                row.state = store.OUT_REJECTED
+                row.acked_at = now
+                row.reason = item.reason
+
+
+# -- applying --------------------------------------------------------------------------------------------
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
+    """Apply due inbox rows through their handlers. Returns how many were applied.
+
+    Each message is applied with its effects atomically: its handler's writes are in a savepoint of their own,
+    and its ``applied`` state is set in the same transaction (one statement for the group), so both commit or
+    neither. Several messages share one commit (group commit, ``apply_group``); a failing message rolls back
+    only its own savepoint and is retried later or parked, never blocking others.
+    """
+    now = ex.now()
+    with ex.node.db.session() as s:
+        seqs = store.due_inbox(s, now, limit or ex.settings.apply_batch)
+    applied = 0
+    group = max(1, ex.settings.apply_group)
+    for first in range(0, len(seqs), group):
+        with ex.node.db.transaction() as s:
+            ok = [
+                row.seq for row in store.inbox_rows(s, seqs[first : first + group]) if _apply_one(ex, s, row)
+            ]
+            # The applied state of the group in one statement, in the same transaction as the effects.
+            store.mark_applied(s, ok, ex.now())
+        done = len(ok)
+        for _ in range(done):
+            crashpoint(ex.settings, "apply.after_commit")  # counted per message applied
+        applied += done
+    return applied
+
+
+def _apply_one(ex: NodeExchange, s: Session, row: InboxRow) -> int:
+    if row.state not in (store.IN_RECEIVED, store.IN_WAITING):
+        return 0
+    try:
+        with s.begin_nested():
+            env = parse(row.raw)
+            mt = ex.types.get(row.type)
+            body = decrypt_body(env, ex.keys.encryption_key)
+            message = validate_body(mt, body)
+            handler = ex.handlers.get(row.type)
+            if handler is None:
+                raise LookupError(f"no handler for {row.type}")
+            handler(s, ex.node, Incoming(envelope=env, body=body, message=message))
+        return 1
+    except NotYet as wait:
+        now = ex.now()
+        row.error = _error_text(wait)
+        if now - row.received_at > timedelta(seconds=ex.settings.waiting_max_s):
+            row.state = store.IN_PARKED
+        else:
+            row.state = store.IN_WAITING
+            row.next_attempt_at = now + timedelta(seconds=ex.settings.waiting_retry_s)
+    except Exception as exc:
+        row.attempts += 1
+        row.error = _error_text(exc)
+        if row.attempts >= ex.settings.apply_max_attempts:
+            row.state = store.IN_PARKED
+            log.warning("parked inbox message %s (%s)", row.envelope_id, type(exc).__name__)
+        else:
+            backoff = ex.settings.apply_retry_s * 2 ** (row.attempts - 1)
+            row.next_attempt_at = ex.now() + timedelta(seconds=backoff)
+    return 0
+
+
+# -- receipts and relay ----------------------------------------------------------------------------------
+
+
+async def send_receipts(ex: NodeExchange, publisher: Publisher) -> int:
+    """Send one cumulative receipt per sender for what was accepted or refused since the last one."""
+    with ex.node.db.session() as s:
+        owed = store.receipts_due(s, ex.settings.receipt_batch)
+    sent = 0
+    for sender, items in owed.items():
+        try:
+            eid, raw = seal_for(ex, recipient=sender, type=RECEIPT_TYPE, body={"items": items})
+        except LookupError:
+            continue  # the sender left the directory: nobody to answer
+        await publisher.publish(sender, str(eid), raw)
+        with ex.node.db.transaction() as s:
+            store.mark_receipted(s, sender, [i["id"] for i in items])
+        sent += len(items)
+    return sent
+
+
+def backoff_s(settings: ExchangeSettings, attempts: int) -> float:
+    return float(min(settings.resend_initial_s * 2 ** max(attempts - 1, 0), settings.resend_max_s))
+
+
+async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
+    """Publish due outbox rows (pipelined); re-send unreceipted ones with backoff; park those out of attempts."""
+    now = ex.now()
+    with ex.node.db.session() as s:
+        rows = store.due_outbox(s, now, ex.settings.relay_batch)
+    exhausted = [r for r in rows if r.attempts >= ex.settings.resend_max_attempts]
+    sendable = [r for r in rows if r.attempts < ex.settings.resend_max_attempts]
+    if exhausted:
+        with ex.node.db.transaction() as s:
+            for row in store.outbox_rows(s, [r.id for r in exhausted]):
+                if row.state in (store.OUT_QUEUED, store.OUT_SENT):
+                    row.state = store.OUT_PARKED
+                    row.reason = row.reason or "no receipt"
+    if not sendable:
+        return 0
+    for _ in sendable:
+        crashpoint(ex.settings, "relay.before_publish")
+    results = await asyncio.gather(
+        *(publisher.publish(r.recipient, r.id, r.raw) for r in sendable), return_exceptions=True
+    )
+    for _ in sendable:
+        crashpoint(ex.settings, "relay.after_publish")  # counted per message published
+    errors = {
+        r.id: _error_text(res)[:500]
+        for r, res in zip(sendable, results, strict=True)
+        if isinstance(res, BaseException)
+    }
+    with ex.node.db.transaction() as s:
+        later = ex.now()
+        for live in store.outbox_rows(s, [r.id for r in sendable]):
+            if live.state not in (store.OUT_QUEUED, store.OUT_SENT):
+                continue  # receipted meanwhile
+            live.attempts += 1
+            live.state = store.OUT_SENT
+            live.sent_at = live.sent_at or later
+            live.next_attempt_at = later + timedelta(seconds=backoff_s(ex.settings, live.attempts))
+            if live.id in errors:
+                live.reason = errors[live.id]
+    return len(sendable) - len(errors)
+
+
+def purge_expired(ex: NodeExchange) -> int:
+    """Forget what is older than the retention: inbox ids (kept longer than the accept window plus the longest
+    re-send period, so a late re-send is still recognised), closed outbox rows, and old rejections."""
+    now = ex.now()
+    keep = timedelta(seconds=ex.settings.inbox_retention_s)
+    if keep <= timedelta(seconds=ex.settings.accept_window_s):
+        raise ValueError("inbox retention must exceed the accept window")
+    with ex.node.db.transaction() as s:
+        return store.purge(s, inbox_before=now - keep, rejections_before=now - keep, outbox_before=now - keep)
+
+
+# -- operator --------------------------------------------------------------------------------------------
+
+
+def retry_parked(ex: NodeExchange, *, ids: list[str] | None = None) -> int:
+    """Put parked outbox and inbox messages back in line (all, or the given envelope ids)."""
+    now = ex.now()
+    n = 0
+    with ex.node.db.transaction() as s:
+        for out in store.parked_outbox(s, ids):
+            out.state, out.attempts, out.next_attempt_at = store.OUT_QUEUED, 0, now
+            n += 1
+        for inc in store.parked_inbox(s, ids):
+            inc.state, inc.attempts, inc.next_attempt_at, inc.received_at = store.IN_RECEIVED, 0, now, now
+            n += 1
+    return n
+
+
+@dataclass
+class PeerStatus:
+    peer: str
+    queued: int = 0
+    awaiting_receipt: int = 0
+    acknowledged: int = 0
+    parked: int = 0
+    rejected: int = 0
+    received: int = 0
+    applied: int = 0
+    waiting: int = 0
+    inbox_parked: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+def status(ex: NodeExchange) -> list[PeerStatus]:
+    with ex.node.db.session() as s:
+        out, inc, rej = store.outbox_counts(s), store.inbox_counts(s), store.rejection_counts(s)
+    peers: dict[str, PeerStatus] = {}
+    for peer in sorted({*out, *inc, *rej}):
+        ps = peers.setdefault(peer, PeerStatus(peer=peer))
+        o, i = out.get(peer, {}), inc.get(peer, {})
+        ps.queued = o.get(store.OUT_QUEUED, 0)
+        ps.awaiting_receipt = o.get(store.OUT_SENT, 0)
+        ps.acknowledged = o.get(store.OUT_ACKED, 0)
+        ps.parked = o.get(store.OUT_PARKED, 0)
+        ps.rejected = o.get(store.OUT_REJECTED, 0)
+        ps.received = i.get(store.IN_RECEIVED, 0)
+        ps.applied = i.get(store.IN_APPLIED, 0)
+        ps.waiting = i.get(store.IN_WAITING, 0)
+        ps.inbox_parked = i.get(store.IN_PARKED, 0)
+        ps.refused = rej.get(peer, {})
+    return list(peers.values())
