@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from tongban.cli import app
 from tongban.core.node import read_manifest
+from tongban.exchange import directory_admin
 
 runner = CliRunner()
 
@@ -36,6 +38,12 @@ def test_init_creates_every_node_and_the_manifest_last(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "nation.json").read_text(encoding="utf-8"))
     assert manifest["nation"]["seed"] == 3
     assert manifest["nation"]["nodes"]["440000"]["persons"] == 150
+    # The nodes are in a signed national directory with their keys, so the exchange starts with them.
+    directory = directory_admin.show(tmp_path, now=datetime.now(UTC))
+    for code in ("440000", "510000"):
+        node = directory.node(code)
+        assert node is not None
+        assert {k.purpose for k in node.keys} == {"envelopes", "papers", "encryption"}
 
     again = runner.invoke(
         app, ["nation", "init", "--provinces", "1", "--people", "10", "--data-dir", str(tmp_path)]
@@ -48,6 +56,7 @@ def test_init_creates_every_node_and_the_manifest_last(tmp_path: Path) -> None:
     )
     assert forced.exit_code == 0, forced.output
     assert [e.code for e in read_manifest(tmp_path)] == ["110000"]
+    assert directory_admin.show(tmp_path, now=datetime.now(UTC)).node("110000") is not None
 
 
 def test_default_provinces_are_a_fixed_choice(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from tongban.core.clock import FixedClock, SystemClock
 from tongban.core.node import MANIFEST, NodeContext, NodeEntry, open_node, write_manifest
 from tongban.core.settings import Settings
 from tongban.divisions.domain import get_catalog
+from tongban.exchange import directory_admin
+from tongban.exchange.directory import DIRECTORY_FILE
 from tongban.nation import service
 from tongban.nation.demo import DEMO_FILE, DemoAccount, busiest_county, create_demo_clerk, write_demo_file
 from tongban.nation.domain import AS_OF, DEFAULT_PROVINCES, Person
@@ -146,6 +148,7 @@ def build_nation(
             node.db.dispose()
     if demo_accounts:
         write_demo_file(data_dir, [s.demo for s in summaries if s.demo is not None])
+    ensure_directory(data_dir, entries)
     write_manifest(
         data_dir,
         entries,
@@ -157,3 +160,17 @@ def build_nation(
         },
     )
     return summaries
+
+
+def ensure_directory(data_dir: Path, entries: list[NodeEntry]) -> None:
+    """A signed national directory listing every node with fresh keys, so the exchange starts with the nodes.
+
+    An existing directory is kept; nodes it lacks are added to it.
+    """
+    now = SystemClock().now()
+    if not (data_dir / DIRECTORY_FILE).exists():
+        directory_admin.init(data_dir, now=now)
+    listed = directory_admin.show(data_dir, now=now)
+    for entry in entries:
+        if listed.node(entry.code) is None:
+            directory_admin.add_node(data_dir, code=entry.code, name=entry.name, now=now)
