@@ -10,6 +10,7 @@ given and only then parses them: it never re-serialises.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 
@@ -44,11 +45,9 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise CanonicalError(f"duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise CanonicalError("duplicate key in a JSON object")
     return out
 
 
@@ -56,11 +55,14 @@ def _no_constants(name: str) -> Any:
     raise CanonicalError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def parse_json(data: bytes) -> Any:
     """Parse JSON bytes strictly: UTF-8, no duplicate keys, no NaN/Infinity. Never normalises text."""
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return _DECODER.decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CanonicalError(str(exc)) from exc
 
@@ -70,20 +72,27 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+_B64_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+
+
 def unb64url(text: str) -> bytes:
-    """Decode base64url with or without padding; refuses any other character."""
+    """Decode base64url with or without padding; refuses any other character and stray trailing bits."""
     if not isinstance(text, str):
         raise CanonicalError("base64url text expected")
     stripped = text.rstrip("=")
-    if len(stripped) % 4 == 1:
-        raise CanonicalError("bad base64url length")
+    tail = len(stripped) % 4
+    if tail == 1 or "+" in stripped or "/" in stripped:
+        raise CanonicalError("bad base64url")
+    if tail:
+        # The last character's unused low bits must be zero, or two texts would carry the same bytes.
+        last = _B64_VALUE.get(stripped[-1])
+        if last is None or last & (0b1111 if tail == 2 else 0b11):
+            raise CanonicalError("non-canonical base64url")
     try:
-        raw = base64.b64decode(stripped + "=" * (-len(stripped) % 4), altchars=b"-_", validate=True)
-    except (ValueError, TypeError) as exc:
+        return binascii.a2b_base64(stripped.translate(_URLSAFE) + "=" * (-tail % 4), strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
         raise CanonicalError("bad base64url") from exc
-    if b64url(raw) != stripped:  # a non-canonical encoding (stray bits) is a changed text
-        raise CanonicalError("non-canonical base64url")
-    return raw
 
 
 # base45 (RFC 9285): the QR alphanumeric alphabet, 2 bytes -> 3 characters.

@@ -46,9 +46,12 @@ def format_time(value: datetime) -> str:
 
 
 def parse_time(value: Any) -> datetime:
-    if not isinstance(value, str) or not value.endswith("Z") or len(value) != 20:
+    if not isinstance(value, str) or len(value) != 20 or value[10] != "T" or value[19] != "Z":
         raise ValueError(f"bad time {value!r}")
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(value)  # C-fast; the shape check above keeps it to one format
+    if parsed.tzinfo != UTC:
+        raise ValueError(f"bad time {value!r}")
+    return parsed
 
 
 # -- keys ----------------------------------------------------------------------------------------------------
