@@ -169,7 +169,8 @@ class FileKeyStore:
     def create(self, issuer: str, *, not_before: datetime) -> PaperKey:
         from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
 
-        signer, public = generate_key(issuer, not_before=not_before)
+        # Whole seconds, as papers carry their issue time: a key made now signs a paper issued now.
+        signer, public = generate_key(issuer, not_before=ensure_utc(not_before).replace(microsecond=0))
         folder = self.root / issuer
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{signer.key_id}.key"

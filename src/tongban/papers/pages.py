@@ -35,15 +35,15 @@ async def verify_submit(request: Request) -> HTMLResponse:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > VERIFY_LIMIT + 64 * 1024:
         raise TooLarge(N_("Uploads are limited to {size} bytes."), size=VERIFY_LIMIT)
-    form = await request.form(max_files=1, max_fields=4, max_part_size=VERIFY_LIMIT)
     data = b""
-    upload = form.get("file")
-    if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(VERIFY_LIMIT + 1)
-    else:
-        text = form.get("text")
-        if isinstance(text, str):
-            data = text.strip().encode("utf-8")
+    async with request.form(max_files=1, max_fields=4, max_part_size=VERIFY_LIMIT) as form:
+        upload = form.get("file")
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read(VERIFY_LIMIT + 1)
+        else:
+            text = form.get("text")
+            if isinstance(text, str):
+                data = text.strip().encode("utf-8")
     if len(data) > VERIFY_LIMIT:
         raise TooLarge(N_("Uploads are limited to {size} bytes."), size=VERIFY_LIMIT)
     t = get_translator(request)

@@ -226,13 +226,16 @@ def render_pdf(paper: SignedPaper, *, locale: str = "zh_CN", issuer_name: str | 
                 )
                 run_start = None
     canvas.setFont(font, 8)
-    notes = [
-        gettext(locale, N_("This PDF is a rendering. What is verified is the signed paper in the QR code")),
-        gettext(locale, N_("and in the attached file paper.json: verify it at /verify on any tongban node")),
-        gettext(locale, N_("or offline with: tongban cert verify FILE --directory FILE")),
-    ]
-    for i, note in enumerate(notes):
-        canvas.drawString(left, y0 + size - 10 * mm - i * 5 * mm, note)
+    note = gettext(
+        locale,
+        N_(
+            "This PDF is a rendering. What is verified is the signed paper in the QR code and in the attached "
+            "file paper.json: verify it at /verify on any tongban node, or offline with: "
+            "tongban cert verify FILE --directory FILE"
+        ),
+    )
+    for i, line in enumerate(_wrap(note, font, 8, right - left - size - 8 * mm)):
+        canvas.drawString(left, y0 + size - 10 * mm - i * 4.5 * mm, line)
     canvas.showPage()
     canvas.save()
 
