@@ -20,6 +20,7 @@ import segno
 from tongban.core.i18n import N_, gettext, normalize_locale
 from tongban.papers.domain import PaperView, SignedPaper, read_payload
 from tongban.papers.forms import ATTACHMENT_NAME, to_json_bytes, to_qr_text
+from tongban.papers.types import find_type
 
 QR_ERROR = "m"  # 15% recovery: survives a crease or a stain on paper
 QR_MODULE_MM = 0.5  # printed size of one module; a version-17 code is then about 46 mm wide with its border
@@ -135,7 +136,12 @@ def paper_rows(view: PaperView, locale: str, issuer_name: str | None = None) -> 
     for key, value in view.subject.items():
         if key not in {"name", "id_number"}:
             rows.append((label(key, locale), show_value(value)))
-    for key, value in view.facts.items():
+    known = find_type(view.type)
+    order = list(known.facts.model_fields) if known is not None else []
+    facts = sorted(
+        view.facts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])
+    )
+    for key, value in facts:
         if key == "relatives" and isinstance(value, list):
             for rel in value:
                 if isinstance(rel, dict):
