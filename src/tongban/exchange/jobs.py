@@ -1,0 +1,133 @@
+"""Background loops of the exchange: per hosted node a receiver, and a pump (apply, receipts, relay).
+
+All loops run as asyncio tasks on one event loop in a thread of their own (the transports are asyncio; the
+database calls are short and synchronous, in that thread). ``ExchangeRunner.stop()`` ends them cleanly:
+deliveries being handled are finished and acknowledged or left unacknowledged for redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive, relay_due, send_receipts
+from tongban.exchange.transport import Transport
+
+log = logging.getLogger("tongban.exchange.jobs")
+
+
+async def receive_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event) -> None:
+    s = ex.settings
+    while not stop.is_set():
+        try:
+            deliveries = await transport.fetch(ex.code, s.fetch_batch, s.fetch_timeout_s)
+        except Exception as exc:
+            log.warning("fetch for %s failed: %s", ex.code, type(exc).__name__)
+            await asyncio.sleep(s.poll_interval_s * 10)
+            continue
+        for delivery in deliveries:
+            try:
+                outcome = receive(ex, delivery.data)
+            except Exception as exc:  # the database is unavailable: let the broker redeliver
+                log.warning("receive on %s failed: %s", ex.code, type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await delivery.nak()
+                continue
+            # Acknowledge only once the outcome is committed (inbox, outbox or rejection log).
+            with contextlib.suppress(Exception):
+                await delivery.ack()
+            if outcome is Outcome.ACCEPTED:
+                ex.wake.set()
+
+
+async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event) -> None:
+    s = ex.settings
+    loop = asyncio.get_running_loop()
+    next_refresh = loop.time() + s.directory_refresh_s
+    while not stop.is_set():
+        busy = 0
+        if loop.time() >= next_refresh:
+            next_refresh = loop.time() + s.directory_refresh_s
+            try:
+                ex.directory.refresh()
+            except Exception as exc:
+                log.warning("directory refresh on %s failed: %s", ex.code, type(exc).__name__)
+        try:
+            busy += apply_due(ex)
+            busy += await send_receipts(ex, transport)
+            busy += await relay_due(ex, transport)
+        except Exception as exc:
+            log.warning("exchange pump on %s failed: %s", ex.code, type(exc).__name__)
+        if busy:
+            await asyncio.sleep(0)
+            continue
+        ex.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ex.wake.wait(), s.poll_interval_s)
+
+
+class ExchangeRunner:
+    """Runs the exchange loops of some nodes over one transport, in a thread with its own event loop."""
+
+    def __init__(self, nodes: list[NodeExchange], transport_factory: Callable[[], Transport]) -> None:
+        self.nodes = nodes
+        self.transport_factory = transport_factory
+        self.transport: Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="tongban-exchange", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("exchange did not start")
+        if self._error is not None:
+            raise RuntimeError("exchange failed to start") from self._error
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            self.transport = self.transport_factory()
+            await self.transport.start([ex.code for ex in self.nodes])
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        tasks = []
+        for ex in self.nodes:
+            ex.wake = asyncio.Event()
+            tasks.append(asyncio.create_task(receive_loop(ex, self.transport, self._stop)))
+            tasks.append(asyncio.create_task(pump_loop(ex, self.transport, self._stop)))
+        self._ready.set()
+        await self._stop.wait()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.transport.close()
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
+        """Run a coroutine on the exchange's loop from another thread (tests, benchmarks)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is None or self._stop is None or self._thread is None:
+            return
+        stop = self._stop
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(stop.set)
+        self._thread.join(timeout)
+        self._thread = None

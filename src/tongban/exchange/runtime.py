@@ -1,0 +1,49 @@
+"""Attaching the exchange to the nodes a process serves, and starting its loops."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from tongban.core.node import NodeContext
+from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder
+from tongban.exchange.jobs import ExchangeRunner
+from tongban.exchange.keys import node_key_provider
+from tongban.exchange.service import NodeExchange
+from tongban.exchange.settings import ExchangeSettings
+from tongban.exchange.transport import EmbeddedTransport, JetStreamTransport, Transport
+from tongban.web.app import Runtime
+
+log = logging.getLogger("tongban.exchange")
+
+
+def node_exchange(
+    node: NodeContext, data_dir: Path, settings: ExchangeSettings | None = None
+) -> NodeExchange:
+    """The exchange of ``node`` with its file keys and the directory of ``data_dir``; kept in its services."""
+    settings = settings or ExchangeSettings()
+    holder = DirectoryHolder(data_dir, grace=timedelta(seconds=settings.directory_grace_s), clock=node.clock)
+    ex = NodeExchange(
+        node=node, keys=node_key_provider(data_dir, node.code), directory=holder, settings=settings
+    )
+    node.services["exchange"] = ex
+    return ex
+
+
+def transport_for(nats_url: str | None, settings: ExchangeSettings) -> Transport:
+    return JetStreamTransport(nats_url, settings) if nats_url else EmbeddedTransport()
+
+
+def attach(runtime: Runtime) -> None:
+    """Start the relay, receiver and worker of every node of the runtime (when a directory exists)."""
+    data_dir = runtime.settings.data_dir
+    if not (data_dir / DIRECTORY_FILE).exists() or not runtime.nodes:
+        log.info("no directory in %s: the exchange is not started", data_dir)
+        return
+    settings = ExchangeSettings()
+    exchanges = [node_exchange(node, data_dir, settings) for node in runtime.nodes.values()]
+    nats_url = runtime.settings.nats_url
+    runner = ExchangeRunner(exchanges, lambda: transport_for(nats_url, settings))
+    runner.start()
+    runtime.extras["exchange"] = runner

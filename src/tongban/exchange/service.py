@@ -1,0 +1,512 @@
+"""Use cases of a node's exchange: enqueue, receive, apply, receipts, relay, operator retry, status.
+
+A node's exchange is a ``NodeExchange`` kept in ``node.services["exchange"]``. Sending: ``enqueue`` writes a
+signed envelope into the outbox in the caller's transaction; the relay publishes it and re-sends it with backoff
+until a receipt closes it. Receiving: ``receive`` verifies and inserts into the inbox (or records a rejection);
+the transport is acknowledged after that commit; ``apply_due`` applies inbox rows, each in one transaction with
+its effects, through the handler registered for its type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tongban.core.node import NodeContext
+from tongban.exchange import store
+from tongban.exchange.directory import DirectoryHolder, SignatureRefused, verify_signature
+from tongban.exchange.domain import (
+    RECEIPT_TYPE,
+    Envelope,
+    NotYet,
+    ReceiptBody,
+    Rejected,
+    Rejection,
+    TypeRegistry,
+    check_fresh,
+    decrypt_body,
+    parse,
+    seal,
+    types,
+    validate_body,
+)
+from tongban.exchange.keys import KeyProvider
+from tongban.exchange.settings import ExchangeSettings
+from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
+
+log = logging.getLogger("tongban.exchange")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a handler gets: the verified envelope, its clear body and the body parsed by its type's schema."""
+
+    envelope: Envelope
+    body: dict[str, Any]
+    message: BaseModel
+
+
+Handler = Callable[[Session, NodeContext, Incoming], None]
+_handlers: dict[str, Handler] = {}
+
+
+def register_handler(type: str, fn: Handler, *, handlers: dict[str, Handler] | None = None) -> None:
+    """Apply messages of ``type`` with ``fn(session, node, incoming)`` (inside the apply transaction)."""
+    target = _handlers if handlers is None else handlers
+    target[type] = fn
+
+
+class Publisher(Protocol):
+    async def publish(self, recipient: str, msg_id: str, data: bytes) -> None: ...
+
+
+@dataclass
+class NodeExchange:
+    node: NodeContext
+    keys: KeyProvider
+    directory: DirectoryHolder
+    settings: ExchangeSettings = field(default_factory=ExchangeSettings)
+    types: TypeRegistry = field(default_factory=lambda: types)
+    handlers: dict[str, Handler] = field(default_factory=lambda: _handlers)
+    # Set by the receiver when something arrives, so the worker applies it without waiting for its poll.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def code(self) -> str:
+        return self.node.code
+
+    def now(self) -> datetime:
+        return self.node.clock.now()
+
+
+def exchange_of(node: NodeContext) -> NodeExchange:
+    ex = node.services.get("exchange")
+    if not isinstance(ex, NodeExchange):
+        raise RuntimeError(f"node {node.code} has no exchange attached")
+    return ex
+
+
+# -- sending ---------------------------------------------------------------------------------------------
+
+
+def seal_for(
+    ex: NodeExchange,
+    *,
+    recipient: str,
+    type: str,
+    body: dict[str, Any],
+    case_ref: str | None = None,
+    consent_ref: str | None = None,
+    in_reply_to: str | None = None,
+    created_at: datetime | None = None,
+) -> tuple[uuid.UUID, bytes]:
+    """Sign (and encrypt where the type carries personal data) an envelope from this node."""
+    mt = ex.types.get(type)
+    validate_body(mt, body)
+    now = created_at or ex.now()
+    directory = ex.directory.current
+    me = directory.node(ex.code)
+    if me is None:
+        raise LookupError(f"node {ex.code} is not in the directory")
+    key = me.current_key("envelopes", now)
+    if key is None:
+        raise LookupError(f"node {ex.code} has no usable envelope key")
+    encrypt_to = None
+    if mt.personal:
+        peer = directory.node(recipient)
+        enc_key = peer.current_key("encryption", now) if peer else None
+        if enc_key is None:
+            raise LookupError(f"node {recipient} has no usable encryption key")
+        encrypt_to = (enc_key.key_id, enc_key.public_key)
+    return seal(
+        sender=ex.code,
+        recipient=recipient,
+        type=type,
+        body=body,
+        created_at=now,
+        signing_key=ex.keys.signing_key("envelopes", key.key_id),
+        key_id=key.key_id,
+        case_ref=case_ref,
+        consent_ref=consent_ref,
+        in_reply_to=in_reply_to,
+        encrypt_to=encrypt_to,
+    )
+
+
+def enqueue(
+    session: Session,
+    *,
+    node: NodeContext,
+    recipient: str,
+    type: str,
+    body: dict[str, Any],
+    case_ref: str | None = None,
+    consent_ref: str | None = None,
+    in_reply_to: str | None = None,
+) -> uuid.UUID:
+    """Write a signed envelope into the outbox, in the caller's transaction (sent after it commits)."""
+    ex = exchange_of(node)
+    eid, raw = seal_for(
+        ex,
+        recipient=recipient,
+        type=type,
+        body=body,
+        case_ref=case_ref,
+        consent_ref=consent_ref,
+        in_reply_to=in_reply_to,
+    )
+    now = ex.now()
+    session.add(
+        OutboxRow(
+            id=str(eid),
+            recipient=recipient,
+            type=type,
+            case_ref=case_ref,
+            raw=raw,
+            state=store.OUT_QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return eid
+
+
+# -- receiving -------------------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # new: in the inbox
+    DUPLICATE = "duplicate"  # a byte-identical re-send: receipt again, nothing applied
+    RECEIPT = "receipt"  # a receipt applied to the outbox
+    REJECTED = "rejected"
+
+
+def _verify(ex: NodeExchange, env: Envelope) -> None:
+    directory = ex.directory.current
+    try:
+        verify_signature(
+            directory, env.sender, env.key_id, "envelopes", env.payload, env.signature, env.created_at
+        )
+    except SignatureRefused as refused:
+        if refused.reason != "unknown-key":
+            raise Rejected(Rejection(refused.reason), refused.detail) from None
+        # An unknown key of a known sender: refresh the directory once, then decide.
+        try:
+            directory = ex.directory.refresh()
+            verify_signature(
+                directory, env.sender, env.key_id, "envelopes", env.payload, env.signature, env.created_at
+            )
+        except SignatureRefused as again:
+            raise Rejected(Rejection(again.reason), again.detail) from None
+        except Exception:
+            raise Rejected(Rejection.UNKNOWN_KEY, env.key_id) from None
+
+
+def _record_rejection(
+    ex: NodeExchange, raw: bytes, env: Envelope | None, rejected: Rejected, *, verified: bool
+) -> None:
+    with ex.node.db.transaction() as s:
+        s.add(
+            RejectionRow(
+                at=ex.now(),
+                sender=env.sender[:16] if env else None,
+                envelope_id=str(env.id) if env else None,
+                type=env.type[:120] if env else None,
+                reason=str(rejected.reason),
+                detail=rejected.detail[:500] or None,
+                retryable=rejected.reason.retryable,
+                verified=verified,
+                # Answer only senders whose signature verified (or whose key we must learn): never a forger.
+                # A forgery is not answered: the id belongs to the message already accepted.
+                receipt_due=(verified or rejected.reason is Rejection.UNKNOWN_KEY)
+                and rejected.reason is not Rejection.FORGERY,
+                raw_hash=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+            )
+        )
+    log.info(
+        "rejected envelope from %s: %s", env.sender if env else "?", rejected.reason
+    )  # no body, no detail
+
+
+def receive(ex: NodeExchange, raw: bytes) -> Outcome:
+    """Verify one envelope and keep it (inbox) or record why not. Idempotent: safe to call again."""
+    env: Envelope | None = None
+    verified = False
+    try:
+        if len(raw) > ex.settings.max_envelope_bytes:
+            raise Rejected(Rejection.OVERSIZE, str(len(raw)))
+        env = parse(raw)
+        _verify(ex, env)
+        verified = True
+        if env.recipient != ex.code:
+            raise Rejected(Rejection.WRONG_RECIPIENT, env.recipient)
+        if env.type == RECEIPT_TYPE:
+            check_fresh(
+                env.created_at,
+                ex.now(),
+                window=timedelta(seconds=ex.settings.accept_window_s),
+                future_skew=timedelta(seconds=ex.settings.future_skew_s),
+            )
+            _apply_receipt(ex, env)
+            return Outcome.RECEIPT
+        raw_hash = hashlib.sha256(raw).hexdigest()
+        with ex.node.db.session() as s:
+            existing = store.inbox_entry(s, env.sender, str(env.id))
+            known = None if existing is None else (existing.seq, existing.raw_hash)
+        if known is not None:
+            return _duplicate(ex, known, raw_hash)
+        check_fresh(
+            env.created_at,
+            ex.now(),
+            window=timedelta(seconds=ex.settings.accept_window_s),
+            future_skew=timedelta(seconds=ex.settings.future_skew_s),
+        )
+        mt = ex.types.accepted(env.type)
+        if mt is None:
+            raise Rejected(Rejection.UNSUPPORTED_TYPE, env.type[:120])
+        if mt.personal and env.enc is None:
+            raise Rejected(Rejection.INVALID_BODY, "personal data sent in clear")
+        body = decrypt_body(env, ex.keys.encryption_key)
+        validate_body(mt, body)
+        now = ex.now()
+        try:
+            with ex.node.db.transaction() as s:
+                s.add(
+                    InboxRow(
+                        sender=env.sender,
+                        envelope_id=str(env.id),
+                        type=env.type,
+                        raw=raw,
+                        raw_hash=raw_hash,
+                        state=store.IN_RECEIVED,
+                        attempts=0,
+                        next_attempt_at=now,
+                        received_at=now,
+                        receipt_due=True,
+                    )
+                )
+        except IntegrityError:
+            # Inserted concurrently (a redelivery racing this one): decide as a duplicate.
+            with ex.node.db.session() as s:
+                existing = store.inbox_entry(s, env.sender, str(env.id))
+                known = None if existing is None else (existing.seq, existing.raw_hash)
+            if known is None:
+                raise
+            return _duplicate(ex, known, raw_hash)
+        return Outcome.ACCEPTED
+    except Rejected as rejected:
+        _record_rejection(ex, raw, env, rejected, verified=verified)
+        return Outcome.REJECTED
+
+
+def _duplicate(ex: NodeExchange, known: tuple[int, str], raw_hash: str) -> Outcome:
+    seq, stored_hash = known
+    if stored_hash != raw_hash:
+        raise Rejected(Rejection.FORGERY, "same id, different bytes")
+    with ex.node.db.transaction() as s:
+        row = s.get(InboxRow, seq)
+        assert row is not None
+        row.receipt_due = True  # answer with the stored receipt
+    return Outcome.DUPLICATE
+
+
+def _apply_receipt(ex: NodeExchange, env: Envelope) -> None:
+    body = ReceiptBody.model_validate(env.body or {})
+    by_id = {item.id: item for item in body.items}
+    now = ex.now()
+    with ex.node.db.transaction() as s:
+        for row in store.outbox_rows(s, list(by_id)):
+            if row.recipient != env.sender:
+                continue  # a node may only acknowledge what was sent to it
+            if row.state in (store.OUT_ACKED, store.OUT_REJECTED):
+                continue
+            item = by_id[row.id]
+            if item.status == "accepted":
+                row.state = store.OUT_ACKED
+                row.acked_at = now
+                row.reason = None
+            elif item.retryable:
+                row.reason = item.reason  # keep re-sending: the recipient will learn our key
+            else:
+                row.state = store.OUT_REJECTED
+                row.acked_at = now
+                row.reason = item.reason
+
+
+# -- applying --------------------------------------------------------------------------------------------
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
+    """Apply due inbox rows, each in its own transaction with its effects. Returns how many were applied."""
+    now = ex.now()
+    with ex.node.db.session() as s:
+        seqs = store.due_inbox(s, now, limit or ex.settings.apply_batch)
+    applied = 0
+    for seq in seqs:
+        try:
+            with ex.node.db.transaction() as s:
+                row = s.get(InboxRow, seq)
+                if row is None or row.state not in (store.IN_RECEIVED, store.IN_WAITING):
+                    continue
+                env = parse(row.raw)
+                mt = ex.types.get(row.type)
+                body = decrypt_body(env, ex.keys.encryption_key)
+                message = validate_body(mt, body)
+                handler = ex.handlers.get(row.type)
+                if handler is None:
+                    raise LookupError(f"no handler for {row.type}")
+                handler(s, ex.node, Incoming(envelope=env, body=body, message=message))
+                row.state = store.IN_APPLIED
+                row.applied_at = ex.now()
+                row.error = None
+            applied += 1
+        except NotYet as wait:
+            with ex.node.db.transaction() as s:
+                row = s.get(InboxRow, seq)
+                assert row is not None
+                now = ex.now()
+                row.error = _error_text(wait)
+                if now - row.received_at > timedelta(seconds=ex.settings.waiting_max_s):
+                    row.state = store.IN_PARKED
+                else:
+                    row.state = store.IN_WAITING
+                    row.next_attempt_at = now + timedelta(seconds=ex.settings.waiting_retry_s)
+        except Exception as exc:
+            with ex.node.db.transaction() as s:
+                row = s.get(InboxRow, seq)
+                assert row is not None
+                row.attempts += 1
+                row.error = _error_text(exc)
+                if row.attempts >= ex.settings.apply_max_attempts:
+                    row.state = store.IN_PARKED
+                    log.warning("parked inbox message %s (%s)", row.envelope_id, type(exc).__name__)
+                else:
+                    backoff = ex.settings.apply_retry_s * 2 ** (row.attempts - 1)
+                    row.next_attempt_at = ex.now() + timedelta(seconds=backoff)
+    return applied
+
+
+# -- receipts and relay ----------------------------------------------------------------------------------
+
+
+async def send_receipts(ex: NodeExchange, publisher: Publisher) -> int:
+    """Send one cumulative receipt per sender for what was accepted or refused since the last one."""
+    with ex.node.db.session() as s:
+        owed = store.receipts_due(s, ex.settings.receipt_batch)
+    sent = 0
+    for sender, items in owed.items():
+        try:
+            eid, raw = seal_for(ex, recipient=sender, type=RECEIPT_TYPE, body={"items": items})
+        except LookupError:
+            continue  # the sender left the directory: nobody to answer
+        await publisher.publish(sender, str(eid), raw)
+        with ex.node.db.transaction() as s:
+            store.mark_receipted(s, sender, [i["id"] for i in items])
+        sent += len(items)
+    return sent
+
+
+def backoff_s(settings: ExchangeSettings, attempts: int) -> float:
+    return float(min(settings.resend_initial_s * 2 ** max(attempts - 1, 0), settings.resend_max_s))
+
+
+async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
+    """Publish due outbox rows; re-send unreceipted ones with backoff; park those out of attempts."""
+    now = ex.now()
+    with ex.node.db.session() as s:
+        rows = store.due_outbox(s, now, ex.settings.relay_batch)
+    published = 0
+    for row in rows:
+        if row.attempts >= ex.settings.resend_max_attempts:
+            with ex.node.db.transaction() as s:
+                live = s.get(OutboxRow, row.id)
+                if live is not None and live.state in (store.OUT_QUEUED, store.OUT_SENT):
+                    live.state = store.OUT_PARKED
+                    live.reason = live.reason or "no receipt"
+            continue
+        error: str | None = None
+        try:
+            await publisher.publish(row.recipient, row.id, row.raw)
+            published += 1
+        except Exception as exc:  # the broker is down: try again later
+            error = _error_text(exc)[:500]
+        with ex.node.db.transaction() as s:
+            live = s.get(OutboxRow, row.id)
+            if live is None or live.state not in (store.OUT_QUEUED, store.OUT_SENT):
+                continue  # receipted meanwhile
+            live.attempts += 1
+            live.state = store.OUT_SENT
+            live.sent_at = live.sent_at or ex.now()
+            live.next_attempt_at = ex.now() + timedelta(seconds=backoff_s(ex.settings, live.attempts))
+            if error:
+                live.reason = error
+    return published
+
+
+# -- operator --------------------------------------------------------------------------------------------
+
+
+def retry_parked(ex: NodeExchange, *, ids: list[str] | None = None) -> int:
+    """Put parked outbox and inbox messages back in line (all, or the given envelope ids)."""
+    now = ex.now()
+    n = 0
+    with ex.node.db.transaction() as s:
+        for out in store.parked_outbox(s, ids):
+            out.state, out.attempts, out.next_attempt_at = store.OUT_QUEUED, 0, now
+            n += 1
+        for inc in store.parked_inbox(s, ids):
+            inc.state, inc.attempts, inc.next_attempt_at, inc.received_at = store.IN_RECEIVED, 0, now, now
+            n += 1
+    return n
+
+
+@dataclass
+class PeerStatus:
+    peer: str
+    queued: int = 0
+    awaiting_receipt: int = 0
+    acknowledged: int = 0
+    parked: int = 0
+    rejected: int = 0
+    received: int = 0
+    applied: int = 0
+    waiting: int = 0
+    inbox_parked: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+def status(ex: NodeExchange) -> list[PeerStatus]:
+    with ex.node.db.session() as s:
+        out, inc, rej = store.outbox_counts(s), store.inbox_counts(s), store.rejection_counts(s)
+    peers: dict[str, PeerStatus] = {}
+    for peer in sorted({*out, *inc, *rej}):
+        ps = peers.setdefault(peer, PeerStatus(peer=peer))
+        o, i = out.get(peer, {}), inc.get(peer, {})
+        ps.queued = o.get(store.OUT_QUEUED, 0)
+        ps.awaiting_receipt = o.get(store.OUT_SENT, 0)
+        ps.acknowledged = o.get(store.OUT_ACKED, 0)
+        ps.parked = o.get(store.OUT_PARKED, 0)
+        ps.rejected = o.get(store.OUT_REJECTED, 0)
+        ps.received = i.get(store.IN_RECEIVED, 0)
+        ps.applied = i.get(store.IN_APPLIED, 0)
+        ps.waiting = i.get(store.IN_WAITING, 0)
+        ps.inbox_parked = i.get(store.IN_PARKED, 0)
+        ps.refused = rej.get(peer, {})
+    return list(peers.values())

@@ -1,0 +1,54 @@
+"""Settings of the exchange (``TONGBAN_EXCHANGE_*``): every window, timeout and limit, with its reason."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ExchangeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TONGBAN_EXCHANGE_", env_file=".env", extra="ignore")
+
+    # Envelopes created more than this long ago (or this far in the future) are stale. It must exceed the
+    # longest re-send period below, because a re-send is byte-identical and keeps its created-at.
+    accept_window_s: float = 7 * 86400.0
+    future_skew_s: float = 300.0
+    # Received ids are kept at least this long (longer than the window plus the longest re-send period).
+    inbox_retention_s: float = 30 * 86400.0
+    # Largest envelope accepted, in bytes (a JetStream message is 1 MiB at most by default).
+    max_envelope_bytes: int = 512 * 1024
+    # Grace after the directory's expiry during which it is still used.
+    directory_grace_s: float = 3 * 86400.0
+
+    # Relay: first re-send after this, doubling up to the maximum, parked after this many sends.
+    resend_initial_s: float = 5.0
+    resend_max_s: float = 3600.0
+    resend_max_attempts: int = 60
+    relay_batch: int = 200
+
+    # Worker: a failing handler is retried this many times (with backoff), then parked.
+    apply_max_attempts: int = 5
+    apply_retry_s: float = 2.0
+    # A message waiting for an earlier one is retried this often, and parked after waiting this long.
+    waiting_retry_s: float = 1.0
+    waiting_max_s: float = 86400.0
+    apply_batch: int = 200
+
+    # Each node re-reads the directory this often (and at once on an unknown key id).
+    directory_refresh_s: float = 60.0
+    # Loops poll this often when idle.
+    poll_interval_s: float = 0.05
+    # Receipts are sent at most this many ids per receipt envelope.
+    receipt_batch: int = 500
+
+    # JetStream (see docs/exchange.md for the reasons).
+    stream_name: str = "TONGBAN"
+    subject_prefix: str = "tongban.node"
+    stream_replicas: int = 1
+    duplicate_window_s: float = 120.0
+    ack_wait_s: float = 30.0
+    max_deliver: int = -1
+    max_ack_pending: int = 10000
+    fetch_batch: int = 256
+    fetch_timeout_s: float = 0.2
+    publish_timeout_s: float = 5.0
+    max_age_s: float = 14 * 86400.0

@@ -1,0 +1,93 @@
+"""Outbox, inbox and rejections of one node's exchange (in the node's own database)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tongban.core.db import Base, UTCDateTime
+
+
+class OutboxRow(Base):
+    """An envelope this node sends; written in the transaction of the change it reports, open until receipted.
+
+    States: ``queued`` (never sent), ``sent`` (awaiting receipt), ``acknowledged``, ``rejected`` (negative
+    receipt), ``parked`` (re-sends exhausted: an operator decides).
+    """
+
+    __tablename__ = "exchange_outbox"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(120))
+    case_ref: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        Index("ix_exchange_outbox_due", "state", "next_attempt_at"),
+        Index("ix_exchange_outbox_recipient", "recipient", "state"),
+    )
+
+
+class InboxRow(Base):
+    """An envelope received, verified and kept; a worker applies it. Unique per (sender, id).
+
+    States: ``received`` (to apply), ``waiting`` (depends on a message not applied yet), ``applied``,
+    ``parked`` (its handler kept failing: an operator decides).
+    """
+
+    __tablename__ = "exchange_inbox"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(16))
+    envelope_id: Mapped[str] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(120))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Whether the (positive) receipt still has to be sent to the sender.
+    receipt_due: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (
+        UniqueConstraint("sender", "envelope_id", name="uq_exchange_inbox_sender_envelope"),
+        Index("ix_exchange_inbox_due", "state", "next_attempt_at"),
+        Index("ix_exchange_inbox_receipt", "receipt_due", "sender"),
+    )
+
+
+class RejectionRow(Base):
+    """An envelope refused on receipt, with the reason. The raw bytes are not kept, only their hash and size."""
+
+    __tablename__ = "exchange_rejection"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sender: Mapped[str | None] = mapped_column(String(16))  # as claimed; authentic only when verified
+    envelope_id: Mapped[str | None] = mapped_column(String(36))
+    type: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    receipt_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    raw_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_exchange_rejection_receipt", "receipt_due", "sender"),
+        Index("ix_exchange_rejection_sender", "sender", "at"),
+    )
