@@ -32,8 +32,14 @@ def _issue(data_dir: Path, *, revoke: bool = False) -> service.IssuedPaper:
     try:
         with node.db.transaction() as s:
             paper = service.issue_paper(
-                s, node=node, actor="user:e2e", type="mig.certificate", subject=SUBJECT,
-                facts=migration_facts(), valid_until=None, purpose="迁入广东省深圳市",
+                s,
+                node=node,
+                actor="user:e2e",
+                type="mig.certificate",
+                subject=SUBJECT,
+                facts=migration_facts(),
+                valid_until=None,
+                purpose="迁入广东省深圳市",
             )
             if revoke:
                 service.revoke_paper(s, node=node, actor="user:e2e", number=paper.number, reason="withdrawn")

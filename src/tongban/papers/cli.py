@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +13,7 @@ from rich.console import Console
 from tongban.core.clock import ensure_utc, utcnow
 from tongban.core.i18n import gettext, normalize_locale
 from tongban.papers.domain import PaperKeyResolver, Revocations, Status
-from tongban.papers.keys import FileKeyStore, StaticKeyResolver
+from tongban.papers.keys import KEYS_FORMAT, FileKeyStore, StaticKeyResolver
 from tongban.papers.render import paper_rows
 from tongban.papers.verify import RevocationCache, load_revocation_files, verify
 
@@ -21,7 +21,9 @@ cert_app = typer.Typer(
     help="Electronic papers: verify offline, revocation lists, paper keys.", no_args_is_help=True
 )
 console = Console()
+err_console = Console(stderr=True)
 
+EXIT_DIRECTORY_REFUSED = 4
 EXIT_CODES = {Status.VALID: 0, Status.INVALID: 1, Status.EXPIRED: 2, Status.REVOKED: 3}
 
 DirectoryOpt = Annotated[
@@ -32,9 +34,30 @@ DirectoryOpt = Annotated[
 ]
 
 
-def load_resolver(path: Path) -> PaperKeyResolver:
-    """The public paper keys of a key-list file (``tongban.paper-keys.v1``)."""
-    return StaticKeyResolver.from_file(path)
+RootsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Trusted national root keys (default: directory-roots.json beside the directory).", exists=True
+    ),
+]
+
+
+def load_resolver(path: Path, roots: Path | None = None, at: datetime | None = None) -> PaperKeyResolver:
+    """Issuers' paper keys from the signed national directory (``directory.signed``, verified against the
+    trusted root keys) or from a paper key list (``tongban.paper-keys.v1``)."""
+    data = path.read_bytes()
+    if data.lstrip().startswith(b'{"format":"' + KEYS_FORMAT.encode() + b'"'):
+        return StaticKeyResolver.from_bytes(data)
+    from tongban.exchange.settings import ExchangeSettings
+    from tongban.papers.directory import DirectoryKeyResolver, DirectoryRefused, load_directory_file
+
+    grace = timedelta(seconds=ExchangeSettings().directory_grace_s)
+    try:
+        directory = load_directory_file(path, roots_file=roots, at=at or utcnow(), grace=grace)
+    except DirectoryRefused as exc:
+        err_console.print(f"directory refused: {exc}")
+        raise typer.Exit(EXIT_DIRECTORY_REFUSED) from None
+    return DirectoryKeyResolver(directory)
 
 
 @cert_app.command("verify")
@@ -43,6 +66,7 @@ def verify_command(
         Path, typer.Argument(help="The paper: JSON, QR text, QR image (PNG/JPEG) or PDF.", exists=True)
     ],
     directory: DirectoryOpt,
+    roots: RootsOpt = None,
     revocations: Annotated[
         list[Path] | None,
         typer.Option("--revocations", help="A signed revocation list file (repeatable).", exists=True),
@@ -52,12 +76,12 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
     lang: Annotated[str, typer.Option(help="Language of the output (zh_CN or en).")] = "zh_CN",
 ) -> None:
-    """Verify a paper offline. Exit 0 valid, 1 invalid, 2 expired, 3 revoked."""
-    resolver = load_resolver(directory)
+    """Verify a paper offline. Exit 0 valid, 1 invalid, 2 expired, 3 revoked, 4 directory refused."""
+    when = ensure_utc(datetime.fromisoformat(at)) if at else utcnow()
+    resolver = load_resolver(directory, roots, when)
     held = load_revocation_files(revocations or [], resolver) if revocations else Revocations()
     if cache is not None:
         RevocationCache(cache).load(resolver, into=held)
-    when = ensure_utc(datetime.fromisoformat(at)) if at else utcnow()
     verdict = verify(file.read_bytes(), resolver, held, when)
     if as_json:
         typer.echo(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
@@ -84,12 +108,13 @@ def fetch_revocations(
     ],
     issuer: Annotated[str, typer.Argument(help="The issuer's node code, e.g. 110000.")],
     directory: DirectoryOpt,
+    roots: RootsOpt = None,
     cache: Annotated[Path, typer.Option(help="Folder of cached revocation lists.")] = Path(
         "var/paper-revocations"
     ),
 ) -> None:
     """Fetch an issuer's revocation list, verify it, and cache it when it is newer than the one held."""
-    held = RevocationCache(cache).fetch(url, issuer, load_resolver(directory))
+    held = RevocationCache(cache).fetch(url, issuer, load_resolver(directory, roots))
     console.print(f"{issuer}: serial {held.serial}, {len(held.revoked)} revoked paper(s)")
 
 

@@ -11,7 +11,7 @@ from tongban.core.errors import N_, TooLarge
 from tongban.core.routing import public
 from tongban.papers.api import VERIFY_LIMIT
 from tongban.papers.render import paper_rows
-from tongban.papers.runtime import resolver_of, revocations_of
+from tongban.papers.runtime import issuer_name, resolver_of, revocations_of
 from tongban.papers.verify import verify
 from tongban.web.app import get_runtime, get_translator, render
 
@@ -58,7 +58,9 @@ async def verify_submit(request: Request) -> HTMLResponse:
         )
     runtime = get_runtime(request)
     verdict = verify(data, resolver_of(runtime), revocations_of(runtime), utcnow())
-    rows = paper_rows(verdict.paper, t.locale) if verdict.paper is not None else []
+    rows = []
+    if verdict.paper is not None:
+        rows = paper_rows(verdict.paper, t.locale, issuer_name(runtime, verdict.paper.issuer))
     return render(
         request,
         "papers/verify.html",

@@ -7,10 +7,15 @@ beside it. Fetched revocation lists of other issuers are cached in ``<data_dir>/
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from tongban.core.clock import SystemClock
 from tongban.core.settings import Settings
-from tongban.papers.domain import PaperKey, Revocations
+from tongban.exchange.directory import DirectoryHolder
+from tongban.exchange.settings import ExchangeSettings
+from tongban.papers.directory import DirectoryKeyResolver, DirectorySignerSource, has_directory
+from tongban.papers.domain import PaperKey, PaperKeyResolver, RevocationListRefused, Revocations
 from tongban.papers.keys import FileKeyStore, StaticKeyResolver
 from tongban.papers.service import KEYS_SERVICE, local_revocations
 from tongban.papers.verify import RevocationCache
@@ -52,7 +57,25 @@ class ReloadingResolver:
 
 
 def attach(runtime: Runtime) -> None:
-    store = FileKeyStore(key_dir(runtime.settings))
+    """Give each served node its paper signer and the process a resolver of issuers' paper keys.
+
+    With a national directory in the data dir (``tongban directory init``), keys come from it and from the
+    exchange's key provider. Without one (a single-node development data dir), a local ``FileKeyStore``
+    stands in, creating a paper key for a served node that has none.
+    """
+    settings = runtime.settings
+    if has_directory(settings.data_dir):
+        holder = DirectoryHolder(
+            settings.data_dir,
+            grace=timedelta(seconds=ExchangeSettings().directory_grace_s),
+            clock=SystemClock(),
+        )
+        signers = DirectorySignerSource(holder, settings.data_dir)
+        for node in runtime.nodes.values():
+            node.services[KEYS_SERVICE] = signers
+        runtime.extras[RESOLVER] = DirectoryKeyResolver(holder)
+        return
+    store = FileKeyStore(key_dir(settings))
     for node in runtime.nodes.values():
         now = node.clock.now()
         if store.current_signer(node.code, now) is None:
@@ -62,12 +85,24 @@ def attach(runtime: Runtime) -> None:
     runtime.extras[RESOLVER] = ReloadingResolver(store.public_list)
 
 
-def resolver_of(runtime: Runtime) -> ReloadingResolver:
+def resolver_of(runtime: Runtime) -> PaperKeyResolver:
     found = runtime.extras.get(RESOLVER)
-    if not isinstance(found, ReloadingResolver):
-        found = ReloadingResolver(FileKeyStore(key_dir(runtime.settings)).public_list)
-        runtime.extras[RESOLVER] = found
-    return found
+    if found is None:
+        attach(runtime)
+        found = runtime.extras[RESOLVER]
+    resolver: PaperKeyResolver = found
+    return resolver
+
+
+def issuer_name(runtime: Runtime, issuer: str) -> str | None:
+    """The issuer's name from the directory, or from the nodes served here."""
+    resolver = runtime.extras.get(RESOLVER)
+    if isinstance(resolver, DirectoryKeyResolver):
+        name = resolver.issuer_name(issuer)
+        if name:
+            return name
+    node = runtime.nodes.get(issuer)
+    return None if node is None else node.name
 
 
 def revocations_of(runtime: Runtime) -> Revocations:
@@ -76,7 +111,10 @@ def revocations_of(runtime: Runtime) -> Revocations:
     revocations = RevocationCache(revocation_dir(runtime.settings)).load(resolver)
     for node in runtime.nodes.values():
         with node.db.session() as s:
-            own = local_revocations(s, issuer=node.code, resolver=resolver)
+            try:
+                own = local_revocations(s, issuer=node.code, resolver=resolver)
+            except RevocationListRefused:
+                own = None
         if own is not None:
             revocations.add(own)
     return revocations
