@@ -9,6 +9,7 @@ with the public keys already loaded. Goal: the figure is at least 80% of the bas
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
 
@@ -44,7 +45,7 @@ def build_corpus(
         # An old key that was rotated out (its papers stay valid) and the current one.
         old, old_key = keys.generate_key(code, not_before=now - timedelta(days=60))
         new, new_key = keys.generate_key(code, not_before=now - timedelta(days=20))
-        resolver.add(old_key.__class__(**{**old_key.__dict__, "not_after": now - timedelta(days=20)}))
+        resolver.add(replace(old_key, not_after=now - timedelta(days=20)))
         resolver.add(new_key)
         signers[code] = (old, new)
     kind = types.MIGRATION_CERTIFICATE
@@ -94,26 +95,30 @@ def register(bench_app: typer.Typer) -> None:
             assert key is not None
             raw_keys[id(p)] = Ed25519PublicKey.from_public_bytes(key.public_key)
         jobs = [(raw_keys[id(p)], p.signature.value, p.payload) for p in papers]
-        figure_rates, baseline_rates, samples = [], [], []
+        # Figure and baseline alternate in small chunks, so a neighbour's load on this shared machine falls
+        # on both alike; each rate is its total count over its total time.
+        chunk = 100
+        figure_time = baseline_time = 0.0
+        samples: list[float] = []
         counts: dict[str, int] = {}
-        with progress("verify rounds", rounds * 2) as advance:
+        with progress("verify rounds", rounds * len(blobs)) as advance:
             for _ in range(rounds):
-                start = time.perf_counter()
-                for pub, sig, payload in jobs:
-                    pub.verify(sig, payload)
-                baseline_rates.append(len(jobs) / (time.perf_counter() - start))
-                advance(1)
-                counts = {}
-                start = time.perf_counter()
-                for blob in blobs:
-                    t0 = time.perf_counter()
-                    verdict = verify(blob, resolver, revocations, at)
-                    samples.append((time.perf_counter() - t0) * 1000)
-                    counts[verdict.status] = counts.get(verdict.status, 0) + 1
-                figure_rates.append(len(blobs) / (time.perf_counter() - start))
-                advance(1)
-        figure = max(figure_rates)
-        baseline = max(baseline_rates)
+                for lo in range(0, len(blobs), chunk):
+                    start = time.perf_counter()
+                    for pub, sig, payload in jobs[lo : lo + chunk]:
+                        pub.verify(sig, payload)
+                    baseline_time += time.perf_counter() - start
+                    start = time.perf_counter()
+                    for blob in blobs[lo : lo + chunk]:
+                        t0 = time.perf_counter()
+                        verdict = verify(blob, resolver, revocations, at)
+                        samples.append((time.perf_counter() - t0) * 1000)
+                        counts[verdict.status] = counts.get(verdict.status, 0) + 1
+                    figure_time += time.perf_counter() - start
+                    advance(len(blobs[lo : lo + chunk]))
+        figure = rounds * len(blobs) / figure_time
+        baseline = rounds * len(jobs) / baseline_time
+        counts = {k: v // rounds for k, v in counts.items()}
         qr_texts = [forms.to_qr_text(p) for p in papers[: min(n, 1000)]]
         start = time.perf_counter()
         for text in qr_texts:

@@ -72,7 +72,7 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_URLSAFE = str.maketrans("-_", "+/")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _B64_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 
 
@@ -90,7 +90,8 @@ def unb64url(text: str) -> bytes:
         if last is None or last & (0b1111 if tail == 2 else 0b11):
             raise CanonicalError("non-canonical base64url")
     try:
-        return binascii.a2b_base64(stripped.translate(_URLSAFE) + "=" * (-tail % 4), strict_mode=True)
+        raw = stripped.encode("ascii").translate(_URLSAFE)
+        return binascii.a2b_base64(raw + b"=" * (-tail % 4), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise CanonicalError("bad base64url") from exc
 

@@ -69,7 +69,7 @@ class PaperSigner(Protocol):
     def sign(self, data: bytes) -> bytes: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PaperKey:
     """A public paper key of an issuer, with its validity, as the directory lists it."""
 
@@ -120,14 +120,14 @@ VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], bool]] = {ALG_ED25519: _ver
 # -- signed objects --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignatureBlock:
     alg: str
     key_id: str
     value: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignedPaper:
     """Payload bytes exactly as signed, and the signature block."""
 
@@ -168,7 +168,7 @@ def build_payload(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PaperView:
     """What a paper itself says (read from the verified payload), and nothing else."""
 
@@ -358,7 +358,7 @@ class Status(StrEnum):
     INVALID = "invalid"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
     code: str  # stable slug
     message: str  # English msgid with {placeholders}
@@ -370,7 +370,7 @@ class Reason:
         return self.message.format(**self.params)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     status: Status
     reasons: list[Reason]
