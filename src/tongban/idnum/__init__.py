@@ -1,0 +1,1 @@
+"""Resident ID numbers (GB 11643-1999)."""
