@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from tests.conftest import test_settings
 from tests.papers.conftest import SUBJECT, migration_facts
 
+from tongban.audit.tables import AuditRow
 from tongban.core.node import NodeEntry, write_manifest
 from tongban.papers import domain, forms
 from tongban.papers.keys import StaticKeyResolver
@@ -51,6 +53,15 @@ def test_every_download_form_verifies_on_the_public_endpoint(client: TestClient)
         assert v.json()["paper"]["subject"] == SUBJECT
     svg = client.get(f"/api/v1/papers/{number}/qr.svg", headers=node)
     assert svg.headers["content-type"].startswith("image/svg+xml")
+    # Every download is a read of a person's data, and is audited.
+    db = client.app.state.runtime.nodes["110000"].db  # type: ignore[attr-defined]
+    with db.session() as s:
+        reads = (
+            s.execute(select(AuditRow.object_id).where(AuditRow.action == "papers.paper.read"))
+            .scalars()
+            .all()
+        )
+    assert reads == [number] * 6
 
 
 def test_revocation_shows_everywhere_and_the_list_is_signed(client: TestClient, tmp_path: Path) -> None:
@@ -73,6 +84,8 @@ def test_revocation_shows_everywhere_and_the_list_is_signed(client: TestClient, 
     revocations = cache.load(resolver)
     verdict = domain.verify_paper(forms.from_json_bytes(paper), resolver, revocations, held.issued_at)
     assert verdict.status == domain.Status.REVOKED
+    assert verdict.reasons[0].text(lambda m, **p: m.format(**p)).endswith("(issued in error).")
+    assert "误发" in client.post("/verify", data={"text": paper.decode()}).text
     assert client.get("/api/v1/papers/revocations/440000").status_code == 404  # nothing issued there yet
     assert client.get("/api/v1/papers/revocations/990000").status_code == 404
 

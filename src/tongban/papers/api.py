@@ -97,9 +97,10 @@ def revoke(number: str, body: PaperRevoke, request: Request, node: CurrentNode) 
     return _read(paper)
 
 
-def _paper(node: CurrentNode, number: str) -> service.IssuedPaper:
-    with node.db.session() as s:
-        return service.get_paper(s, node=node, number=number)
+def _paper(node: CurrentNode, number: str, request: Request, form: str) -> service.IssuedPaper:
+    # A paper carries a person's data: every read of one is audited.
+    with node.db.transaction() as s:
+        return service.fetch_paper(s, node=node, actor=actor_of(request), number=number, form=form)
 
 
 def _download(content: bytes, media_type: str, filename: str) -> Response:
@@ -111,36 +112,49 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
 
 
 @router.get("/{number}", dependencies=[requires("papers.paper.read")])
-def read_paper(number: str, node: CurrentNode) -> PaperRead:
-    return _read(_paper(node, number))
+def read_paper(number: str, request: Request, node: CurrentNode) -> PaperRead:
+    return _read(_paper(node, number, request, "read"))
 
 
 @router.get("/{number}/json", dependencies=[requires("papers.paper.read")])
-def download_json(number: str, node: CurrentNode) -> Response:
-    return _download(to_json_bytes(_paper(node, number).signed), "application/json", f"{number}.json")
+def download_json(number: str, request: Request, node: CurrentNode) -> Response:
+    return _download(
+        to_json_bytes(_paper(node, number, request, "json").signed), "application/json", f"{number}.json"
+    )
 
 
 @router.get("/{number}/pdf", dependencies=[requires("papers.paper.read")])
 def download_pdf(
-    number: str, node: CurrentNode, lang: Annotated[str, Query(pattern="^(zh|zh-CN|zh_CN|en)$")] = "zh_CN"
+    number: str,
+    request: Request,
+    node: CurrentNode,
+    lang: Annotated[str, Query(pattern="^(zh|zh-CN|zh_CN|en)$")] = "zh_CN",
 ) -> Response:
-    pdf = render.render_pdf(_paper(node, number).signed, locale=lang, issuer_name=node.name)
+    pdf = render.render_pdf(_paper(node, number, request, "pdf").signed, locale=lang, issuer_name=node.name)
     return _download(pdf, "application/pdf", f"{number}.pdf")
 
 
 @router.get("/{number}/qr.png", dependencies=[requires("papers.paper.read")])
-def download_qr_png(number: str, node: CurrentNode) -> Response:
-    return _download(render.qr_png(_paper(node, number).signed), "image/png", f"{number}.png")
+def download_qr_png(number: str, request: Request, node: CurrentNode) -> Response:
+    return _download(
+        render.qr_png(_paper(node, number, request, "qr.png").signed), "image/png", f"{number}.png"
+    )
 
 
 @router.get("/{number}/qr.svg", dependencies=[requires("papers.paper.read")])
-def download_qr_svg(number: str, node: CurrentNode) -> Response:
-    return _download(render.qr_svg(_paper(node, number).signed), "image/svg+xml", f"{number}.svg")
+def download_qr_svg(number: str, request: Request, node: CurrentNode) -> Response:
+    return _download(
+        render.qr_svg(_paper(node, number, request, "qr.svg").signed), "image/svg+xml", f"{number}.svg"
+    )
 
 
 @router.get("/{number}/qr.txt", dependencies=[requires("papers.paper.read")])
-def download_qr_text(number: str, node: CurrentNode) -> Response:
-    return _download(to_qr_text(_paper(node, number).signed).encode("ascii"), "text/plain", f"{number}.txt")
+def download_qr_text(number: str, request: Request, node: CurrentNode) -> Response:
+    return _download(
+        to_qr_text(_paper(node, number, request, "qr.txt").signed).encode("ascii"),
+        "text/plain",
+        f"{number}.txt",
+    )
 
 
 @router.get("/revocations/{issuer}", dependencies=[public()])

@@ -358,6 +358,16 @@ class Status(StrEnum):
     INVALID = "invalid"
 
 
+# Slugs that appear as reason parameters (revocation reasons), with their words.
+PARAM_TEXT = {
+    "issued-in-error": N_("issued in error"),
+    "superseded": N_("superseded"),
+    "reissued": N_("replaced by a reissued paper"),
+    "withdrawn": N_("withdrawn"),
+    "fraud": N_("obtained by fraud"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     code: str  # stable slug
@@ -366,7 +376,8 @@ class Reason:
 
     def text(self, translate: Callable[..., str] | None = None) -> str:
         if translate is not None:
-            return translate(self.message, **self.params)
+            params = {k: translate(PARAM_TEXT[v]) if v in PARAM_TEXT else v for k, v in self.params.items()}
+            return translate(self.message, **params)
         return self.message.format(**self.params)
 
 

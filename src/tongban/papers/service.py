@@ -191,6 +191,21 @@ def get_paper(session: Session, *, node: NodeContext, number: str) -> IssuedPape
     return _issued(row)
 
 
+def fetch_paper(session: Session, *, node: NodeContext, actor: str, number: str, form: str) -> IssuedPaper:
+    """A paper for download by ``actor`` (a read of a person's data): audited in the caller's transaction."""
+    paper = get_paper(session, node=node, number=number)
+    record_audit(
+        session,
+        actor=actor,
+        action="papers.paper.read",
+        object_type="paper",
+        object_id=number,
+        change={"form": form},
+        at=node.clock.now(),
+    )
+    return paper
+
+
 REVOCATION_REASONS = ("issued-in-error", "superseded", "reissued", "withdrawn", "fraud")
 
 
