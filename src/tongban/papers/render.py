@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -160,17 +161,29 @@ def paper_rows(view: PaperView, locale: str, issuer_name: str | None = None) -> 
     return rows
 
 
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
+# Words of Latin text stay whole; CJK characters and punctuation may break anywhere.
+_TOKENS = re.compile(f"\\s+|[{_CJK}]|[^\\s{_CJK}]+")
+
+
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    lines, current = [], ""
-    for ch in text:
-        if stringWidth(current + ch, font, size) > width and current:
-            lines.append(current)
-            current = ch
+    lines: list[str] = []
+    current = ""
+    for token in _TOKENS.findall(text):
+        if current and stringWidth(current + token, font, size) > width:
+            lines.append(current.rstrip())
+            current = token.lstrip()
         else:
-            current += ch
-    lines.append(current)
+            current += token
+        while stringWidth(current, font, size) > width:  # a word wider than the line: cut it
+            cut = len(current) - 1
+            while cut > 1 and stringWidth(current[:cut], font, size) > width:
+                cut -= 1
+            lines.append(current[:cut])
+            current = current[cut:]
+    lines.append(current.rstrip())
     return lines
 
 
