@@ -241,14 +241,16 @@ def _revoke_row(
     )
 
 
+REVOCATION_SERIAL = ("RL", 0)  # the counter row (prefix, year) that numbers an issuer's revocation lists
+
+
 def _publish_revocations(session: Session, *, node: NodeContext, signer: PaperSigner, now: datetime) -> None:
-    held = store.latest_revocation_list(session, issuer=node.code, for_update=True)
-    serial = 0 if held is None else held.serial + 1
+    # The serial comes from an atomic counter upsert, whose row lock also orders concurrent revocations of
+    # one issuer: the list read after it includes every revocation committed before.
+    prefix, year = REVOCATION_SERIAL
+    serial = store.next_sequence(session, issuer=node.code, prefix=prefix, year=year) - 1
     payload = build_revocation_payload(
-        issuer=node.code,
-        serial=serial,
-        issued_at=now,
-        revoked=store.revoked_papers(session, issuer=node.code),
+        issuer=node.code, serial=serial, issued_at=now, revoked=store.revoked_papers(session, issuer=node.code)
     )
     store.add_revocation_list(
         session, issuer=node.code, serial=serial, signed=sign_bytes(payload, signer), issued_at=now

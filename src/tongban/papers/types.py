@@ -127,7 +127,12 @@ def _validated(model: type[BaseModel], value: Any, message: str) -> dict[str, An
 _REGISTRY: dict[str, PaperType] = {}
 
 
+RESERVED_SHORTS = {"RL"}  # the revocation-list serial counter
+
+
 def register_type(paper_type: PaperType) -> PaperType:
+    if paper_type.short in RESERVED_SHORTS:
+        raise ValueError(f"short code {paper_type.short} is reserved")
     if paper_type.code in _REGISTRY or any(t.short == paper_type.short for t in _REGISTRY.values()):
         raise ValueError(f"paper type {paper_type.code} / {paper_type.short} already registered")
     _REGISTRY[paper_type.code] = paper_type
