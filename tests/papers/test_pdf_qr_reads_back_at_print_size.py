@@ -51,3 +51,22 @@ def test_pdf_embeds_its_font(issuer: Issuer) -> None:
 def test_qr_png_decodes(issuer: Issuer) -> None:
     paper = issuer.paper()
     assert forms.read_any(render.qr_png(paper)) == paper
+
+
+def test_long_paper_flows_onto_a_second_page_and_its_qr_still_reads(issuer: Issuer) -> None:
+    relatives = [{"name": f"测试亲属{i:02d}", "relation": "子女"} for i in range(20)]
+    paper = issuer.paper(
+        type_code="cert.kinship",
+        facts={"relatives": relatives, "household_number": "110105-000123"},
+        valid_for=None,
+    )
+    document = pdfium.PdfDocument(render.render_pdf(paper))
+    try:
+        assert len(document) == 2
+        texts = [document[i].get_textpage().get_text_range() for i in range(2)]
+        image = document[1].render(scale=200 / 72).to_pil()
+    finally:
+        document.close()
+    assert all(f"测试亲属{i:02d}" in "".join(texts) for i in range(20))
+    results = [r for r in zxingcpp.read_barcodes(image) if r.text.startswith(forms.QR_PREFIX)]
+    assert len(results) == 1 and forms.from_qr_text(results[0].text) == paper

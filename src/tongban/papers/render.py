@@ -211,22 +211,30 @@ def render_pdf(paper: SignedPaper, *, locale: str = "zh_CN", issuer_name: str | 
         width / 2, height - 37 * mm, gettext(locale, N_("Electronic paper, signed by its issuer"))
     )
 
-    y = height - 52 * mm
-    label_w = 45 * mm
-    for name, text in paper_rows(view, locale, issuer_name):
-        canvas.setFont(font, 10)
-        canvas.drawString(left, y, name)
-        canvas.setFont(font, 11)
-        for line in _wrap(text, font, 11, right - left - label_w):
-            canvas.drawString(left + label_w, y, line)
-            y -= 6.5 * mm
-        y -= 1.5 * mm
-
-    # The QR code, vector, bottom right.
+    # The QR code goes bottom right on the last page; rows never run into its band on any page.
     qr = qr_code(paper)
     module = QR_MODULE_MM * mm
     size = (qr.symbol_size(scale=1, border=QR_BORDER)[0]) * module
     x0, y0 = right - size, 28 * mm
+    floor = y0 + size + 8 * mm
+
+    y = height - 52 * mm
+    label_w = 45 * mm
+    for name, text in paper_rows(view, locale, issuer_name):
+        lines = _wrap(text, font, 11, right - left - label_w)
+        if y - (len(lines) - 1) * 6.5 * mm < floor:
+            canvas.showPage()
+            canvas.setFont(font, 9)
+            canvas.drawString(left, height - 20 * mm, f"{view.type_name(locale)} {view.number}")
+            y = height - 32 * mm
+        canvas.setFont(font, 10)
+        canvas.drawString(left, y, name)
+        canvas.setFont(font, 11)
+        for line in lines:
+            canvas.drawString(left + label_w, y, line)
+            y -= 6.5 * mm
+        y -= 1.5 * mm
+
     canvas.setFillColorRGB(0, 0, 0)
     for r, row in enumerate(qr.matrix_iter(scale=1, border=QR_BORDER)):
         run_start = None

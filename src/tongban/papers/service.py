@@ -250,7 +250,10 @@ def _publish_revocations(session: Session, *, node: NodeContext, signer: PaperSi
     prefix, year = REVOCATION_SERIAL
     serial = store.next_sequence(session, issuer=node.code, prefix=prefix, year=year) - 1
     payload = build_revocation_payload(
-        issuer=node.code, serial=serial, issued_at=now, revoked=store.revoked_papers(session, issuer=node.code)
+        issuer=node.code,
+        serial=serial,
+        issued_at=now,
+        revoked=store.revoked_papers(session, issuer=node.code),
     )
     store.add_revocation_list(
         session, issuer=node.code, serial=serial, signed=sign_bytes(payload, signer), issued_at=now
