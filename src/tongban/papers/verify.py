@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+import httpx
+
 from tongban.core.errors import N_
 from tongban.papers.domain import (
     PaperKeyResolver,
@@ -86,11 +88,18 @@ class RevocationCache:
         return fetched
 
     def fetch(
-        self, base_url: str, issuer: str, resolver: PaperKeyResolver, *, timeout_s: float = 10.0
+        self,
+        base_url: str,
+        issuer: str,
+        resolver: PaperKeyResolver,
+        *,
+        timeout_s: float = 10.0,
+        client: httpx.Client | None = None,
     ) -> RevocationList:
-        import httpx
-
+        """GET the issuer's list from a node, verify it, keep it if newer (raises on HTTP or signature errors)."""
         url = f"{base_url.rstrip('/')}/api/v1/papers/revocations/{issuer}"
-        response = httpx.get(url, timeout=timeout_s)
+        response = (
+            client.get(url, timeout=timeout_s) if client is not None else httpx.get(url, timeout=timeout_s)
+        )
         response.raise_for_status()
         return self.accept(response.content, resolver, issuer=issuer)
