@@ -98,8 +98,7 @@ class RevocationCache:
     ) -> RevocationList:
         """GET the issuer's list from a node, verify it, keep it if newer (raises on HTTP or signature errors)."""
         url = f"{base_url.rstrip('/')}/api/v1/papers/revocations/{issuer}"
-        response = (
-            client.get(url, timeout=timeout_s) if client is not None else httpx.get(url, timeout=timeout_s)
-        )
+        # A given client brings its own timeouts.
+        response = client.get(url) if client is not None else httpx.get(url, timeout=timeout_s)
         response.raise_for_status()
         return self.accept(response.content, resolver, issuer=issuer)
