@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -54,6 +55,15 @@ def pending_differences(db: Database) -> list[object]:
 def revision(db: Database, *, message: str, branch: str, new_branch: bool = False) -> None:
     """Autogenerate a revision on capability ``branch`` against an up-to-date database."""
     cfg = alembic_config()
+    if new_branch:
+        branch_dir = MIGRATIONS_DIR / "versions" / branch
+        branch_dir.mkdir(parents=True, exist_ok=True)
+        # Alembic writes a new branch only into a folder it knows as a version location.
+        locations = [
+            MIGRATIONS_DIR / "versions",
+            *sorted(p for p in (MIGRATIONS_DIR / "versions").iterdir() if p.is_dir()),
+        ]
+        cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in dict.fromkeys(locations)))
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         if new_branch:

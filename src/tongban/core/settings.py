@@ -46,6 +46,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Cases: operators' holiday schedules (<year>.toml) for years the chinese_calendar library does not cover.
+    calendar_dir: Path | None = None
+    # Cases: local settlement policy files; unset means the samples shipped with the cases capability.
+    policy_dir: Path | None = None
+
     def node_db_url(self, code: str) -> str:
         """The database URL of node ``code``: the configured one, or its SQLite file under data_dir."""
         if self.db_url:

@@ -1,0 +1,375 @@
+"""The only place with queries for cases, tasks and their histories.
+
+Writes are compare-and-set on ``version``: a case or task is loaded with its version, changed in the domain,
+and saved with ``UPDATE ... WHERE id = :id AND version = :loaded``; a row changed meanwhile by another writer
+(a clerk, another sweeper) makes the save fail with ``Conflict`` and the transaction roll back, so no change is
+lost and none is applied twice. Histories are append-only: events are inserted, never updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tongban.cases.calendar import DayUnit, Pause, TimeLimit
+from tongban.cases.domain import (
+    Case,
+    CaseRef,
+    CaseState,
+    CloseReason,
+    Event,
+    Task,
+    TaskOutcome,
+    TaskState,
+)
+from tongban.cases.tables import CaseEventRow, CaseNumberCounter, CaseRow, TaskEventRow, TaskRow
+from tongban.core.errors import Conflict, NotFound
+from tongban.core.i18n import N_
+
+T = TypeVar("T", Case, Task)
+
+OPEN_RUNNING = (CaseState.ACCEPTED.value, CaseState.IN_PROGRESS.value)
+OPEN_TASK = (TaskState.OPEN.value, TaskState.IN_PROGRESS.value)
+
+
+@dataclass
+class Loaded(Generic[T]):
+    """A case or task as read, with what a compare-and-set save needs."""
+
+    obj: T
+    id: int
+    version: int
+    stored_events: int
+
+
+def _years(text: str) -> tuple[int, ...]:
+    return tuple(int(y) for y in text.split(",") if y)
+
+
+def _years_text(years: Sequence[int]) -> str:
+    return ",".join(str(y) for y in years)
+
+
+def _event_values(e: Event) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "action": str(e.action),
+        "from_state": None if e.from_state is None else str(e.from_state),
+        "to_state": str(e.to_state),
+        "reason": e.reason,
+        "data": dict(e.data),
+    }
+
+
+def _event(row: CaseEventRow | TaskEventRow) -> Event:
+    return Event(
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        reason=row.reason,
+        data=dict(row.data or {}),
+    )
+
+
+# --- Case numbers --------------------------------------------------------------------------------
+
+
+def next_case_seq(s: Session, *, node: str, day: date) -> int:
+    """The next sequence number of ``node`` on ``day``: one atomic upsert, safe with concurrent writers."""
+    dialect = s.get_bind().dialect.name
+    ins = (
+        postgresql.insert(CaseNumberCounter) if dialect == "postgresql" else sqlite.insert(CaseNumberCounter)
+    )
+    stmt = (
+        ins.values(node=node, day=day, last=1)
+        .on_conflict_do_update(
+            index_elements=[CaseNumberCounter.node, CaseNumberCounter.day],
+            set_={"last": CaseNumberCounter.last + 1},
+        )
+        .returning(CaseNumberCounter.last)
+    )
+    return int(s.execute(stmt).scalar_one())
+
+
+# --- Cases ---------------------------------------------------------------------------------------
+
+
+def _case_values(c: Case) -> dict[str, Any]:
+    return {
+        "matter": c.matter,
+        "procedure": c.procedure,
+        "applicant": c.applicant,
+        "accepting_node": c.accepting_node,
+        "accepting_office": c.accepting_office,
+        "accepted_at": c.accepted_at,
+        "time_limit_value": c.time_limit.value,
+        "time_limit_unit": c.time_limit.unit.value,
+        "materials_wait_value": c.materials_wait.value,
+        "materials_wait_unit": c.materials_wait.unit.value,
+        "state": c.state.value,
+        "close_reason": None if c.close_reason is None else c.close_reason.value,
+        "pauses": [[p.start.isoformat(), p.end.isoformat()] for p in c.pauses],
+        "paused_since": c.paused_since,
+        "missing_materials": list(c.missing_materials),
+        "due": c.due,
+        "deadline_at": c.deadline_at,
+        "materials_due": c.materials_due,
+        "materials_deadline_at": c.materials_deadline_at,
+        "years_without_data": _years_text(c.years_without_data),
+        "overdue_at": c.overdue_at,
+        "closed_at": c.closed_at,
+        "decision": None if c.decision is None else dict(c.decision),
+    }
+
+
+def _case(row: CaseRow, events: list[Event]) -> Case:
+    return Case(
+        events=events,
+        number=row.number,
+        matter=row.matter,
+        procedure=row.procedure,
+        applicant=row.applicant,
+        accepting_node=row.accepting_node,
+        accepting_office=row.accepting_office,
+        accepted_at=row.accepted_at,
+        time_limit=TimeLimit(row.time_limit_value, DayUnit(row.time_limit_unit)),
+        materials_wait=TimeLimit(row.materials_wait_value, DayUnit(row.materials_wait_unit)),
+        state=CaseState(row.state),
+        close_reason=None if row.close_reason is None else CloseReason(row.close_reason),
+        pauses=[Pause(date.fromisoformat(a), date.fromisoformat(b)) for a, b in row.pauses],
+        paused_since=row.paused_since,
+        missing_materials=tuple(row.missing_materials),
+        due=row.due,
+        deadline_at=row.deadline_at,
+        materials_due=row.materials_due,
+        materials_deadline_at=row.materials_deadline_at,
+        years_without_data=_years(row.years_without_data),
+        overdue_at=row.overdue_at,
+        closed_at=row.closed_at,
+        decision=row.decision,
+    )
+
+
+def add_case(s: Session, case: Case) -> Loaded[Case]:
+    row = CaseRow(number=case.number, version=1, **_case_values(case))
+    s.add(row)
+    s.flush()
+    if case.events:
+        s.execute(insert(CaseEventRow), [{"case_id": row.id, **_event_values(e)} for e in case.events])
+    return Loaded(case, row.id, 1, len(case.events))
+
+
+def _load_case_row(s: Session, row: CaseRow) -> Loaded[Case]:
+    events = [
+        _event(e)
+        for e in s.scalars(
+            select(CaseEventRow).where(CaseEventRow.case_id == row.id).order_by(CaseEventRow.seq)
+        )
+    ]
+    return Loaded(_case(row, events), row.id, row.version, len(events))
+
+
+def load_case(s: Session, number: str) -> Loaded[Case]:
+    row = s.scalars(select(CaseRow).where(CaseRow.number == number)).one_or_none()
+    if row is None:
+        raise NotFound(N_("No case {number}"), number=number)
+    return _load_case_row(s, row)
+
+
+def load_case_by_id(s: Session, case_id: int) -> Loaded[Case]:
+    row = s.get(CaseRow, case_id)
+    if row is None:
+        raise NotFound(N_("No case {number}"), number=str(case_id))
+    return _load_case_row(s, row)
+
+
+def save_case(s: Session, loaded: Loaded[Case]) -> None:
+    """Write the case back if nobody changed it since it was loaded (else ``Conflict``); append new events."""
+    case = loaded.obj
+    result = s.execute(
+        update(CaseRow)
+        .where(CaseRow.id == loaded.id, CaseRow.version == loaded.version)
+        .values(version=loaded.version + 1, **_case_values(case))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(N_("Case {number} was changed meanwhile; try again"), number=case.number)
+    new = case.events[loaded.stored_events :]
+    if new:
+        s.execute(insert(CaseEventRow), [{"case_id": loaded.id, **_event_values(e)} for e in new])
+    loaded.version += 1
+    loaded.stored_events = len(case.events)
+
+
+def list_cases(
+    s: Session, *, office: str | None = None, include_closed: bool = False, limit: int = 100
+) -> list[Case]:
+    q = select(CaseRow)
+    if office is not None:
+        q = q.where(CaseRow.accepting_office == office)
+    if not include_closed:
+        q = q.where(CaseRow.state != CaseState.CLOSED.value)
+    q = q.order_by(CaseRow.deadline_at.is_(None), CaseRow.deadline_at, CaseRow.id).limit(limit)
+    return [_case(row, []) for row in s.scalars(q)]
+
+
+def overdue_case_ids(s: Session, *, now: datetime, limit: int) -> list[int]:
+    """Open, running cases whose official deadline passed and that are not yet marked."""
+    q = (
+        select(CaseRow.id)
+        .where(CaseRow.overdue_at.is_(None), CaseRow.deadline_at <= now, CaseRow.state.in_(OPEN_RUNNING))
+        .order_by(CaseRow.deadline_at, CaseRow.id)
+        .limit(limit)
+    )
+    return list(s.scalars(q))
+
+
+def expired_wait_case_ids(s: Session, *, now: datetime, limit: int) -> list[int]:
+    """Cases waiting for materials whose wait has ended."""
+    q = (
+        select(CaseRow.id)
+        .where(
+            CaseRow.state == CaseState.AWAITING_MATERIALS.value,
+            CaseRow.materials_deadline_at <= now,
+        )
+        .order_by(CaseRow.materials_deadline_at, CaseRow.id)
+        .limit(limit)
+    )
+    return list(s.scalars(q))
+
+
+def count_overdue_marks(s: Session) -> dict[str, int]:
+    """Overdue events per case number (for checks: each overdue case is marked exactly once)."""
+    q = (
+        select(CaseRow.number, func.count(CaseEventRow.id))
+        .join(CaseEventRow, and_(CaseEventRow.case_id == CaseRow.id, CaseEventRow.action == "mark_overdue"))
+        .group_by(CaseRow.number)
+    )
+    return {number: int(n) for number, n in s.execute(q)}
+
+
+# --- Tasks ---------------------------------------------------------------------------------------
+
+
+def _task_values(t: Task) -> dict[str, Any]:
+    return {
+        "case_node": t.case.node,
+        "case_number": t.case.number,
+        "owner_node": t.owner_node,
+        "matter": t.matter,
+        "step": t.step,
+        "received_at": t.received_at,
+        "time_limit_value": t.time_limit.value,
+        "time_limit_unit": t.time_limit.unit.value,
+        "state": t.state.value,
+        "outcome": None if t.outcome is None else t.outcome.value,
+        "due": t.due,
+        "deadline_at": t.deadline_at,
+        "years_without_data": _years_text(t.years_without_data),
+        "overdue_at": t.overdue_at,
+        "closed_at": t.closed_at,
+    }
+
+
+def _task(row: TaskRow, events: list[Event]) -> Task:
+    return Task(
+        events=events,
+        ref=row.ref,
+        case=CaseRef(row.case_node, row.case_number),
+        owner_node=row.owner_node,
+        matter=row.matter,
+        step=row.step,
+        received_at=row.received_at,
+        time_limit=TimeLimit(row.time_limit_value, DayUnit(row.time_limit_unit)),
+        state=TaskState(row.state),
+        outcome=None if row.outcome is None else TaskOutcome(row.outcome),
+        due=row.due,
+        deadline_at=row.deadline_at,
+        years_without_data=_years(row.years_without_data),
+        overdue_at=row.overdue_at,
+        closed_at=row.closed_at,
+    )
+
+
+def add_task(s: Session, task: Task) -> Loaded[Task]:
+    row = TaskRow(ref=task.ref, version=1, **_task_values(task))
+    s.add(row)
+    s.flush()
+    if task.events:
+        s.execute(insert(TaskEventRow), [{"task_id": row.id, **_event_values(e)} for e in task.events])
+    return Loaded(task, row.id, 1, len(task.events))
+
+
+def _load_task_row(s: Session, row: TaskRow) -> Loaded[Task]:
+    events = [
+        _event(e)
+        for e in s.scalars(
+            select(TaskEventRow).where(TaskEventRow.task_id == row.id).order_by(TaskEventRow.seq)
+        )
+    ]
+    return Loaded(_task(row, events), row.id, row.version, len(events))
+
+
+def find_task(s: Session, ref: str) -> Loaded[Task] | None:
+    row = s.scalars(select(TaskRow).where(TaskRow.ref == ref)).one_or_none()
+    return None if row is None else _load_task_row(s, row)
+
+
+def load_task(s: Session, ref: str) -> Loaded[Task]:
+    loaded = find_task(s, ref)
+    if loaded is None:
+        raise NotFound(N_("No task {ref}"), ref=ref)
+    return loaded
+
+
+def load_task_by_id(s: Session, task_id: int) -> Loaded[Task]:
+    row = s.get(TaskRow, task_id)
+    if row is None:
+        raise NotFound(N_("No task {ref}"), ref=str(task_id))
+    return _load_task_row(s, row)
+
+
+def save_task(s: Session, loaded: Loaded[Task]) -> None:
+    task = loaded.obj
+    result = s.execute(
+        update(TaskRow)
+        .where(TaskRow.id == loaded.id, TaskRow.version == loaded.version)
+        .values(version=loaded.version + 1, **_task_values(task))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(N_("Task {ref} was changed meanwhile; try again"), ref=task.ref)
+    new = task.events[loaded.stored_events :]
+    if new:
+        s.execute(insert(TaskEventRow), [{"task_id": loaded.id, **_event_values(e)} for e in new])
+    loaded.version += 1
+    loaded.stored_events = len(task.events)
+
+
+def list_tasks(s: Session, *, include_closed: bool = False, limit: int = 100) -> list[Task]:
+    q = select(TaskRow)
+    if not include_closed:
+        q = q.where(TaskRow.state.in_(OPEN_TASK))
+    q = q.order_by(TaskRow.deadline_at, TaskRow.id).limit(limit)
+    return [_task(row, []) for row in s.scalars(q)]
+
+
+def overdue_task_ids(s: Session, *, now: datetime, limit: int) -> list[int]:
+    q = (
+        select(TaskRow.id)
+        .where(TaskRow.overdue_at.is_(None), TaskRow.deadline_at <= now, TaskRow.state.in_(OPEN_TASK))
+        .order_by(TaskRow.deadline_at, TaskRow.id)
+        .limit(limit)
+    )
+    return list(s.scalars(q))

@@ -1,0 +1,123 @@
+"""Tables of cases, tasks and their histories (SQLAlchemy 2 typed mappings, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tongban.core.db import Base, UTCDateTime
+
+
+class CaseRow(Base):
+    """A case owned by this (the accepting) node. ``version`` is bumped by every write (compare-and-set)."""
+
+    __tablename__ = "cases_case"
+    __table_args__ = (
+        # The overdue sweep: open cases whose official deadline passed and that are not yet marked.
+        Index("ix_cases_case_overdue_scan", "overdue_at", "deadline_at"),
+        Index("ix_cases_case_materials_scan", "state", "materials_deadline_at"),
+        Index("ix_cases_case_queue", "accepting_office", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    matter: Mapped[str] = mapped_column(String(32))
+    procedure: Mapped[str] = mapped_column(String(32))
+    applicant: Mapped[str] = mapped_column(String(64))
+    accepting_node: Mapped[str] = mapped_column(String(6))
+    accepting_office: Mapped[str] = mapped_column(String(64))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    time_limit_value: Mapped[int] = mapped_column(Integer)
+    time_limit_unit: Mapped[str] = mapped_column(String(16))
+    materials_wait_value: Mapped[int] = mapped_column(Integer)
+    materials_wait_unit: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
+    close_reason: Mapped[str | None] = mapped_column(String(32))
+    pauses: Mapped[list[Any]] = mapped_column(JSON)
+    paused_since: Mapped[date | None] = mapped_column(Date)
+    missing_materials: Mapped[list[Any]] = mapped_column(JSON)
+    due: Mapped[date | None] = mapped_column(Date)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    materials_due: Mapped[date | None] = mapped_column(Date)
+    materials_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    years_without_data: Mapped[str] = mapped_column(String(64), default="")
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CaseEventRow(Base):
+    """Append-only history of a case: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "cases_case_event"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_cases_case_event_case_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class TaskRow(Base):
+    """A task this node owns: its part of a case owned by another (or the same) node."""
+
+    __tablename__ = "cases_task"
+    __table_args__ = (
+        Index("ix_cases_task_overdue_scan", "overdue_at", "deadline_at"),
+        Index("ix_cases_task_case", "case_node", "case_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(36), unique=True)
+    case_node: Mapped[str] = mapped_column(String(6))
+    case_number: Mapped[str] = mapped_column(String(32))
+    owner_node: Mapped[str] = mapped_column(String(6))
+    matter: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    time_limit_value: Mapped[int] = mapped_column(Integer)
+    time_limit_unit: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    due: Mapped[date | None] = mapped_column(Date)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    years_without_data: Mapped[str] = mapped_column(String(64), default="")
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TaskEventRow(Base):
+    __tablename__ = "cases_task_event"
+    __table_args__ = (UniqueConstraint("task_id", "seq", name="uq_cases_task_event_task_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("cases_task.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CaseNumberCounter(Base):
+    """The next case number per accepting node and day, advanced with INSERT ... ON CONFLICT ... RETURNING."""
+
+    __tablename__ = "cases_number_counter"
+
+    node: Mapped[str] = mapped_column(String(6), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

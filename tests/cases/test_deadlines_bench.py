@@ -1,0 +1,24 @@
+"""``tongban bench deadlines --json`` prints one JSON object of the harness's shape (no thresholds)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from tongban.cli import app
+
+
+def test_deadlines_json_shape() -> None:
+    result = CliRunner().invoke(app, ["bench", "deadlines", "--n", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("{")][-1]
+    out = json.loads(line)
+    assert out["workload"] == "deadlines"
+    for key in ("figure", "baseline"):
+        assert set(out[key]) == {"name", "value", "unit"}
+        assert out[key]["value"] > 0
+    assert out["ratio"] == round(out["figure"]["value"] / out["baseline"]["value"], 4)
+    assert set(out["latency_ms"]) == {"p50", "p95", "p99"}
+    assert out["details"]["marked"] == 30  # every accepted case was marked, once
+    assert out["details"]["backend"] == "sqlite"
