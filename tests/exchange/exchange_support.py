@@ -214,3 +214,70 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: f
             return True
         time.sleep(interval)
     return predicate()
+
+
+def unique_stream_settings(**over: Any) -> ExchangeSettings:
+    """Settings with a stream and subjects of the test's own on a shared broker."""
+    tag = uuid.uuid4().hex[:10]
+    return fast_settings(stream_name=f"TBTEST_{tag}", subject_prefix=f"tbtest.{tag}", **over)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NatsServer:
+    """A nats-server of a test's own (never the shared one), on its own port and store dir."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.port = free_port()
+        self.store_dir = store_dir
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def delete_stream(url: str, name: str) -> None:
+    """Remove a test's stream from the shared broker."""
+    import asyncio
+
+    import nats
+
+    async def run() -> None:
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().delete_stream(name)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())

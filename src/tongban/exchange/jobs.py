@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from tongban.exchange.failpoints import crashpoint
 from tongban.exchange.service import NodeExchange, Outcome, apply_due, receive, relay_due, send_receipts
 from tongban.exchange.transport import Transport
 
@@ -37,6 +38,8 @@ async def receive_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Eve
                 with contextlib.suppress(Exception):
                     await delivery.nak()
                 continue
+            if outcome is Outcome.ACCEPTED:
+                crashpoint(ex.settings, "receive.after_inbox")
             # Acknowledge only once the outcome is committed (inbox, outbox or rejection log).
             with contextlib.suppress(Exception):
                 await delivery.ack()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from datetime import timedelta
 from pathlib import Path
 
+import tongban.exchange.probe  # noqa: F401  (registers the probe type)
 from tongban.core.node import NodeContext
 from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder
 from tongban.exchange.jobs import ExchangeRunner
@@ -47,3 +49,5 @@ def attach(runtime: Runtime) -> None:
     runner = ExchangeRunner(exchanges, lambda: transport_for(nats_url, settings))
     runner.start()
     runtime.extras["exchange"] = runner
+    # Stop the loops cleanly when the process ends (the web server has no hook for capabilities).
+    atexit.register(runner.stop)

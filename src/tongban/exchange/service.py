@@ -41,6 +41,7 @@ from tongban.exchange.domain import (
     types,
     validate_body,
 )
+from tongban.exchange.failpoints import crashpoint
 from tongban.exchange.keys import KeyProvider
 from tongban.exchange.settings import ExchangeSettings
 from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
@@ -376,6 +377,7 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
                 row.state = store.IN_APPLIED
                 row.applied_at = ex.now()
                 row.error = None
+            crashpoint(ex.settings, "apply.after_commit")
             applied += 1
         except NotYet as wait:
             with ex.node.db.transaction() as s:
@@ -428,36 +430,43 @@ def backoff_s(settings: ExchangeSettings, attempts: int) -> float:
 
 
 async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
-    """Publish due outbox rows; re-send unreceipted ones with backoff; park those out of attempts."""
+    """Publish due outbox rows (pipelined); re-send unreceipted ones with backoff; park those out of attempts."""
     now = ex.now()
     with ex.node.db.session() as s:
         rows = store.due_outbox(s, now, ex.settings.relay_batch)
-    published = 0
-    for row in rows:
-        if row.attempts >= ex.settings.resend_max_attempts:
-            with ex.node.db.transaction() as s:
-                live = s.get(OutboxRow, row.id)
-                if live is not None and live.state in (store.OUT_QUEUED, store.OUT_SENT):
-                    live.state = store.OUT_PARKED
-                    live.reason = live.reason or "no receipt"
-            continue
-        error: str | None = None
-        try:
-            await publisher.publish(row.recipient, row.id, row.raw)
-            published += 1
-        except Exception as exc:  # the broker is down: try again later
-            error = _error_text(exc)[:500]
+    exhausted = [r for r in rows if r.attempts >= ex.settings.resend_max_attempts]
+    sendable = [r for r in rows if r.attempts < ex.settings.resend_max_attempts]
+    if exhausted:
         with ex.node.db.transaction() as s:
-            live = s.get(OutboxRow, row.id)
-            if live is None or live.state not in (store.OUT_QUEUED, store.OUT_SENT):
+            for row in store.outbox_rows(s, [r.id for r in exhausted]):
+                if row.state in (store.OUT_QUEUED, store.OUT_SENT):
+                    row.state = store.OUT_PARKED
+                    row.reason = row.reason or "no receipt"
+    if not sendable:
+        return 0
+    for _ in sendable:
+        crashpoint(ex.settings, "relay.before_publish")
+    results = await asyncio.gather(
+        *(publisher.publish(r.recipient, r.id, r.raw) for r in sendable), return_exceptions=True
+    )
+    crashpoint(ex.settings, "relay.after_publish")
+    errors = {
+        r.id: _error_text(res)[:500]
+        for r, res in zip(sendable, results, strict=True)
+        if isinstance(res, BaseException)
+    }
+    with ex.node.db.transaction() as s:
+        later = ex.now()
+        for live in store.outbox_rows(s, [r.id for r in sendable]):
+            if live.state not in (store.OUT_QUEUED, store.OUT_SENT):
                 continue  # receipted meanwhile
             live.attempts += 1
             live.state = store.OUT_SENT
-            live.sent_at = live.sent_at or ex.now()
-            live.next_attempt_at = ex.now() + timedelta(seconds=backoff_s(ex.settings, live.attempts))
-            if error:
-                live.reason = error
-    return published
+            live.sent_at = live.sent_at or later
+            live.next_attempt_at = later + timedelta(seconds=backoff_s(ex.settings, live.attempts))
+            if live.id in errors:
+                live.reason = errors[live.id]
+    return len(sendable) - len(errors)
 
 
 # -- operator --------------------------------------------------------------------------------------------

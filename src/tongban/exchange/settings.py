@@ -40,6 +40,10 @@ class ExchangeSettings(BaseSettings):
     # Receipts are sent at most this many ids per receipt envelope.
     receipt_batch: int = 500
 
+    # Crash tests only (see failpoints.py): the point where the process kills itself, and at which visit.
+    crash_at: str | None = None
+    crash_after: int = 1
+
     # JetStream (see docs/exchange.md for the reasons).
     stream_name: str = "TONGBAN"
     subject_prefix: str = "tongban.node"

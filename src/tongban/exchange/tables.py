@@ -91,3 +91,22 @@ class RejectionRow(Base):
         Index("ix_exchange_rejection_receipt", "receipt_due", "sender"),
         Index("ix_exchange_rejection_sender", "sender", "at"),
     )
+
+
+class ProbeRow(Base):
+    """A probe received from a peer (``exchange.probe.v1``): the exchange's own end-to-end check.
+
+    One row per application, deliberately without a uniqueness constraint on the envelope id, so that a
+    double application would show in ``tongban exchange status`` and in the crash tests.
+    """
+
+    __tablename__ = "exchange_probe"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(16))
+    envelope_id: Mapped[str] = mapped_column(String(36))
+    label: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_exchange_probe_sender", "sender", "label"),)

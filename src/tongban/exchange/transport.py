@@ -201,7 +201,9 @@ class JetStreamTransport:
     async def close(self) -> None:
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await self._nc.flush(timeout=2)
+            with contextlib.suppress(Exception):
+                await self._nc.close()
             self._nc = None
 
 

@@ -77,9 +77,21 @@ def upgrade() -> None:
         "ix_exchange_rejection_receipt", "exchange_rejection", ["receipt_due", "sender"], unique=False
     )
     op.create_index("ix_exchange_rejection_sender", "exchange_rejection", ["sender", "at"], unique=False)
+    op.create_table(
+        "exchange_probe",
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("sender", sa.String(length=16), nullable=False),
+        sa.Column("envelope_id", sa.String(length=36), nullable=False),
+        sa.Column("label", sa.String(length=64), nullable=False),
+        sa.Column("sent_at", tongban.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("applied_at", tongban.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_exchange_probe")),
+    )
+    op.create_index("ix_exchange_probe_sender", "exchange_probe", ["sender", "label"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("exchange_probe")
     op.drop_table("exchange_rejection")
     op.drop_table("exchange_inbox")
     op.drop_table("exchange_outbox")
