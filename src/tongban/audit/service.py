@@ -50,3 +50,34 @@ def record_audit(
 def change_matches(change: Mapping[str, Any], *, digest: str, salt: str) -> bool:
     """Whether ``change`` is the change audited with ``digest`` and ``salt``."""
     return domain.change_digest(change, salt) == digest
+
+
+def record_batch(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    batch_id: str,
+    count: int,
+    at: datetime,
+    source: str | None = None,
+    object_ids: list[str] | None = None,
+) -> None:
+    """Audit one batch of a bulk import with a single row (call it once per committed batch).
+
+    ``object_ids`` (opaque ids of the objects written) are kept only inside the digest, so the batch's
+    exact content can be checked later without listing it in the log.
+    """
+    change: dict[str, Any] = {"batch": batch_id, "count": count, "source": source}
+    if object_ids is not None:
+        change["object_ids"] = list(object_ids)
+    record_audit(
+        session,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=f"batch:{batch_id}",
+        change=change,
+        at=at,
+    )

@@ -85,3 +85,8 @@ def recent(
     if object_id is not None:
         q = q.where(AuditRow.object_id == object_id)
     return session.execute(q.order_by(AuditRow.seq.desc()).limit(limit)).scalars().all()
+
+
+def count_unsealed(session: Session) -> int:
+    q = select(func.count()).select_from(AuditRow).where(AuditRow.chain_pos.is_(None))
+    return int(session.execute(q).scalar_one())

@@ -1,0 +1,120 @@
+"""The expected rule of every route, and the expected reach of every action for every role.
+
+Kept beside the permission table on purpose, written out by hand rather than derived from it: the test
+``tests/access/test_every_route_has_its_rule.py`` enumerates every route of the app and checks it against
+``ROUTES``, then checks ``GRANTS`` against ``EXPECTED`` for every role and scope. A new route without an
+entry here fails that test, and so does any change to the grants not mirrored here.
+
+``ROUTES``: ``"METHOD /path"`` → the action the route requires (``None``: public).
+``EXPECTED``: action → role → the widest scope the role has for it (``None``: denied).
+"""
+
+from __future__ import annotations
+
+from tongban.access.domain import Role, Scope
+
+ROUTES: dict[str, str | None] = {
+    # web shell
+    "GET /": None,
+    "GET /healthz": None,
+    # access: sign-in steps are public (each step checks its own pending session)
+    "GET /access/sign-in": None,
+    "POST /access/sign-in": None,
+    "GET /access/sign-in/totp": None,
+    "POST /access/sign-in/totp": None,
+    "GET /access/sign-in/enrol": None,
+    "POST /access/sign-in/enrol": None,
+    "POST /access/sign-out": None,
+    "GET /access/users": "access.user.read",
+    "POST /access/users": "access.user.manage",
+    "POST /access/users/{user_id}/disable": "access.user.manage",
+    "POST /access/users/{user_id}/reset-password": "access.user.manage",
+    "GET /access/views": "access.log.read",
+    "GET /access/my-views": "access.log.read_own",
+    "GET /api/v1/access/me": "access.account.self",
+    "GET /api/v1/access/users": "access.user.read",
+    "POST /api/v1/access/tokens": "access.token.manage",
+    "GET /api/v1/access/views": "access.log.read",
+    "GET /api/v1/access/my-views": "access.log.read_own",
+}
+
+C, RV, OH, CS, PA, NS, CI, EU = (
+    Role.WINDOW_CLERK,
+    Role.REVIEWER,
+    Role.OFFICE_HEAD,
+    Role.COUNTY_SUPERVISOR,
+    Role.PROVINCIAL_ADMIN,
+    Role.NATIONAL_SUPERVISOR,
+    Role.CITIZEN,
+    Role.ENTERPRISE_USER,
+)
+OWN, OFFICE, COUNTY, PREF, PROV, NATION = (
+    Scope.OWN,
+    Scope.OFFICE,
+    Scope.COUNTY,
+    Scope.PREFECTURE,
+    Scope.PROVINCE,
+    Scope.NATION,
+)
+
+
+def row(**by_role: Scope | None) -> dict[Role, Scope | None]:
+    """A row of the table: roles not named are denied."""
+    names = {
+        "clerk": C,
+        "reviewer": RV,
+        "head": OH,
+        "county": CS,
+        "admin": PA,
+        "national": NS,
+        "citizen": CI,
+        "enterprise": EU,
+    }
+    out: dict[Role, Scope | None] = dict.fromkeys(Role)
+    for key, scope in by_role.items():
+        out[names[key]] = scope
+    return out
+
+
+EVERYONE_OWN = {
+    k: OWN for k in ("clerk", "reviewer", "head", "county", "admin", "national", "citizen", "enterprise")
+}
+
+EXPECTED: dict[str, dict[Role, Scope | None]] = {
+    "access.account.self": row(**EVERYONE_OWN),
+    "access.user.read": row(head=OFFICE, county=COUNTY, admin=PROV, national=NATION),
+    "access.user.manage": row(head=OFFICE, county=COUNTY, admin=PROV),
+    "access.token.manage": row(admin=PROV),
+    "access.log.read": row(head=OFFICE, county=COUNTY, admin=PROV, national=NATION),
+    "access.log.read_own": row(citizen=OWN),
+    "audit.log.read": row(county=COUNTY, admin=PROV, national=NATION),
+    "audit.log.verify": row(admin=PROV),
+    "registry.person.read": row(clerk=COUNTY, reviewer=COUNTY, head=COUNTY, county=COUNTY, citizen=OWN),
+    "registry.person.search": row(clerk=COUNTY, reviewer=COUNTY, head=COUNTY, county=COUNTY),
+    "registry.person.update": row(reviewer=COUNTY, head=COUNTY),
+    "registry.household.read": row(clerk=COUNTY, reviewer=COUNTY, head=COUNTY, county=COUNTY, citizen=OWN),
+    "registry.household.update": row(reviewer=COUNTY, head=COUNTY),
+    "registry.import.run": row(admin=PROV),
+    "cases.case.create": row(clerk=OFFICE, reviewer=OFFICE, head=OFFICE, citizen=OWN, enterprise=OWN),
+    "cases.case.read": row(
+        clerk=OFFICE,
+        reviewer=COUNTY,
+        head=COUNTY,
+        county=COUNTY,
+        admin=PROV,
+        national=NATION,
+        citizen=OWN,
+        enterprise=OWN,
+    ),
+    "cases.case.update": row(clerk=OFFICE, reviewer=OFFICE, head=OFFICE),
+    "cases.case.decide": row(reviewer=COUNTY, head=COUNTY),
+    "cases.material.add": row(clerk=OFFICE, reviewer=OFFICE, head=OFFICE, citizen=OWN, enterprise=OWN),
+    "cases.task.decide": row(reviewer=COUNTY, head=COUNTY),
+    "cases.matter.manage": row(admin=PROV),
+    "cases.rating.create": row(citizen=OWN, enterprise=OWN),
+    "papers.paper.read": row(clerk=COUNTY, reviewer=COUNTY, head=COUNTY, citizen=OWN, enterprise=OWN),
+    "papers.paper.issue": row(reviewer=COUNTY, head=COUNTY),
+    "seals.seal.request": row(enterprise=OWN),
+    "exchange.outbox.read": row(admin=PROV),
+    "supervision.report.read": row(head=OFFICE, county=COUNTY, admin=PROV, national=NATION),
+}
