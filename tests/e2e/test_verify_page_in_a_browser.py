@@ -34,6 +34,7 @@ def _issue(data_dir: Path, *, revoke: bool = False) -> service.IssuedPaper:
             paper = service.issue_paper(
                 s,
                 node=node,
+                division_code="110105",
                 actor="user:e2e",
                 type="mig.certificate",
                 subject=SUBJECT,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from tongban.core.db import Database
 from tongban.papers import domain, keys, types
 
 T0 = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
@@ -63,3 +66,37 @@ class Issuer:
 def issuer() -> Issuer:
     signer, key = keys.generate_key(ISSUER, not_before=T0 - timedelta(days=365))
     return Issuer(signer, key, keys.StaticKeyResolver([key]))
+
+
+class Web:
+    """The app over one migrated node with access control, paper keys, and signed-in users by role."""
+
+    def __init__(self, database: Database, tmp_path: Path) -> None:
+        from tests.access.helpers import make_env
+
+        from tongban.papers import runtime as papers_runtime
+
+        self.env = make_env(database, tmp_path)
+        self.env.clock.set(datetime.now(UTC))  # papers are issued and verified at the real time here
+        papers_runtime.attach(self.env.runtime)
+        self.tmp_path = tmp_path
+
+    def user(self, role: str, login: str, **where: str) -> tuple[TestClient, dict[str, str]]:
+        """A signed-in client of ``role`` and the headers its unsafe requests need (node, CSRF token)."""
+        from tests.access.helpers import add, signed_in
+
+        from tongban.access.domain import Role
+
+        client, csrf = signed_in(self.env, add(self.env, Role(role), login, **where))
+        return client, {"x-tongban-node": "110000", "x-csrf-token": csrf}
+
+    def anonymous(self) -> tuple[TestClient, dict[str, str]]:
+        from tests.access.helpers import anonymous
+
+        client, csrf = anonymous(self.env)
+        return client, {"x-csrf-token": csrf}
+
+
+@pytest.fixture
+def web(database: Database, tmp_path: Path) -> Web:
+    return Web(database, tmp_path)

@@ -35,6 +35,7 @@ def _issue(node: NodeContext) -> str:
         paper = service.issue_paper(
             s,
             node=node,
+            division_code="110105",
             actor="user:1",
             type="mig.certificate",
             subject=SUBJECT,

@@ -44,7 +44,7 @@ def _issue(node: NodeContext, **overrides: object) -> service.IssuedPaper:
         **overrides,
     }
     with node.db.transaction() as s:
-        return service.issue_paper(s, node=node, actor="user:clerk-1", **args)  # type: ignore[arg-type]
+        return service.issue_paper(s, node=node, division_code="110105", actor="user:clerk-1", **args)  # type: ignore[arg-type]
 
 
 def _resolver(node: NodeContext) -> keys.StaticKeyResolver:
@@ -80,6 +80,7 @@ def test_a_failed_transaction_leaves_no_paper(node: NodeContext) -> None:
         service.issue_paper(
             s,
             node=node,
+            division_code="110105",
             actor="user:1",
             type="cert.kinship",
             subject=SUBJECT,

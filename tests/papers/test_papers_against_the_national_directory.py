@@ -53,6 +53,7 @@ def _issue(node: NodeContext) -> service.IssuedPaper:
         return service.issue_paper(
             s,
             node=node,
+            division_code="110105",
             actor="user:clerk",
             type="mig.certificate",
             subject=SUBJECT,

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from tongban.access.domain import Allow, Scope
+from tongban.access.web import ensure_in_scope, record_view
 from tongban.core.clock import utcnow
 from tongban.core.errors import N_, NotFound, TooLarge
 from tongban.core.routing import public, requires
@@ -37,6 +39,7 @@ class PaperIssue(BaseModel):
     purpose: str = Field(min_length=1, max_length=200)
     valid_until: datetime | None = None
     reissue_of: str | None = None
+    division_code: str = Field(pattern=r"^[0-9]{6}$")
     subject_ref: str | None = Field(default=None, max_length=64)
 
 
@@ -74,6 +77,7 @@ def _read(paper: service.IssuedPaper) -> PaperRead:
 
 @router.post("", status_code=201, dependencies=[requires("papers.paper.issue")])
 def issue(body: PaperIssue, request: Request, node: CurrentNode) -> PaperRead:
+    ensure_in_scope(request, body.division_code, person_ref=body.subject_ref)
     with node.db.transaction() as s:
         paper = service.issue_paper(
             s,
@@ -84,6 +88,7 @@ def issue(body: PaperIssue, request: Request, node: CurrentNode) -> PaperRead:
             facts=body.facts,
             valid_until=body.valid_until,
             purpose=body.purpose,
+            division_code=body.division_code,
             reissue_of=body.reissue_of,
             subject_ref=body.subject_ref,
         )
@@ -92,15 +97,34 @@ def issue(body: PaperIssue, request: Request, node: CurrentNode) -> PaperRead:
 
 @router.post("/{number}/revoke", dependencies=[requires("papers.paper.revoke")])
 def revoke(number: str, body: PaperRevoke, request: Request, node: CurrentNode) -> PaperRead:
+    _in_scope(request, node, number)
     with node.db.transaction() as s:
         paper = service.revoke_paper(s, node=node, actor=actor_of(request), number=number, reason=body.reason)
     return _read(paper)
 
 
+def _in_scope(request: Request, node: CurrentNode, number: str) -> Allow:
+    """The paper's scope check: outside the user's jurisdiction it answers 404, as for no paper at all."""
+    with node.db.session() as s:
+        paper = service.get_paper(s, node=node, number=number)
+    return ensure_in_scope(request, paper.division_code, person_ref=paper.subject_ref)
+
+
 def _paper(node: CurrentNode, number: str, request: Request, form: str) -> service.IssuedPaper:
-    # A paper carries a person's data: every read of one is audited.
+    allow = _in_scope(request, node, number)
+    # A paper carries a person's data: every read of one is audited, and is an access record of the person.
     with node.db.transaction() as s:
-        return service.fetch_paper(s, node=node, actor=actor_of(request), number=number, form=form)
+        paper = service.fetch_paper(s, node=node, actor=actor_of(request), number=number, form=form)
+    if paper.subject_ref is not None:
+        own = allow.scope == Scope.OWN
+        record_view(
+            request,
+            person_ref=paper.subject_ref,
+            person_division=paper.division_code,
+            reason="own" if own else "case",
+            reason_ref=None if own else paper.number,
+        )
+    return paper
 
 
 def _download(content: bytes, media_type: str, filename: str) -> Response:

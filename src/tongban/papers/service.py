@@ -44,6 +44,8 @@ class IssuedPaper:
     number: str
     type: str
     issuer: str
+    division_code: str
+    subject_ref: str | None
     signed: SignedPaper
     issued_at: datetime
     valid_until: datetime | None
@@ -57,6 +59,8 @@ def _issued(row: PaperRow) -> IssuedPaper:
         number=row.number,
         type=row.type,
         issuer=row.issuer,
+        division_code=row.division_code,
+        subject_ref=row.subject_ref,
         signed=store.signed_of(row),
         issued_at=row.issued_at,
         valid_until=row.valid_until,
@@ -91,13 +95,15 @@ def issue_paper(
     facts: Mapping[str, Any],
     valid_until: datetime | None,
     purpose: str,
+    division_code: str,
     reissue_of: str | None = None,
     subject_ref: str | None = None,
 ) -> IssuedPaper:
     """Issue a signed paper of ``node`` in the caller's transaction, and audit it.
 
     ``subject`` is only what the paper must show about its person; ``subject_ref`` the person's opaque
-    registry reference. A reissue names its predecessor (same issuer and type); a predecessor still in force
+    registry reference; ``division_code`` the county-level division the paper belongs to (where the subject
+    is registered), which scopes who may read it. A reissue names its predecessor (same issuer and type); a predecessor still in force
     is revoked as ``reissued`` in the same transaction.
     """
     kind = paper_type(type)
@@ -120,6 +126,8 @@ def issue_paper(
             )
     if not purpose.strip():
         raise InvalidInput(N_("A paper needs a purpose."))
+    if not (len(division_code) == 6 and division_code.isdigit() and division_code.startswith(node.code[:2])):
+        raise InvalidInput(N_("Division {code} is not one of this node's."), code=division_code)
     predecessor = None
     if reissue_of is not None:
         predecessor = store.get_paper(session, issuer=node.code, number=reissue_of, for_update=True)
@@ -145,6 +153,7 @@ def issue_paper(
         issuer=node.code,
         number=number,
         type=kind.code,
+        division_code=division_code,
         subject_ref=subject_ref,
         payload=signed.payload,
         sig_alg=signed.signature.alg,

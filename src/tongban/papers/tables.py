@@ -23,6 +23,8 @@ class PaperRow(Base):
     issuer: Mapped[str] = mapped_column(String(6), nullable=False)
     number: Mapped[str] = mapped_column(String(64), nullable=False)
     type: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The county-level division the paper belongs to (the subject's registration): its access scope.
+    division_code: Mapped[str] = mapped_column(String(6), nullable=False)
     # Opaque reference of the person in the issuer's registry (never an ID number).
     subject_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     payload: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("issuer", sa.String(length=6), nullable=False),
         sa.Column("number", sa.String(length=64), nullable=False),
         sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("division_code", sa.String(length=6), nullable=False),
         sa.Column("subject_ref", sa.String(length=64), nullable=True),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("sig_alg", sa.String(length=16), nullable=False),
