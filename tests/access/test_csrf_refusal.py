@@ -33,6 +33,7 @@ def test_a_first_visit_without_cookie_cannot_post(database: Database, tmp_path: 
     assert page.status_code == 200
     assert env.settings.anon_cookie in page.cookies
     assert 'name="csrf_token"' in page.text
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
 
 
 def test_signed_in_form_posts_need_the_session_token(database: Database, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from tongban.access.domain import Role
 from tongban.access.keys import app_secret
 from tongban.core.db import Database
 
-from .helpers import PASSWORD, add, anonymous, make_env
+from .helpers import PASSWORD, SECRET, add, anonymous, make_env
 
 
 def _csrf(html: str) -> str:
@@ -42,7 +42,7 @@ def test_enrol_then_sign_in_with_a_code(database: Database, tmp_path: Path) -> N
     page = client.get(r.headers["location"])
     assert page.status_code == 200
     assert "<svg" in page.text and "otpauth" not in page.text.split("<svg")[0]
-    secret = service.pending_totp_secret(env.db, user_id=clerk.id)
+    secret = service.pending_totp_secret(env.db, user_id=clerk.id, key=SECRET.encode())
     assert secret is not None and secret[:4] in page.text
     csrf2 = _csrf(page.text)
     bad = client.post(
@@ -136,3 +136,22 @@ def test_a_disabled_account_loses_its_sessions(database: Database, tmp_path: Pat
     client, _ = signed_in(env, citizen)
     service.set_disabled(env.db, user_id=citizen.id, disabled=True, actor="admin", now=env.clock.now())
     assert client.get("/api/v1/access/me").status_code == 401
+
+
+def test_second_factor_secrets_are_encrypted_at_rest(database: Database, tmp_path: Path) -> None:
+    env = make_env(database, tmp_path)
+    clerk = add(env, Role.WINDOW_CLERK, "clerk")
+    secret = service.start_totp_enrolment(env.db, user_id=clerk.id, key=SECRET.encode())
+    with env.db.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT totp_secret FROM access_users").scalar_one()
+    assert stored.startswith("v1:") and secret not in stored
+    assert service.pending_totp_secret(env.db, user_id=clerk.id, key=SECRET.encode()) == secret
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    with pytest.raises(InvalidTag):
+        service.pending_totp_secret(env.db, user_id=clerk.id, key=b"another node's key")
+    # Bound to the account: copied onto another account it does not open.
+    assert credentials.open_totp_secret(SECRET.encode(), stored, user_id=clerk.id) == secret
+    with pytest.raises(InvalidTag):
+        credentials.open_totp_secret(SECRET.encode(), stored, user_id=clerk.id + 1)

@@ -137,7 +137,7 @@ def test_enroll_totp_at_the_console(database: Database, monkeypatch: pytest.Monk
     )
     assert code == 0, out
     user = service.get_user(database, login="li.head")
-    secret = service.start_totp_enrolment(database, user_id=user.id)
+    secret = service.start_totp_enrolment(database, user_id=user.id, key=b"cli-test-secret")
     good = credentials.totp_code(secret, datetime.now(UTC))
     code, out = run(
         "user",

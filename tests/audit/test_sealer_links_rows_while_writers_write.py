@@ -146,3 +146,19 @@ def test_row_hash_covers_every_field() -> None:
         )
         assert domain.row_hash(dataclasses.replace(base, **{f.name: other}), domain.GENESIS) != h, f.name
     assert domain.row_hash(base, "1" * 64) != h
+
+
+def test_the_head_is_served_to_administrators_only(database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.access.helpers import add, make_env, signed_in
+    from tongban.access.domain import Role
+
+    env = make_env(database, tmp_path)
+    admin = add(env, Role.PROVINCIAL_ADMIN, "admin", division="110000")
+    clerk = add(env, Role.WINDOW_CLERK, "clerk")
+    seal_pending(database, clock=SystemClock())
+    client, _ = signed_in(env, admin)  # opening a session is audited: one pending row
+    body = client.get("/api/v1/audit/head").json()
+    assert body["pos"] == 2 and body["pending"] == 1 and body["node"] == "110000"
+    assert body["hash"] == current_head(database, node="110000").hash and body["hash"] in body["statement"]
+    client, _ = signed_in(env, clerk)
+    assert client.get("/api/v1/audit/head").status_code == 403

@@ -31,7 +31,6 @@ PASSWORD = "browser-pass-2026"
 FAST = AccessSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
 ENV = {
     "TONGBAN_SECRET_KEY": SECRET,
-    "TONGBAN_ACCESS_COOKIE_SECURE": "false",
     "TONGBAN_ACCESS_ARGON2_TIME_COST": "1",
     "TONGBAN_ACCESS_ARGON2_MEMORY_KIB": "1024",
     "TONGBAN_ACCESS_ARGON2_PARALLELISM": "1",
@@ -71,10 +70,11 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         person_ref="p-1",
     )
     # The supervisor enrolled a second factor earlier.
-    secret = service.start_totp_enrolment(db, user_id=supervisor.id)
+    secret = service.start_totp_enrolment(db, user_id=supervisor.id, key=SECRET.encode())
     service.check_totp(
         db,
         settings=FAST,
+        key=SECRET.encode(),
         user_id=supervisor.id,
         code=credentials.totp_code(secret, now),
         now=now,
@@ -168,6 +168,7 @@ def test_supervisor_reviews_access_records_with_the_code(server: LiveServer, pag
     page.get_by_role("button", name="确认").click()
     page.wait_for_url("**/access/views")
     expect(page.get_by_role("heading", level=1)).to_have_text("查询记录")
+    expect(page.locator("a.access-link")).to_have_text(["用户管理", "查询记录"])
     rows = page.locator("#views tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("赵窗口")
@@ -182,6 +183,7 @@ def test_citizen_sees_who_viewed_their_record(server: LiveServer, page: Page) ->
     sign_in(page, server, "11010519491231002X", citizen=True, target="/access/my-views")
     page.wait_for_url("**/access/my-views")
     expect(page.get_by_role("heading", level=1)).to_have_text("谁查看了我的档案")
+    expect(page.locator("a.access-link")).to_have_text(["谁查看了我的档案"])  # a citizen's only access page
     row = page.locator("#my-views tbody tr").first
     expect(row).to_contain_text("窗口受理人员")
     expect(row).to_contain_text("CY-01")

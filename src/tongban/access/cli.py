@@ -215,9 +215,10 @@ def enroll_totp(
     database, settings = _open(data_dir, db, node)
     user = _find(database, settings, login)
     try:
-        secret = service.pending_totp_secret(database, user_id=user.id) or service.start_totp_enrolment(
-            database, user_id=user.id
-        )
+        key = app_secret(settings)
+        secret = service.pending_totp_secret(
+            database, user_id=user.id, key=key
+        ) or service.start_totp_enrolment(database, user_id=user.id, key=key)
         uri = credentials.totp_uri(secret, account=user.login, issuer=AccessSettings().totp_issuer)
         import segno
 
@@ -227,6 +228,7 @@ def enroll_totp(
         service.check_totp(
             database,
             settings=AccessSettings(),
+            key=key,
             user_id=user.id,
             code=given,
             now=SystemClock().now(),

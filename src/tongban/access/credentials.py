@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
+import os
 import secrets
 from datetime import datetime
 from functools import lru_cache
@@ -13,6 +15,9 @@ import pyotp
 import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tongban.access.domain import N_
 from tongban.access.settings import AccessSettings
@@ -62,6 +67,28 @@ def check_password_strength(password: str) -> str | None:
 
 def new_totp_secret() -> str:
     return pyotp.random_base32()
+
+
+def _totp_aead(key: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"tongban totp secret v1").derive(
+        key
+    )
+    return AESGCM(derived)
+
+
+def seal_totp_secret(key: bytes, secret: str, *, user_id: int) -> str:
+    """The TOTP secret encrypted for storage (AES-GCM under a key derived from the node secret, bound to
+    the account), so a copy of the database does not hand out second factors."""
+    nonce = os.urandom(12)
+    sealed = _totp_aead(key).encrypt(nonce, secret.encode("ascii"), f"totp:{user_id}".encode())
+    return "v1:" + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def open_totp_secret(key: bytes, stored: str, *, user_id: int) -> str:
+    if not stored.startswith("v1:"):
+        raise ValueError("unknown TOTP secret format")
+    raw = base64.urlsafe_b64decode(stored[3:])
+    return _totp_aead(key).decrypt(raw[:12], raw[12:], f"totp:{user_id}".encode()).decode("ascii")
 
 
 def totp_uri(secret: str, *, account: str, issuer: str) -> str:

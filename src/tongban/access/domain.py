@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from functools import lru_cache
 from typing import ClassVar
 
 from tongban.core.errors import TongbanError
@@ -259,6 +260,11 @@ class Deny:
 Decision = Allow | Deny
 
 
+@lru_cache(maxsize=4096)
+def _role_grants(role: Role, action: str, matter: str | None) -> tuple[Grant, ...]:
+    return tuple(g for g in GRANTS.get(role, ()) if g.matches(action, matter))
+
+
 def within(scope: Scope, principal: Principal, target: Target) -> bool:
     """Whether ``target`` lies within ``scope`` of ``principal``."""
     if scope is Scope.NATION:
@@ -288,7 +294,11 @@ def decide(principal: Principal | None, action: str, target: Target | None = Non
     """Allow or deny ``principal`` doing ``action`` (on ``target`` when given)."""
     if principal is None:
         return Deny("unauthenticated")
-    grants = [g for g in principal.grants() if g.matches(action, target.matter if target else None)]
+    matter = target.matter if target else None
+    if principal.kind is PrincipalKind.SYSTEM or principal.role is None:
+        grants = [g for g in principal.grants() if g.matches(action, matter)]
+    else:
+        grants = list(_role_grants(principal.role, action, matter))
     if not grants:
         return Deny("no-permission")
     if target is None:

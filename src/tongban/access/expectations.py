@@ -36,6 +36,24 @@ ROUTES: dict[str, str | None] = {
     "POST /api/v1/access/tokens": "access.token.manage",
     "GET /api/v1/access/views": "access.log.read",
     "GET /api/v1/access/my-views": "access.log.read_own",
+    # audit
+    "GET /api/v1/audit/head": "audit.log.verify",
+    # registry
+    "POST /api/v1/registry/households": "registry.household.update",
+    "GET /api/v1/registry/households/{number}": "registry.household.read",
+    "POST /api/v1/registry/persons": "registry.person.update",
+    "POST /api/v1/registry/persons/lookup": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}/journal": "registry.person.read",
+    "GET /api/v1/registry/persons/{person_id}/status": "registry.person.read",
+    "POST /api/v1/registry/persons/{person_id}/moves": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/cancellation": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/corrections": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/transit": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/restoration": "registry.person.update",
+    "POST /api/v1/registry/persons/{person_id}/moved-out": "registry.person.update",
+    "GET /api/v1/registry/search": "registry.person.search",
+    "POST /api/v1/registry/id-numbers": "registry.person.update",
     # papers: verification and revocation lists are public; downloads, issuing and revoking are not
     "GET /verify": None,
     "POST /verify": None,
@@ -130,5 +148,7 @@ EXPECTED: dict[str, dict[Role, Scope | None]] = {
     "papers.paper.revoke": row(head=COUNTY),
     "seals.seal.request": row(enterprise=OWN),
     "exchange.outbox.read": row(admin=PROV),
+    "exchange.status.read": row(admin=PROV),
+    "exchange.parked.retry": row(admin=PROV),
     "supervision.report.read": row(head=OFFICE, county=COUNTY, admin=PROV, national=NATION),
 }

@@ -21,11 +21,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from tongban.access import service
 from tongban.access.accesslog import ViewBuffer
-from tongban.access.domain import N_, AttemptWindow
+from tongban.access.domain import N_, Allow, AttemptWindow, Principal, decide
 from tongban.access.identity import CitizenPasswords, StaffPasswords
 from tongban.access.keys import app_secret
 from tongban.access.settings import AccessSettings
-from tongban.access.web import VIEW_SERVICE, SessionAuthorizer
+from tongban.access.web import VIEW_SERVICE, SessionAuthorizer, cookie_secure
 from tongban.audit.lifecycle import on_shutdown
 from tongban.core.clock import SystemClock
 from tongban.core.errors import TongbanError
@@ -37,6 +37,13 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# No framing (clickjacking of sign-in and admin forms), no MIME sniffing, no URLs leaking to other sites.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def session_cookie_value(node: str, token: str) -> str:
@@ -52,6 +59,21 @@ def _node_or_none(request: Request) -> NodeContext | None:
         return get_node(request)
     except TongbanError:
         return None
+
+
+# Pages of this capability a user may open, shown beside their name: (action, href, label msgid).
+LINKS = (
+    ("access.user.read", "/access/users", N_("User administration")),
+    ("access.log.read", "/access/views", N_("Access records")),
+    ("access.log.read_own", "/access/my-views", N_("Who viewed my record")),
+)
+
+
+def access_links(user: Principal | None) -> list[tuple[str, str]]:
+    """(href, label msgid) of the access pages ``user`` may open (for the layout)."""
+    if user is None:
+        return []
+    return [(href, label) for action, href, label in LINKS if isinstance(decide(user, action), Allow)]
 
 
 def install(app: FastAPI) -> None:
@@ -72,6 +94,7 @@ def install(app: FastAPI) -> None:
             "citizen": CitizenPasswords(settings, secret),
         }
     clock = SystemClock()
+    app.state.templates.globals["access_links"] = access_links
 
     @app.middleware("http")
     async def access_middleware(
@@ -154,10 +177,16 @@ def install(app: FastAPI) -> None:
             response = RedirectResponse("/access/sign-in?next=" + quote(target, safe=""), status_code=303)
         if new_anon is not None:
             response.set_cookie(
-                settings.anon_cookie, new_anon, httponly=True, secure=settings.cookie_secure, samesite="lax"
+                settings.anon_cookie,
+                new_anon,
+                httponly=True,
+                secure=cookie_secure(request, settings),
+                samesite="lax",
             )
         if request.state.user is not None or request.state.pending_session is not None:
             response.headers.setdefault("Cache-Control", "no-store")
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
         return response
 
     def flush_access_records() -> None:

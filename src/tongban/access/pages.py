@@ -28,8 +28,9 @@ from tongban.access.domain import (
     division_prefix,
 )
 from tongban.access.identity import IdentityProvider
+from tongban.access.keys import app_secret
 from tongban.access.settings import AccessSettings
-from tongban.access.web import CurrentUser, access_settings, scope_filter
+from tongban.access.web import CurrentUser, access_settings, cookie_secure, scope_filter
 from tongban.core.errors import InvalidInput, NotFound, TongbanError, Unauthenticated
 from tongban.core.node import NodeContext
 from tongban.core.routing import public, requires
@@ -55,12 +56,17 @@ def safe_next(value: str | None) -> str:
     return "/"
 
 
+def _key(request: Request) -> bytes:
+    """The node secret that encrypts second-factor secrets at rest."""
+    return app_secret(request.app.state.runtime.settings)
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
 def _set_session_cookie(
-    response: Response, settings: AccessSettings, node: str, new: service.NewSession
+    request: Request, response: Response, settings: AccessSettings, node: str, new: service.NewSession
 ) -> None:
     from tongban.access.middleware import session_cookie_value
 
@@ -68,7 +74,7 @@ def _set_session_cookie(
         settings.session_cookie,
         session_cookie_value(node, new.token),
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=cookie_secure(request, settings),
         samesite="lax",
         max_age=new.ttl_s,
         path="/",
@@ -133,7 +139,7 @@ def sign_in(
         response = redirect("/access/sign-in/enrol?next=" + quote(target, safe=""))
     else:
         response = redirect(target)
-    _set_session_cookie(response, settings, node.code, new)
+    _set_session_cookie(request, response, settings, node.code, new)
     return response
 
 
@@ -144,7 +150,7 @@ def _promote(request: Request, node: NodeContext, pending: service.LoadedSession
         node.db, settings=settings, user_id=pending.user.id, stage=service.STAGE_ACTIVE, now=node.clock.now()
     )
     response = redirect(target)
-    _set_session_cookie(response, settings, node.code, new)
+    _set_session_cookie(request, response, settings, node.code, new)
     return response
 
 
@@ -170,6 +176,7 @@ def totp_submit(
         service.check_totp(
             node.db,
             settings=access_settings(request),
+            key=_key(request),
             user_id=pending.user.id,
             code=code,
             now=node.clock.now(),
@@ -183,9 +190,9 @@ def totp_submit(
 
 
 def _enrol_context(request: Request, node: NodeContext, pending: service.LoadedSession) -> dict[str, Any]:
-    secret = service.pending_totp_secret(node.db, user_id=pending.user.id)
+    secret = service.pending_totp_secret(node.db, user_id=pending.user.id, key=_key(request))
     if secret is None:
-        secret = service.start_totp_enrolment(node.db, user_id=pending.user.id)
+        secret = service.start_totp_enrolment(node.db, user_id=pending.user.id, key=_key(request))
     settings = access_settings(request)
     uri = credentials.totp_uri(
         secret, account=f"{pending.user.login}@{node.code}", issuer=settings.totp_issuer
@@ -223,6 +230,7 @@ def enrol_submit(
         service.check_totp(
             node.db,
             settings=access_settings(request),
+            key=_key(request),
             user_id=pending.user.id,
             code=code,
             now=node.clock.now(),
@@ -251,7 +259,11 @@ def sign_out(request: Request) -> Response:
             service.close_session(home.db, token_hash=loaded.token_hash)
     response = redirect("/access/sign-in")
     response.delete_cookie(
-        settings.session_cookie, path="/", secure=settings.cookie_secure, httponly=True, samesite="lax"
+        settings.session_cookie,
+        path="/",
+        secure=cookie_secure(request, settings),
+        httponly=True,
+        samesite="lax",
     )
     return response
 

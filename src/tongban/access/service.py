@@ -304,8 +304,8 @@ def stage_after_password(user: UserInfo) -> str:
     return STAGE_ACTIVE
 
 
-def start_totp_enrolment(db: Database, *, user_id: int) -> str:
-    """Give the account a new (not yet confirmed) TOTP secret and return it."""
+def start_totp_enrolment(db: Database, *, user_id: int, key: bytes) -> str:
+    """Give the account a new (not yet confirmed) TOTP secret and return it (stored encrypted with ``key``)."""
     secret = cred.new_totp_secret()
     with db.transaction() as s:
         user = store.user_by_id(s, user_id, for_update=True)
@@ -313,20 +313,20 @@ def start_totp_enrolment(db: Database, *, user_id: int) -> str:
             raise NotFound(N_("No such account."))
         if user.totp_enrolled_at is not None:
             raise Conflict(N_("A second factor is enrolled already."))
-        user.totp_secret = secret
+        user.totp_secret = cred.seal_totp_secret(key, secret, user_id=user.id)
     return secret
 
 
-def pending_totp_secret(db: Database, *, user_id: int) -> str | None:
+def pending_totp_secret(db: Database, *, user_id: int, key: bytes) -> str | None:
     with db.session() as s:
         user = store.user_by_id(s, user_id)
-        if user is None or user.totp_enrolled_at is not None:
+        if user is None or user.totp_enrolled_at is not None or user.totp_secret is None:
             return None
-        return user.totp_secret
+        return cred.open_totp_secret(key, user.totp_secret, user_id=user.id)
 
 
 def check_totp(
-    db: Database, *, settings: AccessSettings, user_id: int, code: str, now: datetime, actor: str
+    db: Database, *, settings: AccessSettings, key: bytes, user_id: int, code: str, now: datetime, actor: str
 ) -> None:
     """Check a TOTP code (confirming enrolment when pending). A code is accepted once; failures count
     towards the lock-out like wrong passwords."""
@@ -338,7 +338,8 @@ def check_totp(
             raise AccountLocked(
                 N_("This account is locked after too many failed sign-ins; ask an administrator.")
             )
-        step = cred.totp_matching_step(user.totp_secret, code, now)
+        secret = cred.open_totp_secret(key, user.totp_secret, user_id=user.id)
+        step = cred.totp_matching_step(secret, code, now)
         if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
             user.failed_attempts += 1
             if user.failed_attempts >= settings.lockout_threshold:

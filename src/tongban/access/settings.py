@@ -8,8 +8,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class AccessSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TONGBAN_ACCESS_", env_file=".env", extra="ignore")
 
-    # Session cookies: Secure by default; set false only to serve plain http on localhost.
-    cookie_secure: bool = True
+    # Session cookies carry the Secure flag. Unset (the default): always, except for plain http to localhost
+    # (127.0.0.1, ::1, localhost), so `tongban serve` works on a developer's machine; set true behind a proxy
+    # that terminates TLS on localhost.
+    cookie_secure: bool | None = None
     session_cookie: str = "tongban_session"
     anon_cookie: str = "tongban_anon"
     session_ttl_s: int = 8 * 3600

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tongban.access.tables import ApiToken, RecordView, User, WebSession
+
+_INSERT_VIEW = insert(cast(Table, RecordView.__table__))
 
 
 def user_by_login(session: Session, login: str, *, for_update: bool = False) -> User | None:
@@ -88,7 +91,7 @@ def tokens(session: Session) -> Sequence[ApiToken]:
 
 def add_views(session: Session, rows: list[dict[str, object]]) -> None:
     if rows:
-        session.execute(insert(RecordView), rows)
+        session.connection().execute(_INSERT_VIEW, rows)
 
 
 def views(

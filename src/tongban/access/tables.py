@@ -30,7 +30,7 @@ class User(Base):
     enterprise_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
     must_change_password: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)  # AES-GCM sealed
     totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

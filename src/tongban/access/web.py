@@ -35,6 +35,16 @@ def access_settings(request: Request) -> AccessSettings:
     return settings
 
 
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def cookie_secure(request: Request, settings: AccessSettings) -> bool:
+    """Whether cookies get the Secure flag: as configured, else always but for plain http to localhost."""
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return not (request.url.scheme == "http" and (request.url.hostname or "") in LOCAL_HOSTS)
+
+
 def optional_user(request: Request) -> Principal | None:
     user: Principal | None = getattr(request.state, "user", None)
     return user

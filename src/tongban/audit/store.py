@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from tongban.audit.tables import AuditRow, AuditSeal
+
+_INSERT = insert(cast(Table, AuditRow.__table__))
 
 
 def add_row(
@@ -23,19 +26,20 @@ def add_row(
     change_salt: str | None,
     change_summary: str | None,
 ) -> None:
-    session.add(
-        AuditRow(
-            at=at,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            change_digest=change_digest,
-            change_salt=change_salt,
-            change_summary=change_summary,
-        )
+    # A Core insert of a prepared statement: no ORM unit of work, no id read back (the writer never needs it).
+    session.connection().execute(
+        _INSERT,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "change_digest": change_digest,
+            "change_salt": change_salt,
+            "change_summary": change_summary,
+        },
     )
-    session.flush()
 
 
 def unsealed(session: Session, limit: int) -> Sequence[AuditRow]:

@@ -1,0 +1,112 @@
+"""Search keys of a name: the name itself, its full pinyin and its initials, for every reading.
+
+A name is found by a prefix of any of its keys: ``张三`` by ``张``, ``zhangsan``, ``zhangs`` or ``zs``. A
+polyphonic character contributes every reading pypinyin knows (``曾`` is ``zeng`` as a surname and ``ceng``
+elsewhere; ``单`` is ``shan``, ``dan`` or ``chan``), so the clerk finds the person whichever reading they try.
+Readings multiply, so variants are generated in order of how many characters use a less common reading and
+capped at ``MAX_VARIANTS`` per kind. For middle-dot names (``阿依古丽·买买提``) each part after a dot also gets
+keys, so a search by the second part finds the person too. Keys are lower-case; case and spaces in a query
+are ignored. Characters pypinyin does not know (Latin letters, rare characters outside the BMP) are kept as
+they are in the hanzi key and dropped from the pinyin keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+from pypinyin import Style, pinyin
+
+MAX_VARIANTS = 16  # full-pinyin readings per name part; initials likewise
+MAX_KEY_LENGTH = 96
+NAME_SEPARATORS = "·•‧・.．"
+
+
+@lru_cache(maxsize=65536)
+def readings(char: str) -> tuple[str, ...]:
+    """Every toneless reading of one character, most common first; ``()`` when it has none."""
+    if not (
+        "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0003134f" or "\uf900" <= char <= "\ufaff"
+    ):
+        return ()
+    found = pinyin(char, style=Style.NORMAL, heteronym=True, errors=lambda _c: "")
+    if not found:
+        return ()
+    return tuple(dict.fromkeys(r.replace("ü", "v") for r in found[0] if r and r.isascii() and r.isalpha()))
+
+
+def _variants(per_char: list[tuple[str, ...]], limit: int) -> Iterator[tuple[str, ...]]:
+    """Reading combinations, fewest uncommon readings first, at most ``limit``."""
+    n = len(per_char)
+    emitted = 0
+    for k in range(n + 1):
+        for positions in itertools.combinations(range(n), k):
+            if any(len(per_char[p]) < 2 for p in positions):
+                continue
+            choices = [per_char[i][1:] if i in positions else per_char[i][:1] for i in range(n)]
+            for combo in itertools.product(*choices):
+                yield combo
+                emitted += 1
+                if emitted >= limit:
+                    return
+
+
+@lru_cache(maxsize=65536)
+def _part_keys(part: str) -> frozenset[str]:
+    keys = {part.lower()}
+    per_char = [readings(ch) for ch in part]
+    known = [r for r in per_char if r]
+    if not known:
+        return frozenset(keys)
+    # Latin letters in a name (rare) join the pinyin keys as they are.
+    fixed = [
+        r if r else ((ch.lower(),) if ch.isascii() and ch.isalpha() else ())
+        for ch, r in zip(part, per_char, strict=True)
+    ]
+    fixed = [r for r in fixed if r]
+    for combo in _variants(fixed, MAX_VARIANTS):
+        keys.add("".join(combo))
+    initials = [tuple(dict.fromkeys(r[0] for r in options)) for options in fixed]
+    for combo in _variants(initials, MAX_VARIANTS):
+        keys.add("".join(combo))
+    return frozenset(keys)
+
+
+def split_name(name: str) -> list[str]:
+    return [p for p in re.split(f"[{re.escape(NAME_SEPARATORS)}\\s]+", name) if p]
+
+
+def search_keys(name: str) -> list[str]:
+    """The search keys of ``name`` (sorted, unique, each at most ``MAX_KEY_LENGTH`` characters)."""
+    keys: set[str] = {name.lower()[:MAX_KEY_LENGTH]}
+    parts = split_name(name)
+    # The whole name without separators, then each part from the second on.
+    keys |= {k[:MAX_KEY_LENGTH] for k in _part_keys("".join(parts))}
+    for part in parts[1:]:
+        keys |= {k[:MAX_KEY_LENGTH] for k in _part_keys(part)}
+    keys.discard("")
+    return sorted(keys)
+
+
+def normalize_query(query: str) -> str:
+    """A search text as keys are stored: lower-case, without spaces and name separators."""
+    return "".join(ch for ch in query.strip().lower() if not ch.isspace() and ch not in NAME_SEPARATORS)[
+        :MAX_KEY_LENGTH
+    ]
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string above every string that starts with ``prefix`` (code point order).
+
+    ``key >= prefix AND key < prefix_upper_bound(prefix)`` is ``key LIKE 'prefix%'`` written so that an
+    ordinary B-tree index answers it on both backends (SQLite's LIKE is case-insensitive and skips the index).
+    """
+    last = ord(prefix[-1])
+    nxt = last + 1
+    if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogate block: not encodable
+        nxt = 0xE000
+    if nxt > 0x10FFFF:
+        return prefix + "\U0010ffff"
+    return prefix[:-1] + chr(nxt)

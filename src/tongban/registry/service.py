@@ -1,0 +1,1025 @@
+"""The registry's use cases: one transaction each, refused with a clear error and no change when illegal.
+
+Every function takes the node context first and keyword-only arguments after it, among them the ``actor``
+(who acts, for the audit record). Writes journal the change and update the current state in the same
+transaction (``store.append_journal``), and record one audit entry through ``_audit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tongban.access.masking import mask_id
+from tongban.audit.service import record_audit
+from tongban.core.errors import Conflict, InvalidInput, NotFound
+from tongban.core.i18n import N_
+from tongban.core.node import NodeContext
+from tongban.divisions.domain import get_catalog
+from tongban.idnum.domain import IdNumber, InvalidIdNumber, Sex, make_id_number, parse_id
+from tongban.registry import store
+from tongban.registry.domain import (
+    CORRECTABLE,
+    CancelReason,
+    HouseholdKind,
+    JournalEvent,
+    RegistrationStatus,
+    Relation,
+    check_ethnicity,
+    check_household_number,
+    check_membership,
+    check_name,
+    check_not_before,
+    next_status,
+    same_province,
+)
+from tongban.registry.tables import Household, JournalEntry, Membership, Person, PersonState
+
+CHINA = timezone(timedelta(hours=8), "CST")
+MAX_SEQUENCE = 999
+
+
+# --------------------------------------------------------------------------------------------- views
+@dataclass(frozen=True)
+class PersonView:
+    person_id: int
+    id_number: str
+    name: str
+    sex: str
+    birth_date: date
+    ethnicity: str
+    birthplace: str
+    status: str
+    since: date
+    household_number: str | None
+    relation: str | None
+    division_code: str | None  # where the person is registered now (None unless active)
+    last_division_code: str | None = None  # the division of their latest registration event here
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id(self.id_number)
+
+    @property
+    def jurisdiction(self) -> str | None:
+        """The division whose staff answer for this record: current, else the last one here."""
+        return self.division_code or self.last_division_code
+
+
+@dataclass(frozen=True)
+class MemberView:
+    person_id: int
+    id_number: str
+    name: str
+    sex: str
+    birth_date: date
+    relation: str
+    from_date: date
+
+
+@dataclass(frozen=True)
+class HouseholdView:
+    number: str
+    kind: str
+    address: str
+    division_code: str
+    head_person_id: int | None
+    created_on: date
+    members: tuple[MemberView, ...]
+
+
+@dataclass(frozen=True)
+class JournalView:
+    seq: int
+    event: str
+    on_date: date
+    status_after: str
+    division_code: str | None
+    household_number: str | None
+    relation: str | None
+    reason: str | None
+    case_ref: str | None
+    detail: dict[str, Any] | None
+    actor: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusOnDate:
+    on_date: date
+    status: str | None  # None: not registered in this node on that day
+    household_number: str | None
+    division_code: str | None
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _audit(
+    s: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    change: Mapping[str, Any] | None,
+    at: datetime,
+) -> None:
+    """The registry's single audit call site: every write calls it once, in the write's transaction.
+
+    ``object_id`` is the person's or household's internal id, never an ID number.
+    """
+    record_audit(
+        s, actor=actor, action=action, object_type=object_type, object_id=object_id, change=change, at=at
+    )
+
+
+def today(node: NodeContext) -> date:
+    """The node's current date (China Standard Time: registration dates are local dates)."""
+    return node.clock.now().astimezone(CHINA).date()
+
+
+def _check_date(node: NodeContext, on_date: date | None) -> date:
+    now = today(node)
+    if on_date is None:
+        return now
+    if on_date > now:
+        raise InvalidInput(N_("The date {date} is in the future."), date=on_date.isoformat())
+    return on_date
+
+
+def check_division(code: str, node_code: str, *, in_use: bool) -> str:
+    """A division code known to the catalog (ever, or in use now) and belonging to the node's province."""
+    catalog = get_catalog()
+    known = catalog.in_use(code) if in_use else catalog.ever_existed(code)
+    if not known:
+        raise InvalidInput(N_("Unknown division code {code}."), code=code)
+    if not same_province(code, node_code) or code[2:] == "0000":
+        raise InvalidInput(N_("Division {code} is not a place of registration of this node."), code=code)
+    return code
+
+
+def check_birthplace(code: str) -> str:
+    if not get_catalog().ever_existed(code):
+        raise InvalidInput(N_("Unknown division code {code}."), code=code)
+    return code
+
+
+def check_id_number(value: str, *, on: date) -> IdNumber:
+    """A valid ID number: check character, birth date not in the future, an area code that ever existed."""
+    return parse_id(value, today=on, area_exists=get_catalog().ever_existed)
+
+
+def _check_consistent(idn: IdNumber, *, sex: str, birth_date: date) -> None:
+    if idn.birth_date != birth_date:
+        raise InvalidInput(N_("The birth date does not match the ID number."))
+    if idn.sex.value != sex:
+        raise InvalidInput(N_("The sex does not match the ID number."))
+
+
+def _sex(value: str) -> Sex:
+    try:
+        return Sex(value)
+    except ValueError:
+        raise InvalidInput(N_("Unknown sex {value}."), value=value) from None
+
+
+def _person(s: Session, id_number: str) -> Person:
+    person = store.person_by_id_number(s, id_number)
+    if person is None:
+        raise NotFound(N_("No person with this ID number is registered in this node."))
+    return person
+
+
+def _locked_state(s: Session, person: Person) -> PersonState | None:
+    return store.state_of(s, person.id, lock=True)
+
+
+def _household(s: Session, number: str, *, lock: bool = False) -> Household:
+    household = store.household_by_number(s, number, lock=lock)
+    if household is None:
+        raise NotFound(N_("No household {number} in this node."), number=number)
+    return household
+
+
+def _leave_household(
+    s: Session, *, person: Person, on_date: date, new_head_id_number: str | None
+) -> tuple[Household, Membership]:
+    """Close the person's open membership; a head leaving others behind hands over to ``new_head``."""
+    membership = store.open_membership(s, person.id)
+    if membership is None:  # pragma: no cover - an active person always has one (unique index, journal)
+        raise Conflict(N_("This person has no current household."))
+    household = store.household_by_id(s, membership.household_id)
+    assert household is not None
+    store.lock_households(s, [household.id])
+    membership.to_date = on_date
+    if household.head_person_id == person.id:
+        others = [(m, p) for m, p, _ in store.open_members(s, household.id) if p.id != person.id]
+        if not others or (household.kind == HouseholdKind.COLLECTIVE and new_head_id_number is None):
+            household.head_person_id = None
+        else:
+            if new_head_id_number is None:
+                raise Conflict(
+                    N_("This person heads household {number}: name the member who becomes its head."),
+                    number=household.number,
+                )
+            match = [(m, p) for m, p in others if p.id_number == new_head_id_number]
+            if not match:
+                raise InvalidInput(N_("The new head must be a current member of the household."))
+            new_membership, new_head = match[0]
+            new_membership.relation = Relation.HEAD.value
+            household.head_person_id = new_head.id
+    elif new_head_id_number is not None:
+        raise InvalidInput(N_("Only a leaving head hands the household over to a new head."))
+    return household, membership
+
+
+def _join_household(
+    s: Session, *, person: Person, household: Household, relation: Relation, on_date: date
+) -> None:
+    kind = HouseholdKind(household.kind)
+    has_members = store.count_open_members(s, household.id) > 0
+    check_membership(kind, relation, has_head=household.head_person_id is not None, has_members=has_members)
+    s.add(
+        Membership(
+            person_id=person.id,
+            household_id=household.id,
+            relation=relation.value,
+            from_date=on_date,
+        )
+    )
+    if relation is Relation.HEAD:
+        household.head_person_id = person.id
+    s.flush()
+
+
+def _relation(value: str) -> Relation:
+    try:
+        return Relation(value)
+    except ValueError:
+        raise InvalidInput(N_("Unknown relation {value}."), value=value) from None
+
+
+def _view(s: Session, person: Person) -> PersonView:
+    state = store.state_of(s, person.id)
+    assert state is not None
+    household = store.household_by_id(s, state.household_id) if state.household_id else None
+    membership = store.open_membership(s, person.id) if household else None
+    return PersonView(
+        person_id=person.id,
+        id_number=person.id_number,
+        name=person.name,
+        sex=person.sex,
+        birth_date=person.birth_date,
+        ethnicity=person.ethnicity,
+        birthplace=person.birthplace,
+        status=state.status,
+        since=state.since,
+        household_number=household.number if household else None,
+        relation=membership.relation if membership else None,
+        division_code=state.division_code,
+        last_division_code=_last_division(s, person.id, state),
+    )
+
+
+def _last_division(s: Session, person_id: int, state: PersonState) -> str | None:
+    if state.division_code is not None:
+        return state.division_code
+    entry = store.last_placed_entry(s, person_id)
+    return entry.division_code if entry is not None else None
+
+
+# -------------------------------------------------------------------------------------- operations
+def create_household(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    number: str,
+    kind: HouseholdKind | str,
+    address: str,
+    division_code: str,
+    on_date: date | None = None,
+) -> HouseholdView:
+    """Open a household (立户) in a division of this node; its head joins it by registration or a move."""
+    check_household_number(number)
+    try:
+        kind = HouseholdKind(kind)
+    except ValueError:
+        raise InvalidInput(N_("Unknown household kind {value}."), value=str(kind)) from None
+    if not address.strip() or len(address) > 200:
+        raise InvalidInput(N_("An address of 1 to 200 characters is required."))
+    check_division(division_code, node.code, in_use=True)
+    on_date = _check_date(node, on_date)
+    with node.db.transaction() as s:
+        if store.household_by_number(s, number) is not None:
+            raise Conflict(N_("Household {number} already exists."), number=number)
+        household = Household(
+            number=number,
+            kind=kind.value,
+            address=address,
+            division_code=division_code,
+            created_on=on_date,
+        )
+        s.add(household)
+        s.flush()
+        _audit(
+            s,
+            actor=actor,
+            action="registry.household.create",
+            object_type="household",
+            object_id=str(household.id),
+            change={"number": number, "kind": kind.value, "division_code": division_code},
+            at=node.clock.now(),
+        )
+        return _household_view(s, household)
+
+
+def register_person(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    household_number: str,
+    relation: Relation | str,
+    event: JournalEvent | str,
+    name: str,
+    sex: Sex | str,
+    birth_date: date,
+    ethnicity: str,
+    birthplace: str,
+    id_number: str | None = None,
+    on_date: date | None = None,
+    reason: str | None = None,
+    case_ref: str | None = None,
+) -> PersonView:
+    """Register a person into a household of this node, at birth or on moving in.
+
+    A newborn without an ID number gets a new one for the household's area. A person already known here
+    (moved out earlier) moves back in with their record; anyone actively registered, in transit or
+    cancelled is refused by the transition table.
+    """
+    event = JournalEvent(event)
+    if event not in (JournalEvent.BORN, JournalEvent.MOVED_IN):
+        raise InvalidInput(N_("A registration is a birth or a move-in."))
+    rel = _relation(str(relation))
+    check_name(name)
+    sex = _sex(str(sex))
+    check_ethnicity(ethnicity)
+    check_birthplace(birthplace)
+    on_date = _check_date(node, on_date)
+    if birth_date > on_date:
+        raise InvalidInput(N_("The birth date is after the registration date."))
+    if id_number is None and event is not JournalEvent.BORN:
+        raise InvalidInput(N_("A person moving in must have an ID number."))
+    if id_number is not None:
+        _check_consistent(check_id_number(id_number, on=today(node)), sex=sex.value, birth_date=birth_date)
+    now = node.clock.now()
+    with node.db.transaction() as s:
+        household = _household(s, household_number, lock=True)
+        if id_number is None:
+            id_number = _allocate(s, node=node, area=household.division_code, birth_date=birth_date, sex=sex)
+        person = store.person_by_id_number(s, id_number)
+        detail: dict[str, Any] | None = None
+        if person is None:
+            person = Person(
+                id_number=id_number,
+                name=name,
+                sex=sex.value,
+                birth_date=birth_date,
+                ethnicity=ethnicity,
+                birthplace=birthplace,
+            )
+            s.add(person)
+            s.flush()
+            state = None
+            store.replace_search_keys(s, person.id, name)
+        else:
+            state = _locked_state(s, person)
+            check_not_before(on_date, store.last_journal_date(s, person.id))
+            if person.sex != sex.value or person.birth_date != birth_date:
+                raise InvalidInput(N_("The sex and birth date differ from this person's record."))
+            # A person moving back may bring a changed name or ethnicity: keep the prior values.
+            prior = {
+                f: getattr(person, f)
+                for f, v in (("name", name), ("ethnicity", ethnicity))
+                if getattr(person, f) != v
+            }
+            detail = {"prior": prior} if prior else None
+        store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=event,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=household.id,
+            division_code=household.division_code,
+            relation=rel.value,
+            reason=reason,
+            case_ref=case_ref,
+            detail=detail,
+        )
+        if detail:
+            person.name, person.ethnicity = name, ethnicity
+            store.replace_search_keys(s, person.id, name)
+        _join_household(s, person=person, household=household, relation=rel, on_date=on_date)
+        _audit(
+            s,
+            actor=actor,
+            action=f"registry.person.{event.value}",
+            object_type="person",
+            object_id=str(person.id),
+            change={"household": household.number, "relation": rel.value, "case_ref": case_ref},
+            at=now,
+        )
+        return _view(s, person)
+
+
+def move_within_node(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    id_number: str,
+    to_household: str,
+    relation: Relation | str,
+    reason: str,
+    on_date: date | None = None,
+    case_ref: str | None = None,
+    new_head_id_number: str | None = None,
+) -> PersonView:
+    """Move an actively registered person to another household of this node (moved out, then in)."""
+    rel = _relation(str(relation))
+    on_date = _check_date(node, on_date)
+    _require_reason(reason)
+    now = node.clock.now()
+    with node.db.transaction() as s:
+        person = _person(s, id_number)
+        state = _locked_state(s, person)
+        if state is None or state.status != RegistrationStatus.ACTIVE:
+            raise Conflict(
+                N_("A person whose registration is {status} cannot be recorded as {event}."),
+                status=state.status if state else "unregistered",
+                event=JournalEvent.MOVED_OUT.value,
+            )
+        check_not_before(on_date, store.last_journal_date(s, person.id))
+        target = _household(s, to_household)
+        if state.household_id == target.id:
+            raise Conflict(N_("The person is already in household {number}."), number=to_household)
+        assert state.household_id is not None
+        store.lock_households(s, [state.household_id, target.id])
+        old, _ = _leave_household(s, person=person, on_date=on_date, new_head_id_number=new_head_id_number)
+        state = store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=JournalEvent.MOVED_OUT,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=old.id,
+            division_code=old.division_code,
+            reason=reason,
+            case_ref=case_ref,
+        )
+        store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=JournalEvent.MOVED_IN,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=target.id,
+            division_code=target.division_code,
+            relation=rel.value,
+            reason=reason,
+            case_ref=case_ref,
+        )
+        s.refresh(target)
+        _join_household(s, person=person, household=target, relation=rel, on_date=on_date)
+        _audit(
+            s,
+            actor=actor,
+            action="registry.person.move",
+            object_type="person",
+            object_id=str(person.id),
+            change={"from": old.number, "to": target.number, "relation": rel.value},
+            at=now,
+        )
+        return _view(s, person)
+
+
+def _require_reason(reason: str | None) -> str:
+    if reason is None or not reason.strip():
+        raise InvalidInput(N_("A reason is required."))
+    if len(reason) > 200:
+        raise InvalidInput(N_("A reason has at most 200 characters."))
+    return reason
+
+
+def _leave(
+    node: NodeContext,
+    *,
+    actor: str,
+    id_number: str,
+    event: JournalEvent,
+    action: str,
+    on_date: date | None,
+    reason: str | None,
+    case_ref: str | None,
+    new_head_id_number: str | None,
+    detail: dict[str, Any] | None = None,
+) -> PersonView:
+    """An active person leaves their household: in transit, cancelled or deceased."""
+    on_date = _check_date(node, on_date)
+    now = node.clock.now()
+    with node.db.transaction() as s:
+        person = _person(s, id_number)
+        state = _locked_state(s, person)
+        before = RegistrationStatus(state.status) if state else None
+        next_status(before, event)  # refuse before touching anything
+        assert state is not None
+        check_not_before(on_date, store.last_journal_date(s, person.id))
+        household, membership = _leave_household(
+            s, person=person, on_date=on_date, new_head_id_number=new_head_id_number
+        )
+        store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=event,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=household.id,
+            division_code=household.division_code,
+            relation=membership.relation,
+            reason=reason,
+            case_ref=case_ref,
+            detail=detail,
+        )
+        _audit(
+            s,
+            actor=actor,
+            action=action,
+            object_type="person",
+            object_id=str(person.id),
+            change={"event": event.value, "case_ref": case_ref, **(detail or {})},
+            at=now,
+        )
+        return _view(s, person)
+
+
+def cancel_registration(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    id_number: str,
+    reason: CancelReason | str,
+    note: str | None = None,
+    on_date: date | None = None,
+    case_ref: str | None = None,
+    new_head_id_number: str | None = None,
+) -> PersonView:
+    """Cancel an active registration: death (deceased) or emigration and the other reasons (cancelled)."""
+    try:
+        why = CancelReason(reason)
+    except ValueError:
+        raise InvalidInput(N_("Unknown cancellation reason {value}."), value=str(reason)) from None
+    if why is CancelReason.OTHER:
+        _require_reason(note)
+    return _leave(
+        node,
+        actor=actor,
+        id_number=id_number,
+        event=why.event,
+        action="registry.person.cancel",
+        on_date=on_date,
+        reason=note,
+        case_ref=case_ref,
+        new_head_id_number=new_head_id_number,
+        detail={"cancel_reason": why.value},
+    )
+
+
+def mark_in_transit(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    id_number: str,
+    case_ref: str,
+    on_date: date | None = None,
+    reason: str | None = None,
+    new_head_id_number: str | None = None,
+) -> PersonView:
+    """The origin's move-out in a migration: the person is in transit, owned by case ``case_ref``."""
+    _require_case_ref(case_ref)
+    return _leave(
+        node,
+        actor=actor,
+        id_number=id_number,
+        event=JournalEvent.IN_TRANSIT,
+        action="registry.person.in_transit",
+        on_date=on_date,
+        reason=reason,
+        case_ref=case_ref,
+        new_head_id_number=new_head_id_number,
+    )
+
+
+def _require_case_ref(case_ref: str | None) -> str:
+    if not case_ref or not case_ref.strip() or len(case_ref) > 64:
+        raise InvalidInput(N_("A case reference is required."))
+    return case_ref
+
+
+def restore_registration(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    id_number: str,
+    case_ref: str,
+    on_date: date | None = None,
+    reason: str | None = None,
+    household_number: str | None = None,
+    relation: Relation | str | None = None,
+) -> PersonView:
+    """Restore a person in transit (the destination abandoned), or cancelled, into a household.
+
+    By default the person returns to the household and relation they left.
+    """
+    _require_case_ref(case_ref)
+    on_date = _check_date(node, on_date)
+    now = node.clock.now()
+    with node.db.transaction() as s:
+        person = _person(s, id_number)
+        state = _locked_state(s, person)
+        next_status(RegistrationStatus(state.status) if state else None, JournalEvent.RESTORED)
+        assert state is not None
+        check_not_before(on_date, store.last_journal_date(s, person.id))
+        left = store.last_placed_entry(s, person.id)
+        if household_number is None:
+            if left is None or left.household_id is None:  # pragma: no cover - imported without history
+                raise InvalidInput(N_("Name the household to restore the person into."))
+            household = store.household_by_id(s, left.household_id)
+            assert household is not None
+        else:
+            household = _household(s, household_number)
+        store.lock_households(s, [household.id])
+        s.refresh(household)
+        if relation is None:
+            relation = left.relation if left is not None and left.relation else Relation.OTHER_RELATIVE
+        rel = _relation(str(relation))
+        store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=JournalEvent.RESTORED,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=household.id,
+            division_code=household.division_code,
+            relation=rel.value,
+            reason=reason,
+            case_ref=case_ref,
+        )
+        _join_household(s, person=person, household=household, relation=rel, on_date=on_date)
+        _audit(
+            s,
+            actor=actor,
+            action="registry.person.restore",
+            object_type="person",
+            object_id=str(person.id),
+            change={"household": household.number, "case_ref": case_ref},
+            at=now,
+        )
+        return _view(s, person)
+
+
+def confirm_moved_out(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    id_number: str,
+    case_ref: str,
+    on_date: date | None = None,
+    reason: str | None = None,
+) -> PersonView:
+    """The destination registered the move-in: the person in transit is now registered elsewhere."""
+    _require_case_ref(case_ref)
+    on_date = _check_date(node, on_date)
+    now = node.clock.now()
+    with node.db.transaction() as s:
+        person = _person(s, id_number)
+        state = _locked_state(s, person)
+        check_not_before(on_date, store.last_journal_date(s, person.id))
+        if state is None or state.status != RegistrationStatus.IN_TRANSIT:
+            raise Conflict(
+                N_("A person whose registration is {status} cannot be recorded as {event}."),
+                status=state.status if state else "unregistered",
+                event=JournalEvent.MOVED_OUT.value,
+            )
+        store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=JournalEvent.MOVED_OUT,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            reason=reason,
+            case_ref=case_ref,
+        )
+        _audit(
+            s,
+            actor=actor,
+            action="registry.person.moved_out",
+            object_type="person",
+            object_id=str(person.id),
+            change={"case_ref": case_ref},
+            at=now,
+        )
+        return _view(s, person)
+
+
+def _coerce(field: str, value: object) -> str | date:
+    if field == "birth_date":
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidInput(N_("Invalid date {value}."), value=str(value)) from None
+    if not isinstance(value, str):
+        raise InvalidInput(N_("Invalid value for {field}."), field=field)
+    return value
+
+
+def correct_person(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    id_number: str,
+    changes: Mapping[str, object],
+    reason: str,
+    on_date: date | None = None,
+    case_ref: str | None = None,
+) -> PersonView:
+    """Correct recorded items (name, sex, birth date, ethnicity, birthplace, ID number) with a reason.
+
+    Each changed item gets a ``corrected`` journal entry keeping the prior value. The corrected record must
+    still agree with its ID number: correcting the birth date or sex goes with a corrected ID number.
+    """
+    _require_reason(reason)
+    unknown = sorted(set(changes) - set(CORRECTABLE))
+    if unknown:
+        raise InvalidInput(N_("These items cannot be corrected: {fields}."), fields=", ".join(unknown))
+    on_date = _check_date(node, on_date)
+    now = node.clock.now()
+    with node.db.transaction() as s:
+        person = _person(s, id_number)
+        state = _locked_state(s, person)
+        assert state is not None
+        check_not_before(on_date, store.last_journal_date(s, person.id))
+        new = {f: _coerce(f, v) for f, v in changes.items()}
+        old = {f: getattr(person, f) for f in new}
+        changed = {f: v for f, v in new.items() if v != old[f]}
+        if not changed:
+            raise InvalidInput(N_("Nothing to correct: the values are those on record."))
+        facts = {f: getattr(person, f) for f in CORRECTABLE} | changed
+        check_name(str(facts["name"]))
+        check_ethnicity(str(facts["ethnicity"]))
+        check_birthplace(str(facts["birthplace"]))
+        sex = _sex(str(facts["sex"]))
+        idn = check_id_number(str(facts["id_number"]), on=today(node))
+        birth = facts["birth_date"]
+        assert isinstance(birth, date)
+        _check_consistent(idn, sex=sex.value, birth_date=birth)
+        if "id_number" in changed and store.id_number_exists(s, idn.number):
+            raise Conflict(N_("Another person already has this ID number."))
+        for f in CORRECTABLE:
+            if f not in changed:
+                continue
+            before, after = old[f], changed[f]
+            state = store.append_journal(
+                s,
+                person_id=person.id,
+                state=state,
+                event=JournalEvent.CORRECTED,
+                on_date=on_date,
+                actor=actor,
+                at=now,
+                reason=reason,
+                case_ref=case_ref,
+                detail={"field": f, "old": _jsonable(before), "new": _jsonable(after)},
+                keep_place=True,
+            )
+            setattr(person, f, after)
+        if "name" in changed:
+            store.replace_search_keys(s, person.id, person.name)
+        _audit(
+            s,
+            actor=actor,
+            action="registry.person.correct",
+            object_type="person",
+            object_id=str(person.id),
+            change={"fields": sorted(changed)},
+            at=now,
+        )
+        s.flush()
+        return _view(s, person)
+
+
+def _jsonable(value: object) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def allocate_id_number(
+    node: NodeContext, /, *, actor: str, area: str, birth_date: date, sex: Sex | str
+) -> str:
+    """Issue a new ID number for ``area`` (in use, in this node), ``birth_date`` and ``sex``."""
+    sex = _sex(str(sex))
+    with node.db.transaction() as s:
+        number = _allocate(s, node=node, area=area, birth_date=birth_date, sex=sex)
+        _audit(
+            s,
+            actor=actor,
+            action="registry.idnumber.allocate",
+            object_type="id_counter",
+            object_id=f"{area}:{birth_date.isoformat()}:{sex.value}",
+            change=None,
+            at=node.clock.now(),
+        )
+        return number
+
+
+def _allocate(s: Session, *, node: NodeContext, area: str, birth_date: date, sex: Sex) -> str:
+    check_division(area, node.code, in_use=True)
+    if birth_date > today(node):
+        raise InvalidInput(N_("The birth date is in the future."))
+    first = 1 if sex is Sex.MALE else 2
+    while True:
+        seq = store.advance_counter(s, area=area, birth_date=birth_date, sex_first=first)
+        if seq > MAX_SEQUENCE:
+            raise Conflict(
+                N_("No male ID numbers are left for area {area} and birth date {date}.")
+                if sex is Sex.MALE
+                else N_("No female ID numbers are left for area {area} and birth date {date}."),
+                area=area,
+                date=birth_date.isoformat(),
+            )
+        number = make_id_number(area, birth_date, seq)
+        # Numbers loaded by an import before the counter existed are skipped, never issued twice.
+        if not store.id_number_exists(s, number):
+            return number
+
+
+# ------------------------------------------------------------------------------------------ queries
+def get_person(node: NodeContext, /, *, actor: str, id_number: str) -> PersonView:
+    with node.db.session() as s:
+        return _view(s, _person(s, id_number))
+
+
+def get_person_by_ref(node: NodeContext, /, *, actor: str, person_id: int) -> PersonView:
+    with node.db.session() as s:
+        person = store.person_by_id(s, person_id)
+        if person is None:
+            raise NotFound(N_("No such person in this node."))
+        return _view(s, person)
+
+
+def _household_view(s: Session, household: Household) -> HouseholdView:
+    members = tuple(
+        MemberView(
+            person_id=p.id,
+            id_number=p.id_number,
+            name=p.name,
+            sex=p.sex,
+            birth_date=p.birth_date,
+            relation=m.relation,
+            from_date=m.from_date,
+        )
+        for m, p, _ in store.open_members(s, household.id)
+    )
+    return HouseholdView(
+        number=household.number,
+        kind=household.kind,
+        address=household.address,
+        division_code=household.division_code,
+        head_person_id=household.head_person_id,
+        created_on=household.created_on,
+        members=members,
+    )
+
+
+def get_household(node: NodeContext, /, *, actor: str, number: str) -> HouseholdView:
+    with node.db.session() as s:
+        return _household_view(s, _household(s, number))
+
+
+def _journal_view(s: Session, entry: JournalEntry, numbers: dict[int, str]) -> JournalView:
+    number = None
+    if entry.household_id is not None:
+        if entry.household_id not in numbers:
+            h = store.household_by_id(s, entry.household_id)
+            numbers[entry.household_id] = h.number if h else ""
+        number = numbers[entry.household_id]
+    return JournalView(
+        seq=entry.seq,
+        event=entry.event,
+        on_date=entry.on_date,
+        status_after=entry.status_after,
+        division_code=entry.division_code,
+        household_number=number,
+        relation=entry.relation,
+        reason=entry.reason,
+        case_ref=entry.case_ref,
+        detail=entry.detail,
+        actor=entry.actor,
+        recorded_at=entry.recorded_at,
+    )
+
+
+def journal(node: NodeContext, /, *, actor: str, id_number: str) -> list[JournalView]:
+    with node.db.session() as s:
+        person = _person(s, id_number)
+        numbers: dict[int, str] = {}
+        return [_journal_view(s, e, numbers) for e in store.journal_of(s, person.id)]
+
+
+def status_on(node: NodeContext, /, *, actor: str, id_number: str, on_date: date) -> StatusOnDate:
+    """Where the person was registered in this node on ``on_date``, from the journal."""
+    with node.db.session() as s:
+        person = _person(s, id_number)
+        entry = store.entry_on(s, person.id, on_date)
+        if entry is None:
+            return StatusOnDate(on_date, None, None, None)
+        active = entry.status_after == RegistrationStatus.ACTIVE
+        household = store.household_by_id(s, entry.household_id) if active and entry.household_id else None
+        return StatusOnDate(
+            on_date=on_date,
+            status=entry.status_after,
+            household_number=household.number if household else None,
+            division_code=entry.division_code if active else None,
+        )
+
+
+def search_persons(
+    node: NodeContext, /, *, actor: str, query: str, limit: int = 20, division_prefix: str = ""
+) -> list[PersonView]:
+    """Persons whose name starts with ``query`` in hanzi, full pinyin or initials (any reading).
+
+    ``division_prefix`` limits the search to persons registered in divisions starting with it (a
+    clerk's county: six digits; a province: two; everyone registered or not: empty).
+    """
+    if not 1 <= limit <= 100:
+        raise InvalidInput(N_("A search returns 1 to 100 results."))
+    with node.db.session() as s:
+        return [
+            PersonView(
+                person_id=p.id,
+                id_number=p.id_number,
+                name=p.name,
+                sex=p.sex,
+                birth_date=p.birth_date,
+                ethnicity=p.ethnicity,
+                birthplace=p.birthplace,
+                status=st.status,
+                since=st.since,
+                household_number=number,
+                relation=None,
+                division_code=st.division_code,
+            )
+            for p, st, number in store.search(s, query, limit=limit, division_prefix=division_prefix)
+        ]
+
+
+__all__ = [
+    "InvalidIdNumber",
+    "allocate_id_number",
+    "cancel_registration",
+    "confirm_moved_out",
+    "correct_person",
+    "create_household",
+    "get_household",
+    "get_person",
+    "get_person_by_ref",
+    "journal",
+    "mark_in_transit",
+    "move_within_node",
+    "register_person",
+    "restore_registration",
+    "search_persons",
+    "status_on",
+]

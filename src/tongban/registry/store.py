@@ -1,0 +1,274 @@
+"""The registry's queries: the only module of the registry that speaks SQL.
+
+Rows that a use case reads and then changes are locked (``FOR UPDATE`` on PostgreSQL; on SQLite the writing
+transaction already holds the database with ``BEGIN IMMEDIATE``, and SQLAlchemy leaves the clause out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tongban.registry.domain import JournalEvent, RegistrationStatus, next_status
+from tongban.registry.names import normalize_query, prefix_upper_bound, search_keys
+from tongban.registry.tables import (
+    Household,
+    IdCounter,
+    JournalEntry,
+    Membership,
+    Person,
+    PersonState,
+    SearchKey,
+)
+
+
+def person_by_id_number(s: Session, id_number: str) -> Person | None:
+    return s.scalars(sa.select(Person).where(Person.id_number == id_number)).one_or_none()
+
+
+def person_by_id(s: Session, person_id: int) -> Person | None:
+    return s.get(Person, person_id)
+
+
+def state_of(s: Session, person_id: int, *, lock: bool = False) -> PersonState | None:
+    q = sa.select(PersonState).where(PersonState.person_id == person_id)
+    if lock:
+        q = q.with_for_update()
+    return s.scalars(q).one_or_none()
+
+
+def household_by_number(s: Session, number: str, *, lock: bool = False) -> Household | None:
+    q = sa.select(Household).where(Household.number == number)
+    if lock:
+        q = q.with_for_update()
+    return s.scalars(q).one_or_none()
+
+
+def household_by_id(s: Session, household_id: int) -> Household | None:
+    return s.get(Household, household_id)
+
+
+def lock_households(s: Session, ids: Iterable[int]) -> None:
+    """Lock households in id order, so that two moves between the same households cannot deadlock."""
+    for hid in sorted(set(ids)):
+        s.execute(sa.select(Household.id).where(Household.id == hid).with_for_update())
+
+
+def open_membership(s: Session, person_id: int) -> Membership | None:
+    return s.scalars(
+        sa.select(Membership).where(Membership.person_id == person_id, Membership.to_date.is_(None))
+    ).one_or_none()
+
+
+def open_members(s: Session, household_id: int) -> list[tuple[Membership, Person, PersonState]]:
+    """Current members: the head first, then by the date they joined and ID number."""
+    rows = s.execute(
+        sa.select(Membership, Person, PersonState)
+        .join(Person, Person.id == Membership.person_id)
+        .join(PersonState, PersonState.person_id == Person.id)
+        .where(Membership.household_id == household_id, Membership.to_date.is_(None))
+        .order_by(
+            sa.case((Membership.relation == "head", 0), else_=1), Membership.from_date, Person.id_number
+        )
+    ).all()
+    return [(m, p, st) for m, p, st in rows]
+
+
+def count_open_members(s: Session, household_id: int) -> int:
+    return s.execute(
+        sa.select(sa.func.count())
+        .select_from(Membership)
+        .where(Membership.household_id == household_id, Membership.to_date.is_(None))
+    ).scalar_one()
+
+
+def append_journal(
+    s: Session,
+    *,
+    person_id: int,
+    state: PersonState | None,
+    event: JournalEvent,
+    on_date: date,
+    actor: str,
+    at: datetime,
+    household_id: int | None = None,
+    division_code: str | None = None,
+    relation: str | None = None,
+    reason: str | None = None,
+    case_ref: str | None = None,
+    detail: dict[str, Any] | None = None,
+    keep_place: bool = False,
+) -> PersonState:
+    """Append one journal entry and bring the person's current state along, in the caller's transaction.
+
+    The status after the entry comes from the domain's transition table (``Conflict`` when illegal).
+    ``keep_place`` keeps the current household and division (corrections).
+    """
+    before = RegistrationStatus(state.status) if state is not None else None
+    after = next_status(before, event)
+    seq = (state.last_seq if state is not None else 0) + 1
+    s.add(
+        JournalEntry(
+            person_id=person_id,
+            seq=seq,
+            event=event.value,
+            on_date=on_date,
+            status_after=after.value,
+            division_code=division_code,
+            household_id=household_id,
+            relation=relation,
+            reason=reason,
+            case_ref=case_ref,
+            detail=detail,
+            actor=actor,
+            recorded_at=at,
+        )
+    )
+    if state is None:
+        state = PersonState(person_id=person_id, status=after.value, since=on_date, last_seq=seq)
+        s.add(state)
+    else:
+        state.last_seq = seq
+        if after.value != state.status:
+            state.status = after.value
+            state.since = on_date
+    if not keep_place:
+        if after is RegistrationStatus.ACTIVE:
+            state.household_id = household_id
+            state.division_code = division_code
+        else:
+            state.household_id = None
+            state.division_code = None
+    return state
+
+
+def last_journal_date(s: Session, person_id: int) -> date | None:
+    return s.execute(
+        sa.select(sa.func.max(JournalEntry.on_date)).where(JournalEntry.person_id == person_id)
+    ).scalar_one()
+
+
+def last_placed_entry(s: Session, person_id: int) -> JournalEntry | None:
+    """The newest journal entry that names a household (where a person in transit came from)."""
+    return s.scalars(
+        sa.select(JournalEntry)
+        .where(JournalEntry.person_id == person_id, JournalEntry.household_id.is_not(None))
+        .order_by(JournalEntry.seq.desc())
+        .limit(1)
+    ).first()
+
+
+def journal_of(s: Session, person_id: int) -> Sequence[JournalEntry]:
+    return s.scalars(
+        sa.select(JournalEntry).where(JournalEntry.person_id == person_id).order_by(JournalEntry.seq)
+    ).all()
+
+
+def entry_on(s: Session, person_id: int, on_date: date) -> JournalEntry | None:
+    """The journal entry in force on ``on_date``: the last one dated on or before it."""
+    return s.scalars(
+        sa.select(JournalEntry)
+        .where(
+            JournalEntry.person_id == person_id,
+            JournalEntry.on_date <= on_date,
+            JournalEntry.event != JournalEvent.CORRECTED.value,
+        )
+        .order_by(JournalEntry.on_date.desc(), JournalEntry.seq.desc())
+        .limit(1)
+    ).first()
+
+
+def replace_search_keys(s: Session, person_id: int, name: str) -> None:
+    s.execute(sa.delete(SearchKey).where(SearchKey.person_id == person_id))
+    s.execute(sa.insert(SearchKey), [{"key": k, "person_id": person_id} for k in search_keys(name)])
+
+
+def search(
+    s: Session, query: str, *, limit: int, division_prefix: str = ""
+) -> list[tuple[Person, PersonState, str | None]]:
+    """Persons with a search key starting with ``query``, in key order; at most ``limit``.
+
+    The prefix test is a range on the key (``key >= q AND key < next(q)``): exactly ``key LIKE 'q%'`` in
+    code-point order, answered by the B-tree primary key on both backends, reading only the first keys in
+    index order (a person has several keys, so a few more than ``limit`` are read and repeats dropped).
+    """
+    q = normalize_query(query)
+    if not q:
+        return []
+    keys = (
+        sa.select(SearchKey.person_id)
+        .where(SearchKey.key >= q, SearchKey.key < prefix_upper_bound(q))
+        .order_by(SearchKey.key, SearchKey.person_id)
+        .limit(limit * 4)
+    )
+    if division_prefix:
+        # Only persons registered within the prefix (a clerk's county): the same range test on the state.
+        keys = keys.join(PersonState, PersonState.person_id == SearchKey.person_id).where(
+            PersonState.division_code >= division_prefix,
+            PersonState.division_code < prefix_upper_bound(division_prefix),
+        )
+    ids = s.scalars(keys).all()
+    wanted = list(dict.fromkeys(ids))[:limit]
+    if not wanted:
+        return []
+    rows = s.execute(
+        sa.select(Person, PersonState, Household.number)
+        .join(PersonState, PersonState.person_id == Person.id)
+        .outerjoin(Household, Household.id == PersonState.household_id)
+        .where(Person.id.in_(wanted))
+    ).all()
+    order = {pid: i for i, pid in enumerate(wanted)}
+    found = sorted(rows, key=lambda r: order[r[0].id])
+    return [(p, st, number) for p, st, number in found]
+
+
+def insert_for(s: Session) -> Any:
+    """The dialect's ``insert`` with ``on_conflict_do_update`` (both backends support the clause)."""
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def advance_counter(s: Session, *, area: str, birth_date: date, sex_first: int) -> int:
+    """Advance the (area, birth date, sex) counter by one number of that sex; returns the new sequence.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: concurrent callers serialise on the counter row
+    and each gets its own number. Male sequences are odd (1, 3, ...), female even (2, 4, ...).
+    """
+    sex = "male" if sex_first % 2 else "female"
+    ins = insert_for(s)(IdCounter).values(area=area, birth_date=birth_date, sex=sex, last_sequence=sex_first)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[IdCounter.area, IdCounter.birth_date, IdCounter.sex],
+        set_={"last_sequence": IdCounter.last_sequence + 2},
+    ).returning(IdCounter.last_sequence)
+    return int(s.execute(stmt).scalar_one())
+
+
+def id_number_exists(s: Session, id_number: str) -> bool:
+    return s.execute(sa.select(Person.id).where(Person.id_number == id_number)).first() is not None
+
+
+def existing_id_numbers(s: Session, id_numbers: Sequence[str], chunk: int = 900) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(id_numbers), chunk):
+        part = id_numbers[i : i + chunk]
+        found.update(s.scalars(sa.select(Person.id_number).where(Person.id_number.in_(part))).all())
+    return found
+
+
+def existing_household_numbers(s: Session, numbers: Sequence[str], chunk: int = 900) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(numbers), chunk):
+        part = numbers[i : i + chunk]
+        found.update(s.scalars(sa.select(Household.number).where(Household.number.in_(part))).all())
+    return found
+
+
+def is_empty(s: Session) -> bool:
+    return (
+        s.execute(sa.select(Person.id).limit(1)).first() is None
+        and s.execute(sa.select(Household.id).limit(1)).first() is None
+    )
