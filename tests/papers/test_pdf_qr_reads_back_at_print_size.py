@@ -19,7 +19,9 @@ def test_printed_qr_decodes_and_verifies(issuer: Issuer, locale: str, dpi: int) 
     document = pdfium.PdfDocument(pdf)
     try:
         assert len(document) == 1
-        image = document[0].render(scale=dpi / 72).to_pil()
+        image = (
+            document[0].render(scale=dpi / 72).to_pil().copy()
+        )  # own the pixels: the bitmap dies with the document
         text = document[0].get_textpage().get_text_range()
     finally:
         document.close()
@@ -64,7 +66,9 @@ def test_long_paper_flows_onto_a_second_page_and_its_qr_still_reads(issuer: Issu
     try:
         assert len(document) == 2
         texts = [document[i].get_textpage().get_text_range() for i in range(2)]
-        image = document[1].render(scale=200 / 72).to_pil()
+        image = (
+            document[1].render(scale=200 / 72).to_pil().copy()
+        )  # own the pixels: the bitmap dies with the document
     finally:
         document.close()
     assert all(f"测试亲属{i:02d}" in "".join(texts) for i in range(20))
