@@ -108,6 +108,7 @@ def action_matches(pattern: str, action: str) -> bool:
 
 _SELF = (
     Grant("access.account.self", Scope.OWN),  # own account: sign out, second factor, own views
+    Grant("cases.notification.read", Scope.OWN),  # one's own notifications
 )
 _CLERK = (
     Grant("registry.person.read", Scope.COUNTY),
@@ -117,6 +118,8 @@ _CLERK = (
     Grant("cases.case.read", Scope.OFFICE),
     Grant("cases.case.update", Scope.OFFICE),
     Grant("cases.material.*", Scope.OFFICE),
+    Grant("cases.consent.record", Scope.OFFICE),
+    Grant("cases.evidence.request", Scope.OFFICE),
     Grant("papers.paper.read", Scope.COUNTY),
 )
 _REVIEWER = (
@@ -173,6 +176,7 @@ _CITIZEN = (
     Grant("cases.case.create", Scope.OWN),
     Grant("cases.case.read", Scope.OWN),
     Grant("cases.material.*", Scope.OWN),
+    Grant("cases.consent.record", Scope.OWN),
     Grant("cases.rating.create", Scope.OWN),
     Grant("papers.paper.read", Scope.OWN),
     Grant("access.log.read_own", Scope.OWN),

@@ -62,7 +62,7 @@ def run(n: int, *, db_url: str | None = None, batch: int = 100) -> BenchResult:
                 done = 0
                 while done < n:
                     started = time.perf_counter()
-                    result = jobs.sweep_deadlines(node, batch=batch)
+                    result = jobs.sweep_deadlines(node, batch=batch, deliver=False)
                     sweep_s += time.perf_counter() - started
                     marked += len(result.cases_overdue)
                     chunk = ids[done : done + batch]

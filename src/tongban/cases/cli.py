@@ -289,7 +289,8 @@ def sweep(
     def report(_node: NodeContext, result: jobs.SweepResult) -> None:
         typer.echo(
             f"cases overdue: {len(result.cases_overdue)}; closed for missing materials: {len(result.cases_closed)}; "
-            f"tasks overdue: {len(result.tasks_overdue)}; lost races: {result.lost_races}"
+            f"tasks overdue: {len(result.tasks_overdue)}; lost races: {result.lost_races}; "
+            f"messages sent: {result.messages_sent}"
         )
 
     try:

@@ -14,14 +14,24 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from tongban.cases import store
-from tongban.cases.domain import TaskAction
+from tongban.audit.service import record_audit
+from tongban.cases import notify, store
+from tongban.cases.domain import Case, TaskAction
+from tongban.cases.service import cases_setup
+from tongban.cases.tables import CaseWindowRow
 from tongban.core.errors import Conflict
+from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 
 log = logging.getLogger(__name__)
 
 SWEEP_ACTOR = "system:deadline-sweep"
+CLOSED_FOR_MATERIALS = N_("materials not supplied")
+
+
+def _matter_names(node: NodeContext, code: str) -> dict[str, str]:
+    names = cases_setup(node).catalog.get(code).name
+    return {"zh_CN": names.zh_CN, "en": names.en}
 
 
 @dataclass
@@ -30,6 +40,7 @@ class SweepResult:
     cases_closed: list[str] = field(default_factory=list)
     tasks_overdue: list[str] = field(default_factory=list)
     lost_races: int = 0
+    messages_sent: int = 0
 
     @property
     def changed(self) -> int:
@@ -51,7 +62,9 @@ def _each(
             result.lost_races += 1  # another worker (or a clerk) changed the row first: nothing to do
 
 
-def sweep_deadlines(node: NodeContext, *, batch: int = 200, actor: str = SWEEP_ACTOR) -> SweepResult:
+def sweep_deadlines(
+    node: NodeContext, *, batch: int = 200, actor: str = SWEEP_ACTOR, deliver: bool = True
+) -> SweepResult:
     """One pass over the node's deadlines; returns what it changed (for notifying supervisors)."""
     now = node.clock.now()
     result = SweepResult()
@@ -60,17 +73,63 @@ def sweep_deadlines(node: NodeContext, *, batch: int = 200, actor: str = SWEEP_A
         expired = store.expired_wait_case_ids(s, now=now, limit=batch)
         tasks = store.overdue_task_ids(s, now=now, limit=batch)
 
+    def audit(s: Session, case: Case, action: str) -> None:
+        record_audit(
+            s,
+            actor=actor,
+            action=action,
+            object_type="case",
+            object_id=case.number,
+            change={"state": case.state.value, "event": case.events[-1].seq},
+            at=now,
+        )
+
     def mark_case(s: Session, case_id: int) -> str:
         loaded = store.load_case_by_id(s, case_id)
-        loaded.obj.mark_overdue(now=now, actor=actor)
+        case = loaded.obj
+        case.mark_overdue(now=now, actor=actor)
         store.save_case(s, loaded)
-        return loaded.obj.number
+        audit(s, case, "cases.case.mark_overdue")
+        w = s.get(CaseWindowRow, case_id)
+        matter = _matter_names(node, case.matter)
+        notify.notify_supervisors(
+            s,
+            key=f"case:{case.number}:overdue",
+            office=case.accepting_office,
+            division=w.division_code if w is not None else None,
+            message=notify.CASE_OVERDUE,
+            params={
+                "number": case.number,
+                "matter": matter,
+                "office": case.accepting_office,
+                "due": case.due.isoformat() if case.due else "",
+            },
+            now=now,
+            case_number=case.number,
+            default_locale=node.settings.default_locale,
+        )
+        return case.number
 
     def close_case(s: Session, case_id: int) -> str:
         loaded = store.load_case_by_id(s, case_id)
-        loaded.obj.expire_materials_wait(now=now, actor=actor)
+        case = loaded.obj
+        case.expire_materials_wait(now=now, actor=actor)
         store.save_case(s, loaded)
-        return loaded.obj.number
+        audit(s, case, "cases.case.expire_materials_wait")
+        w = s.get(CaseWindowRow, case_id)
+        if w is not None:
+            notify.notify_applicant(
+                s,
+                key=f"case:{case.number}:event:{case.events[-1].seq}",
+                case_number=case.number,
+                phone=w.phone,
+                email=w.email,
+                locale=w.locale,
+                message=notify.CASE_CLOSED,
+                params={"number": case.number, "reason": {"msgid": CLOSED_FOR_MATERIALS}},
+                now=now,
+            )
+        return case.number
 
     def mark_task(s: Session, task_id: int) -> str:
         loaded = store.load_task_by_id(s, task_id)
@@ -81,6 +140,9 @@ def sweep_deadlines(node: NodeContext, *, batch: int = 200, actor: str = SWEEP_A
     _each(node, overdue, mark_case, result.cases_overdue, result)
     _each(node, expired, close_case, result.cases_closed, result)
     _each(node, tasks, mark_task, result.tasks_overdue, result)
+    if deliver:
+        # SMS and e-mail written by this pass (and any left by earlier ones) go out now, at least once.
+        result.messages_sent = notify.deliver_pending(node).sent
     if result.changed or result.lost_races:
         log.info(
             "deadline sweep on %s: %d cases overdue, %d closed for missing materials, %d tasks overdue, %d lost races",

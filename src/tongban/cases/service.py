@@ -6,9 +6,11 @@ node's ``services["cases"]`` (attached at start-up), or read once from the setti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from tongban.cases import store
 from tongban.cases.calendar import DayUnit, TimeLimit, local_date
@@ -22,6 +24,10 @@ from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 
 MATERIALS_WAIT_KEY = "materials_wait"
+
+# Called inside a use case's transaction with the session, the case's row id and the changed case: the web
+# layer writes its audit row, window record and notifications there, so they commit (or not) with the change.
+Then = Callable[[Session, int, Case], None]
 
 
 def cases_setup(node: NodeContext) -> CasesSetup:
@@ -59,6 +65,7 @@ def accept_case(
     actor: str,
     procedure: str | None = None,
     locality: str | None = None,
+    then: Then | None = None,
 ) -> Case:
     """Accept an application at this node: number it, start its clock, record who accepted it."""
     setup = cases_setup(node)
@@ -84,7 +91,9 @@ def accept_case(
             now=now,
             actor=actor,
         )
-        store.add_case(s, case)
+        loaded = store.add_case(s, case)
+        if then is not None:
+            then(s, loaded.id, case)
     return case
 
 
@@ -108,6 +117,7 @@ def act_on_case(
     actor: str,
     reason: str | None = None,
     missing: Sequence[str] = (),
+    then: Then | None = None,
 ) -> Case:
     """A clerk's action on a case; an illegal one is refused (409) and changes nothing."""
     calendar = cases_setup(node).calendar
@@ -130,6 +140,8 @@ def act_on_case(
         else:
             raise Conflict(N_("{action} is not a clerk's action"), action=action.value)
         store.save_case(s, loaded)
+        if then is not None:
+            then(s, loaded.id, case)
     return case
 
 
@@ -154,6 +166,7 @@ def decide_eligibility(
     facts: Mapping[str, FactValue],
     actor: str,
     locality: str | None = None,
+    then: Then | None = None,
 ) -> Decision:
     """Evaluate the matter's rules under the local policy in force; the decision is kept with the case."""
     setup = cases_setup(node)
@@ -167,6 +180,8 @@ def decide_eligibility(
         decision = policy.decide(matter=matter.code, rule_keys=matter.rule_keys(case.procedure), facts=facts)
         case.record_decision(decision=decision.to_dict(), now=now, actor=actor)
         store.save_case(s, loaded)
+        if then is not None:
+            then(s, loaded.id, case)
     return decision
 
 

@@ -373,3 +373,8 @@ def overdue_task_ids(s: Session, *, now: datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     return list(s.scalars(q))
+
+
+def case_from_row(row: CaseRow) -> Case:
+    """A case from its row alone (no history): what queues show."""
+    return _case(row, [])

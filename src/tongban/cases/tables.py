@@ -121,3 +121,93 @@ class CaseNumberCounter(Base):
     node: Mapped[str] = mapped_column(String(6), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class CaseWindowRow(Base):
+    """What the window recorded with a case besides the domain's fields: where it was accepted, and how to
+    reach the applicant (personal data: never logged, never sent to the audit log in clear)."""
+
+    __tablename__ = "cases_case_window"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases_case.id"), primary_key=True)
+    division_code: Mapped[str] = mapped_column(String(6), index=True)
+    applicant_masked: Mapped[str] = mapped_column(String(24))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(8))
+
+
+class MaterialRow(Base):
+    """An uploaded material: the file lives under the node's data dir with a random name, never the upload's."""
+
+    __tablename__ = "cases_material"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    material: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentRow(Base):
+    """A citizen's explicit request that their data be fetched for a case (referenced by evidence requests)."""
+
+    __tablename__ = "cases_consent"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EvidenceRequestRow(Base):
+    """A request to another node for a material its registry holds, under a recorded consent."""
+
+    __tablename__ = "cases_evidence_request"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("cases_consent.id"))
+    target_node: Mapped[str] = mapped_column(String(6))
+    material: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(24))
+    envelope_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class NotificationRow(Base):
+    """A message to a user or an applicant: in the app, or by SMS / e-mail through an adapter.
+
+    ``key`` is the idempotency key: one message per key, however often its cause is retried; the adapter
+    receives it too, so a re-sent SMS or e-mail is recognised downstream. ``message`` is an English msgid
+    rendered with ``params`` in the recipient's ``locale`` when shown or sent.
+    """
+
+    __tablename__ = "cases_notification"
+    __table_args__ = (
+        Index("ix_cases_notification_inbox", "recipient", "read_at"),
+        Index("ix_cases_notification_pending", "channel", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    case_number: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -94,6 +94,15 @@ CurrentTranslator = Annotated[Translator, Depends(get_translator)]
 CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
 
 
+def capability_nav() -> list[tuple[str, str]]:
+    """Main-navigation entries of the capabilities: each ``pages`` module's ``NAV`` (address, English label)."""
+    found = getattr(capability_nav, "_cache", None)
+    if found is None:
+        found = [entry for module in capability_modules("pages") for entry in getattr(module, "NAV", ())]
+        capability_nav._cache = found  # type: ignore[attr-defined]
+    return list(found)
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a page in the request's language, with the layout's common context."""
     t = get_translator(request)
@@ -116,6 +125,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "embedded": runtime.embedded,
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
+        "nav_items": [{"href": href, "label": t(label)} for href, label in capability_nav()],
     }
     base.update(context)
     html = env.get_template(template).render(**base)

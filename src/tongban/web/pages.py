@@ -6,14 +6,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from tongban.core.migrate import current_heads
+from tongban.core.plugins import capability_modules
 from tongban.core.routing import public
-from tongban.web.app import CurrentRuntime, render
+from tongban.web.app import CurrentRuntime, CurrentTranslator, render
 
 router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[public()])
-def home(request: Request, runtime: CurrentRuntime) -> HTMLResponse:
+def home(request: Request, runtime: CurrentRuntime, t: CurrentTranslator) -> HTMLResponse:
+    # Capabilities add columns to the node table: a pages module's HOME_COLUMNS, (English heading, node -> text).
+    columns = [c for module in capability_modules("pages") for c in getattr(module, "HOME_COLUMNS", ())]
     nodes = []
     for node in runtime.nodes.values():
         nodes.append(
@@ -22,9 +25,10 @@ def home(request: Request, runtime: CurrentRuntime) -> HTMLResponse:
                 "name": node.name,
                 "backend": node.db.backend,
                 "schema": sorted(current_heads(node.db)),
+                "extra": [value(node) for _heading, value in columns],
             }
         )
-    return render(request, "web/home.html", node_rows=nodes)
+    return render(request, "web/home.html", node_rows=nodes, extra_heads=[t(h) for h, _value in columns])
 
 
 @router.get("/healthz", dependencies=[public()])

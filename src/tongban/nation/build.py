@@ -1,0 +1,159 @@
+"""Building a synthetic nation in a data dir: one node per province, generated and imported.
+
+For each province: open its node database (SQLite under the data dir by default), migrate it, generate the
+population, and load it through the registry's import path (checked as a whole, loaded in one transaction).
+Then each node records the people of other provinces who live in it, and the manifest (``nation.json``) is
+written last, so a data dir with a manifest always holds a complete nation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from tongban.core import migrate
+from tongban.core.clock import FixedClock, SystemClock
+from tongban.core.node import MANIFEST, NodeContext, NodeEntry, open_node, write_manifest
+from tongban.core.settings import Settings
+from tongban.divisions.domain import get_catalog
+from tongban.nation import service
+from tongban.nation.demo import DEMO_FILE, DemoAccount, busiest_county, create_demo_clerk, write_demo_file
+from tongban.nation.domain import AS_OF, DEFAULT_PROVINCES, Person
+from tongban.nation.generator import generate_province
+from tongban.nation.records import ACTOR, province_records
+from tongban.registry.importing import import_records
+
+#: Progress callback: (stage, province code, units done since the last call). Stages: generate, import.
+Progress = Callable[[str, str, int], None]
+
+#: The import runs as of the nation's "today" (the import checks no date lies in its future).
+IMPORT_CLOCK_AT = datetime(AS_OF.year, AS_OF.month, AS_OF.day, 12, 0, tzinfo=UTC)
+
+
+class NationExists(Exception):
+    """The data dir already holds a nation, or node databases of an unfinished one."""
+
+
+@dataclass
+class NodeSummary:
+    code: str
+    name: str
+    persons: int = 0
+    households: int = 0
+    residents_from_elsewhere: int = 0
+    demo: DemoAccount | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def choose_provinces(count: int | None, codes: list[str] | None) -> list[str]:
+    """The provinces of the nation: the codes given, or the first ``count`` of the default choice."""
+    catalog = get_catalog()
+    if codes:
+        chosen = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
+        for code in chosen:
+            division = catalog.get(code)
+            if division is None or not code.endswith("0000") or not catalog.in_use(code):
+                raise ValueError(f"{code} is not a provincial-level division code in use")
+        return chosen
+    n = count if count is not None else 4
+    if not 1 <= n <= len(DEFAULT_PROVINCES):
+        raise ValueError(f"choose 1 to {len(DEFAULT_PROVINCES)} provinces")
+    return list(DEFAULT_PROVINCES[:n])
+
+
+def _node_files(settings: Settings, codes: list[str]) -> list[Path]:
+    if settings.db_url:
+        return []
+    return [settings.data_dir / f"{code}.sqlite3" for code in codes]
+
+
+def build_nation(
+    settings: Settings,
+    codes: list[str],
+    *,
+    people: int,
+    seed: int,
+    force: bool = False,
+    demo_accounts: bool = True,
+    progress: Progress | None = None,
+) -> list[NodeSummary]:
+    """Create the nodes of ``codes`` under ``settings.data_dir`` and fill them with a generated nation.
+
+    With ``demo_accounts``, each node also gets a demo clerk (see ``tongban.nation.demo``).
+    """
+    data_dir = settings.data_dir
+    if people < 1:
+        raise ValueError("a province needs at least one person")
+    leftovers = [p for p in _node_files(settings, codes) if p.exists()]
+    if (data_dir / MANIFEST).exists() and not force:
+        raise NationExists(f"{data_dir / MANIFEST} exists: this data dir already holds a nation")
+    if leftovers and not force:
+        raise NationExists(f"node databases already exist in {data_dir}: remove them or pass --force")
+    if force:
+        (data_dir / MANIFEST).unlink(missing_ok=True)
+        (data_dir / DEMO_FILE).unlink(missing_ok=True)
+        for path in leftovers:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+    catalog = get_catalog()
+    entries = [NodeEntry(code=code, name=catalog.get(code).name) for code in codes]  # type: ignore[union-attr]
+    nodes: list[NodeContext] = []
+    summaries: list[NodeSummary] = []
+    living_in: dict[str, list[tuple[str, Person]]] = {code: [] for code in codes}
+    try:
+        for entry in entries:
+            node = open_node(entry, settings, clock=FixedClock(IMPORT_CLOCK_AT))
+            nodes.append(node)
+            summary = NodeSummary(code=entry.code, name=entry.name)
+            summaries.append(summary)
+            t0 = time.perf_counter()
+            migrate.upgrade(node.db)
+            summary.seconds["migrate"] = time.perf_counter() - t0
+
+            def tick(n: int, stage: str = "generate", code: str = entry.code) -> None:
+                if progress is not None:
+                    progress(stage, code, n)
+
+            t0 = time.perf_counter()
+            nation = generate_province(entry.code, people, seed, other_provinces=tuple(codes), progress=tick)
+            summary.seconds["generate"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            report = import_records(
+                node.db,
+                province_records(nation),
+                node_code=entry.code,
+                actor=ACTOR,
+                clock=node.clock,
+                progress=partial(tick, stage="import"),
+            )
+            summary.seconds["import"] = time.perf_counter() - t0
+            summary.persons = report.persons
+            summary.households = report.households
+            if demo_accounts:
+                summary.demo = create_demo_clerk(node, county=busiest_county(nation), now=SystemClock().now())
+            for p in nation.residents_elsewhere():
+                assert p.residence is not None
+                if p.residence.province_code in living_in:
+                    living_in[p.residence.province_code].append((entry.code, p))
+        for node, summary in zip(nodes, summaries, strict=True):
+            summary.residents_from_elsewhere = service.record_residents(node, residents=living_in[node.code])
+    finally:
+        for node in nodes:
+            node.db.dispose()
+    if demo_accounts:
+        write_demo_file(data_dir, [s.demo for s in summaries if s.demo is not None])
+    write_manifest(
+        data_dir,
+        entries,
+        nation={
+            "seed": seed,
+            "people_per_province": people,
+            "as_of": AS_OF.isoformat(),
+            "nodes": {s.code: {"persons": s.persons, "households": s.households} for s in summaries},
+        },
+    )
+    return summaries

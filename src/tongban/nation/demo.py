@@ -1,0 +1,97 @@
+"""Demo accounts of a synthetic nation: one window clerk per node, so a newcomer can sign in and search.
+
+Each node gets a clerk at an office of its most populous county (a clerk's searches stay within their
+county), with a random password and a second factor whose enrolment is started but not confirmed: at the
+first sign-in the enrolment page shows its QR code, and ``tongban nation demo-login`` prints the current code.
+The accounts' secrets are written to ``demo-accounts.json`` in the data dir (readable by its owner only):
+they guard synthetic data on a developer's machine, never real people's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyotp
+
+from tongban.access import service as access
+from tongban.access.domain import Role
+from tongban.access.keys import app_secret
+from tongban.access.settings import AccessSettings
+from tongban.core.node import NodeContext
+from tongban.nation.domain import ProvinceNation
+
+DEMO_FILE = "demo-accounts.json"
+ACTOR = "nation-generator"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    node: str
+    login: str
+    password: str
+    division_code: str
+    office_code: str
+    totp_secret: str
+
+
+def busiest_county(nation: ProvinceNation) -> str:
+    """The county with the most people registered in it now (ties: the smallest code)."""
+    counts = Counter(h.division_code for h in nation.households)
+    return min(counts, key=lambda code: (-counts[code], code))
+
+
+def create_demo_clerk(node: NodeContext, *, county: str, now: datetime) -> DemoAccount:
+    password = "demo-" + secrets.token_urlsafe(12)
+    login = f"clerk{node.code}"
+    office = f"{county}-01"
+    user = access.add_user(
+        node.db,
+        settings=AccessSettings(),
+        now=now,
+        actor=ACTOR,
+        login=login,
+        role=Role.WINDOW_CLERK,
+        display_name=f"Demo clerk {node.code}",
+        password=password,
+        division_code=county,
+        office_code=office,
+    )
+    secret = access.start_totp_enrolment(node.db, user_id=user.id, key=app_secret(node.settings))
+    return DemoAccount(
+        node=node.code,
+        login=login,
+        password=password,
+        division_code=county,
+        office_code=office,
+        totp_secret=secret,
+    )
+
+
+def write_demo_file(data_dir: Path, accounts: list[DemoAccount]) -> Path:
+    path = data_dir / DEMO_FILE
+    tmp = data_dir / (DEMO_FILE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"accounts": [asdict(a) for a in accounts]}, fh, ensure_ascii=False, indent=2)
+    tmp.replace(path)
+    return path
+
+
+def read_demo_file(data_dir: Path) -> list[DemoAccount]:
+    path = data_dir / DEMO_FILE
+    if not path.exists():
+        return []
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return [DemoAccount(**a) for a in raw.get("accounts", [])]
+
+
+def current_code(account: DemoAccount, at: datetime | None = None) -> str:
+    """The account's one-time code now (or at ``at``)."""
+    totp = pyotp.TOTP(account.totp_secret)
+    return str(totp.at(at) if at is not None else totp.now())
