@@ -2,9 +2,11 @@
 
 - **JSON**: ``{"format": "tongban.signed-paper.v1", "payload": b64url(payload bytes), "signature": {"alg",
   "key_id", "value": b64url}}``. The payload is carried as base64url so no JSON tool can re-encode it.
-- **QR text**: ``TB1:`` + base45(zlib(container)), container = ``0x01``, then alg, key id and signature each as
-  one length byte and its bytes, then the payload bytes to the end. Base45 keeps the QR in alphanumeric mode
-  (5.5 bits a character); zlib shrinks the JSON keys and repeated CJK bytes.
+- **QR text**: ``TB1:`` + base45(container), container = ``0x01``, then alg, key id and signature each as one
+  length byte and its bytes, then the payload bytes to the end. Base45 keeps the QR in alphanumeric mode (5.5
+  bits a character) and has exactly one text for given bytes, so one changed character always changes the
+  bytes. No compression: a deflate stream can be changed (its final padding bits, its header's level hint)
+  without changing what it inflates to, and a changed QR text must never read as the same paper.
 - **PDF**: a rendering (``render``) with the JSON form attached as ``paper.json``.
 
 Reading never re-serialises the payload: the bytes recovered are the bytes that were signed.
@@ -13,7 +15,6 @@ Reading never re-serialises the payload: the bytes recovered are the bytes that 
 from __future__ import annotations
 
 import io
-import zlib
 from typing import Any
 
 from tongban.papers.canonical import (
@@ -30,7 +31,7 @@ from tongban.papers.domain import SignatureBlock, SignedPaper
 JSON_FORMAT = "tongban.signed-paper.v1"
 QR_PREFIX = "TB1:"
 ATTACHMENT_NAME = "paper.json"
-MAX_PAYLOAD = 16 * 1024  # a paper is small; refuse to inflate anything larger
+MAX_PAYLOAD = 16 * 1024  # a paper is small; refuse anything larger
 _CONTAINER_VERSION = 1
 
 
@@ -107,20 +108,19 @@ def to_qr_text(paper: SignedPaper) -> str:
         + _short(sig.value)
         + paper.payload
     )
-    return QR_PREFIX + b45encode(zlib.compress(container, 9))
+    return QR_PREFIX + b45encode(container)
 
 
 def from_qr_text(text: str) -> SignedPaper:
     text = text.strip()
     if not text.startswith(QR_PREFIX):
         raise UnreadablePaper("not a tongban paper QR code")
+    body = text[len(QR_PREFIX) :]
+    if len(body) > (MAX_PAYLOAD + 512) * 3 // 2:
+        raise UnreadablePaper("oversized QR content")
     try:
-        packed = b45decode(text[len(QR_PREFIX) :])
-        inflater = zlib.decompressobj()
-        container = inflater.decompress(packed, MAX_PAYLOAD + 1024)
-        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
-            raise UnreadablePaper("damaged or oversized QR content")
-    except (CanonicalError, zlib.error) as exc:
+        container = b45decode(body)
+    except CanonicalError as exc:
         raise UnreadablePaper(str(exc)) from exc
     if not container or container[0] != _CONTAINER_VERSION:
         raise UnreadablePaper("unknown QR container version")

@@ -24,7 +24,7 @@ from tongban.papers.forms import ATTACHMENT_NAME, to_json_bytes, to_qr_text
 from tongban.papers.types import find_type
 
 QR_ERROR = "m"  # 15% recovery: survives a crease or a stain on paper
-QR_MODULE_MM = 0.5  # printed size of one module; a version-17 code is then about 46 mm wide with its border
+QR_MODULE_MM = 0.5  # printed size of one module; a version-21 code is then about 55 mm wide with its border
 QR_BORDER = 4
 FONT_NAME = "WenQuanYiMicroHei"
 FONT_CANDIDATES = (
