@@ -137,6 +137,7 @@ _OFFICE_HEAD = (
     Grant("access.user.manage", Scope.OFFICE),
     Grant("access.log.read", Scope.OFFICE),
     Grant("supervision.report.read", Scope.OFFICE),
+    Grant("papers.paper.revoke", Scope.COUNTY),
 )
 _COUNTY_SUPERVISOR = (
     Grant("registry.person.read", Scope.COUNTY),

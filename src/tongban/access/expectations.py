@@ -89,6 +89,19 @@ ROUTES: dict[str, str | None] = {
     # exchange: the operator page
     "GET /exchange": "exchange.status.read",
     "POST /exchange/retry": "exchange.parked.retry",
+    # papers: verification and revocation lists are public; downloads, issuing and revoking are not
+    "GET /verify": None,
+    "POST /verify": None,
+    "POST /api/v1/papers/verify": None,
+    "GET /api/v1/papers/revocations/{issuer}": None,
+    "POST /api/v1/papers": "papers.paper.issue",
+    "POST /api/v1/papers/{number}/revoke": "papers.paper.revoke",
+    "GET /api/v1/papers/{number}": "papers.paper.read",
+    "GET /api/v1/papers/{number}/json": "papers.paper.read",
+    "GET /api/v1/papers/{number}/pdf": "papers.paper.read",
+    "GET /api/v1/papers/{number}/qr.png": "papers.paper.read",
+    "GET /api/v1/papers/{number}/qr.svg": "papers.paper.read",
+    "GET /api/v1/papers/{number}/qr.txt": "papers.paper.read",
 }
 
 C, RV, OH, CS, PA, NS, CI, EU = (
@@ -171,6 +184,7 @@ EXPECTED: dict[str, dict[Role, Scope | None]] = {
     "cases.rating.create": row(citizen=OWN, enterprise=OWN),
     "papers.paper.read": row(clerk=COUNTY, reviewer=COUNTY, head=COUNTY, citizen=OWN, enterprise=OWN),
     "papers.paper.issue": row(reviewer=COUNTY, head=COUNTY),
+    "papers.paper.revoke": row(head=COUNTY),
     "seals.seal.request": row(enterprise=OWN),
     "exchange.outbox.read": row(admin=PROV),
     "exchange.status.read": row(admin=PROV),

@@ -1,0 +1,104 @@
+"""Verification of a paper in any form, and the revocation lists a verifier keeps.
+
+``verify(data, resolver, revocations, at)`` takes the JSON form, the QR text, a QR image or the PDF and
+returns a ``Verdict``; nothing here needs a database or a network. ``RevocationCache`` keeps the newest
+verified revocation list of each issuer in a folder, and fetches them from issuers' public endpoints
+(``GET /api/v1/papers/revocations/{issuer}``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from tongban.core.errors import N_
+from tongban.papers.domain import (
+    PaperKeyResolver,
+    RevocationList,
+    RevocationListRefused,
+    Revocations,
+    Verdict,
+    invalid,
+    verify_paper,
+    verify_revocation_list,
+)
+from tongban.papers.forms import (
+    UnreadablePaper,
+    read_any,
+    revocations_from_json_bytes,
+    revocations_to_json_bytes,
+)
+
+log = logging.getLogger("tongban.papers")
+
+
+def verify(
+    data: bytes | str, resolver: PaperKeyResolver, revocations: Revocations | None, at: datetime
+) -> Verdict:
+    """Valid, expired, revoked or invalid, and why, for a paper as JSON, QR text, QR image or PDF bytes."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        signed = read_any(raw)
+    except UnreadablePaper:
+        return invalid("unreadable", N_("No tongban paper could be read from this input."))
+    return verify_paper(signed, resolver, revocations, at)
+
+
+def load_revocation_files(paths: Iterable[Path], resolver: PaperKeyResolver) -> Revocations:
+    """Revocation lists from files (as served by issuers); each is verified, the newest per issuer kept."""
+    revocations = Revocations()
+    for path in paths:
+        signed = revocations_from_json_bytes(path.read_bytes())
+        revocations.add(verify_revocation_list(signed, resolver))
+    return revocations
+
+
+class RevocationCache:
+    """The newest verified revocation list per issuer, kept as ``<folder>/<issuer>.json``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def load(self, resolver: PaperKeyResolver, into: Revocations | None = None) -> Revocations:
+        revocations = into if into is not None else Revocations()
+        if not self.folder.exists():
+            return revocations
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                signed = revocations_from_json_bytes(path.read_bytes())
+                revocations.add(verify_revocation_list(signed, resolver, issuer=path.stem))
+            except (UnreadablePaper, RevocationListRefused) as exc:
+                log.warning("ignoring cached revocation list %s: %s", path.name, exc)
+        return revocations
+
+    def accept(self, data: bytes, resolver: PaperKeyResolver, *, issuer: str) -> RevocationList:
+        """Verify a fetched list; keep it when it is newer than the cached one. Returns the list now held."""
+        fetched = verify_revocation_list(revocations_from_json_bytes(data), resolver, issuer=issuer)
+        held = self.load(resolver).lists.get(issuer)
+        if held is not None and held.serial >= fetched.serial:
+            return held
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{issuer}.json.tmp"
+        tmp.write_bytes(revocations_to_json_bytes(fetched.signed))
+        tmp.replace(self.folder / f"{issuer}.json")
+        return fetched
+
+    def fetch(
+        self,
+        base_url: str,
+        issuer: str,
+        resolver: PaperKeyResolver,
+        *,
+        timeout_s: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> RevocationList:
+        """GET the issuer's list from a node, verify it, keep it if newer (raises on HTTP or signature errors)."""
+        url = f"{base_url.rstrip('/')}/api/v1/papers/revocations/{issuer}"
+        # A given client brings its own timeouts.
+        response = client.get(url) if client is not None else httpx.get(url, timeout=timeout_s)
+        response.raise_for_status()
+        return self.accept(response.content, resolver, issuer=issuer)
