@@ -72,7 +72,9 @@ class LiveServer:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the worker's main thread
+# while it is open, and later tests of other modules in the same worker (the exchange's) need that thread free.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         if IN_CI:
