@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -110,6 +112,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
     return path
+
+
+_databases: weakref.WeakSet[Database] = weakref.WeakSet()
+_original_init = Database.__init__
+
+
+def _tracking_init(self: Database, *args: Any, **kwargs: Any) -> None:
+    _original_init(self, *args, **kwargs)
+    _databases.add(self)
+
+
+Database.__init__ = _tracking_init  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _close_idle_connections() -> Iterator[None]:
+    """After each test, close the pooled connections of every database it opened.
+
+    A pool collected with open PostgreSQL connections raises a ResourceWarning (an error here) in whichever
+    test happens to run then. Disposing only closes idle connections; an engine still in use reconnects.
+    """
+    yield
+    for db in list(_databases):
+        db.engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
