@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import tongban.exchange.locator  # registers the locator types
-import tongban.exchange.probe  # noqa: F401  (registers the probe type)
+import tongban.exchange.probe
 from tongban.core.node import NodeContext
 from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder
 from tongban.exchange.jobs import ExchangeRunner
@@ -37,6 +37,7 @@ def node_exchange(
         node=node, keys=node_key_provider(data_dir, node.code), directory=holder, settings=settings
     )
     node.services["exchange"] = ex
+    tongban.exchange.locator.install_registration_listener(node)
     return ex
 
 
