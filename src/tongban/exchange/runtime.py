@@ -9,6 +9,7 @@ from pathlib import Path
 
 import tongban.exchange.locator  # registers the locator types
 import tongban.exchange.probe
+from tongban.audit.peers import register_exchange_type
 from tongban.core.node import NodeContext
 from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder
 from tongban.exchange.jobs import ExchangeRunner
@@ -25,6 +26,7 @@ from tongban.exchange.transport import (
 from tongban.web.app import Runtime
 
 log = logging.getLogger("tongban.exchange")
+register_exchange_type()  # audit.head.v1: nodes keep each other's audit chain heads
 
 
 def node_exchange(
