@@ -31,10 +31,11 @@ ACTOR = "clerk-test"
 BORN = date(1990, 5, 17)
 
 
-def _node(nation: Nation, db: Database, code: str = "110000") -> NodeContext:
-    directory_admin.add_node(
-        nation.data_dir, code=LOCATOR_CODE, name="全国人口定位", now=datetime.now(UTC) - timedelta(days=1)
-    )
+def _node(nation: Nation, db: Database, code: str = "110000", *, locator: bool = True) -> NodeContext:
+    if locator:
+        directory_admin.add_node(
+            nation.data_dir, code=LOCATOR_CODE, name="全国人口定位", now=datetime.now(UTC) - timedelta(days=1)
+        )
     node = NodeContext(code=code, name=code, db=db, settings=node_settings(nation.data_dir))
     node_exchange(node, nation.data_dir, ExchangeSettings())
     return node
@@ -99,6 +100,16 @@ def test_each_change_queues_one_update_in_its_transaction(
         node, actor=ACTOR, id_number=number, reason="emigration", on_date=date(2022, 1, 1)
     )
     assert len(_updates(database)) == 7
+
+
+def test_a_directory_without_the_locator_takes_no_reports(nation: Nation, database: Database) -> None:
+    node = _node(nation, database, locator=False)
+    assert listener_of(node) is not None
+    service.create_household(
+        node, actor=ACTOR, number="H0001", kind="family", address="朝阳区测试路1号", division_code="110105"
+    )
+    _register(node, 11)  # not refused for want of a locator
+    assert _updates(database) == []
 
 
 def test_a_node_without_exchange_reports_nothing(database: Database, tmp_path: Path) -> None:

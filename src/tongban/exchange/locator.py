@@ -135,6 +135,10 @@ def install_registration_listener(node: NodeContext) -> None:
     """Have the registry report every registration change of ``node`` to the locator (nodes with an exchange)."""
 
     def listener(session: Session, changes: Sequence[RegistrationChange]) -> None:
+        # A directory without the locator (a nation that runs none yet): nowhere to report, and no reason
+        # to refuse the registration change itself.
+        if exchange_of(node).directory.current.node(LOCATOR_CODE) is None:
+            return
         report_registrations(session, node=node, changes=changes)
 
     node.services[REGISTRATION_LISTENER] = listener
