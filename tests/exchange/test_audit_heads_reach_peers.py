@@ -15,6 +15,7 @@ import tongban.exchange.service as service
 from tongban.audit.jobs import current_head, seal_pending
 from tongban.audit.peers import (
     HEAD_TYPE,
+    HeadPublisher,
     compare_with_heads,
     heads_held,
     publish_head,
@@ -97,17 +98,28 @@ def test_a_rewrite_is_caught_against_the_head_a_peer_holds(
     with database.session() as s:
         sent = sorted(s.scalars(select(OutboxRow.recipient).where(OutboxRow.type == HEAD_TYPE)))
     assert sent == ["310000", "440000"]  # every peer of the directory
+    # The publisher thread's round: nothing new to send after the head above.
+    publisher = HeadPublisher(bj.node, interval_s=3600)
+    publisher.tick()
+    _fill(database, 1)
+    publisher.tick()
+    publisher.tick()
+    with database.session() as s:
+        assert len(list(s.scalars(select(OutboxRow.id).where(OutboxRow.type == HEAD_TYPE)))) == 6
+    first, head = head, current_head(database, node="110000")
+    assert head.pos == 6
     runner = ExchangeRunner([bj, sh], EmbeddedTransport)
     runner.start()
     try:
-        assert wait_until(lambda: bool(_held(other_db)), 15)
+        assert wait_until(lambda: len(_held(other_db)) == 2, 15)
     finally:
         runner.stop()
-    assert _held(other_db) == [("110000", 5, head.hash)]
+    # The head of position 5 arrived twice (before and from the publisher's first round), kept once.
+    assert sorted(_held(other_db)) == [("110000", 5, first.hash), ("110000", 6, head.hash)]
     assert current_head(database, node="110000").hash == head.hash
     code, out = _peers_cli(database, other_db)
     assert code == 0, out
-    assert "matches the 1 head(s)" in out
+    assert "matches the 2 head(s)" in out
 
     _rewrite(database)
     with database.session() as s:
@@ -115,7 +127,7 @@ def test_a_rewrite_is_caught_against_the_head_a_peer_holds(
         assert current_head(database, node="110000").hash != head.hash
     with other_db.session() as held, database.session() as s:
         faults = compare_with_heads(s, heads_held(held, holder="310000", about="110000"))
-    assert [(f.pos, f.kind) for f in faults] == [(5, "peer-head")]
+    assert [(f.pos, f.kind) for f in faults] == [(5, "peer-head"), (6, "peer-head")]
     code, out = _peers_cli(database, other_db)
     assert code == 1, out
     assert "BROKEN" in out and "position 5" in out and "rewritten" in out

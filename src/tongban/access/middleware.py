@@ -177,8 +177,11 @@ def install(app: FastAPI) -> None:
             expected_csrf = anon_csrf(secret, anon)
         request.state.csrf_token = expected_csrf
 
-        cookieless_public = not request.cookies and public_routes.match(request.method, request.url.path)
-        if request.method in UNSAFE and not by_token and not cookieless_public:
+        if (
+            request.method in UNSAFE
+            and not by_token
+            and not (not request.cookies and public_routes.match(request.method, request.url.path))
+        ):
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
                 await request.body()  # cached, so the route reads the same body again
