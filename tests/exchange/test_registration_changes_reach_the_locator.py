@@ -186,3 +186,22 @@ def test_a_late_move_out_confirmation_does_not_hide_the_new_registration(
     assert apply("310000", "registered", 2) == ("310000", "registered")  # moved in at the destination
     assert apply("110000", "cancelled", 3) == ("310000", "registered")  # the origin's moved-out confirmation
     assert apply("310000", "cancelled", 4) == ("310000", "cancelled")  # the destination cancels: it counts
+
+
+def test_the_import_command_reports_where_the_data_dir_has_a_directory(
+    nation: Nation, database: Database, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tongban.cli import app
+
+    _node(nation, database)  # adds the locator to the directory
+    records = list(synthetic_records(12, node_code="110000", seed=5))
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    args = ["registry", "import", str(src), "--node", "110000", "--db", database.url]
+    result = CliRunner().invoke(app, [*args, "--data-dir", str(nation.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert _updates(database) == [(LOCATOR_CODE, "locator.updates.v1")]
