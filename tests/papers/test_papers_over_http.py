@@ -63,6 +63,9 @@ def test_every_download_form_verifies_on_the_public_endpoint(web: Web) -> None:
             views = list(s.execute(select(AccessRecord.person_ref)).scalars())
         time.sleep(0.05)
     assert views == ["person-1"] * 6
+    with web.env.db.session() as s:
+        reasons = s.execute(select(AccessRecord.reason, AccessRecord.reason_ref)).all()
+    assert [tuple(r) for r in reasons] == [("paper", number)] * 6
 
 
 def test_jurisdiction_and_roles_limit_who_reads_issues_and_revokes(web: Web) -> None:

@@ -27,7 +27,7 @@ from tongban.core.db import Database
 
 log = logging.getLogger("tongban.access.views")
 
-REASONS = ("case", "search", "own")
+REASONS = ("case", "search", "own", "paper")
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,25 @@ For every request the middleware finds the user (an API token in ``Authorization
 session cookie), and sets ``request.state.user`` (a ``Principal``, with ``display_name``, or None),
 ``request.state.csrf_token`` (for forms: a hidden ``csrf_token`` field; for htmx: the ``X-CSRF-Token``
 header, sent with ``hx-headers``), and ``request.state.pending_session`` while a sign-in waits for its
-second factor. A POST, PUT, PATCH or DELETE made with cookies must carry the CSRF token, or it is refused
-with 403 before any route runs. An HTML page answering 401 becomes a redirect to the sign-in page.
+second factor. A POST, PUT, PATCH or DELETE must carry the CSRF token, or it is refused with 403 before
+any route runs; the one exception is a request that sends no cookie at all to a ``public()`` route (a
+request without cookies carries no ambient authority, so it cannot be a cross-site forgery): paper
+verification by a scanner or script. The sign-in forms stay protected even then, since a forged sign-in
+would give a cookieless browser a session of the forger's choosing (login CSRF). An HTML page answering 401 becomes a redirect to the sign-in page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.routing import compile_path
 
 from tongban.access import service
 from tongban.access.accesslog import ViewBuffer
@@ -31,6 +36,7 @@ from tongban.core.clock import SystemClock
 from tongban.core.errors import TongbanError
 from tongban.core.i18n import Translator
 from tongban.core.node import NodeContext
+from tongban.core.routing import declared_routes
 from tongban.web.app import get_node, problem, request_locale
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -44,6 +50,32 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+# Public routes that start a session: never exempt from the CSRF check (login CSRF).
+SESSION_STARTING = frozenset({"/access/sign-in", "/access/sign-in/totp", "/access/sign-in/enrol"})
+
+
+class PublicRoutes:
+    """Which (method, path) pairs reach a ``public()`` route; built from the app's routes on first use."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._patterns: list[tuple[frozenset[str], re.Pattern[str]]] | None = None
+
+    def _build(self) -> list[tuple[frozenset[str], re.Pattern[str]]]:
+        found = []
+        for route in declared_routes(list(self._app.routes)):
+            if route.rule is None or route.rule.action is not None or route.path in SESSION_STARTING:
+                continue
+            regex, _, _ = compile_path(route.path)
+            found.append((frozenset(route.methods), regex))
+        return found
+
+    def match(self, method: str, path: str) -> bool:
+        if self._patterns is None:
+            self._patterns = self._build()
+        return any(method in methods and regex.match(path) for methods, regex in self._patterns)
 
 
 def session_cookie_value(node: str, token: str) -> str:
@@ -94,6 +126,7 @@ def install(app: FastAPI) -> None:
             "citizen": CitizenPasswords(settings, secret),
         }
     clock = SystemClock()
+    public_routes = PublicRoutes(app)
     app.state.templates.globals["access_links"] = access_links
 
     @app.middleware("http")
@@ -144,13 +177,18 @@ def install(app: FastAPI) -> None:
             expected_csrf = anon_csrf(secret, anon)
         request.state.csrf_token = expected_csrf
 
-        if request.method in UNSAFE and not by_token:
+        if (
+            request.method in UNSAFE
+            and not by_token
+            and not (not request.cookies and public_routes.match(request.method, request.url.path))
+        ):
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
                 await request.body()  # cached, so the route reads the same body again
-                form = await request.form()
-                value = form.get(CSRF_FIELD)
-                sent = value if isinstance(value, str) else None
+                # Closing the form closes the uploads' spooled temporary files; the route parses its own.
+                async with request.form() as form:
+                    value = form.get(CSRF_FIELD)
+                    sent = value if isinstance(value, str) else None
             if new_anon is not None or not sent or not hmac.compare_digest(sent, expected_csrf):
                 t = Translator(request_locale(request))
                 return problem(

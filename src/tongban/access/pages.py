@@ -430,7 +430,7 @@ def _view_rows(node: NodeContext, rows: Any) -> list[dict[str, Any]]:
     return out
 
 
-REASON_LABELS = {"case": N_("case"), "search": N_("search"), "own": N_("own record")}
+REASON_LABELS = {"case": N_("case"), "search": N_("search"), "own": N_("own record"), "paper": N_("paper")}
 
 
 @router.get("/views", response_class=HTMLResponse, dependencies=[requires("access.log.read")])

@@ -91,7 +91,8 @@ class RecordView(Base):
     viewer_office: Mapped[str | None] = mapped_column(String(32), nullable=True)
     person_ref: Mapped[str] = mapped_column(String(64), nullable=False)
     person_division: Mapped[str | None] = mapped_column(String(6), nullable=True)
-    # "case" (with the case reference), "search" (with a search id), "own" (a citizen's own record).
+    # "case" (with the case reference), "search" (with a search id), "own" (a citizen's own record),
+    # "paper" (with the paper number: a read or download of an issued paper about the person).
     reason: Mapped[str] = mapped_column(String(16), nullable=False)
     reason_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     action: Mapped[str] = mapped_column(String(64), nullable=False)

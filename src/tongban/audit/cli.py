@@ -62,6 +62,60 @@ def verify(data_dir: DataDirOpt = None, db: DbUrlOpt = None, node: NodeOpt = Non
     raise typer.Exit(1 if failed else 0)
 
 
+PeerDbOpt = Annotated[
+    list[str] | None,
+    typer.Option("--peer-db", help="A peer node's database URL (repeat); with --db and --node."),
+]
+
+
+@audit_app.command("peers")
+def peers(
+    data_dir: DataDirOpt = None, db: DbUrlOpt = None, node: NodeOpt = None, peer_db: PeerDbOpt = None
+) -> None:
+    """Compare each node's audit chain with the chain heads its peers received from it (exit 1 on a fault).
+
+    With --data-dir every node is checked against the heads held by the other nodes of the data dir; with
+    --db, --node and --peer-db one node against the databases given.
+    """
+    from tongban.audit.peers import compare_with_heads, heads_held
+    from tongban.audit.verify import verify_chain
+
+    if db is not None:
+        if node is None or not peer_db:
+            err_console.print("With --db, give --node CODE and at least one --peer-db URL.")
+            raise typer.Exit(2)
+        from tongban.cli import target_databases
+
+        checked = [(node, target_databases(None, db)[0][1])]
+        holders = [(f"peer {i + 1}", target_databases(None, url)[0][1]) for i, url in enumerate(peer_db)]
+    else:
+        everyone = _targets(data_dir, None, None)
+        checked = [(n, d) for n, d in everyone if node is None or n == node]
+        holders = everyone
+    failed = 0
+    try:
+        for name, database in checked:
+            held = []
+            for holder, hdb in holders:
+                if hdb is database:
+                    continue
+                with hdb.session() as s:
+                    held += heads_held(s, holder=holder, about=name)
+            with database.session() as s:
+                faults = verify_chain(s).faults + compare_with_heads(s, held)
+            if not faults:
+                console.print(f"{name}: audit chain matches the {len(held)} head(s) its peers hold")
+                continue
+            failed += 1
+            err_console.print(f"{name}: audit chain BROKEN: first broken link at {faults[0].describe()}")
+            if len(faults) > 1:
+                err_console.print(f"{name}: {len(faults)} fault(s) in all")
+    finally:
+        for _, d in {id(d): (n, d) for n, d in [*checked, *holders]}.values():
+            d.dispose()
+    raise typer.Exit(1 if failed else 0)
+
+
 @audit_app.command("seal")
 def seal(data_dir: DataDirOpt = None, db: DbUrlOpt = None, node: NodeOpt = None) -> None:
     """Seal the pending audit rows of each node now (the running service does this on its own)."""

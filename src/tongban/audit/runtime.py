@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tongban.audit.jobs import Sealer
+from tongban.audit.peers import HeadPublisher
 from tongban.audit.settings import AuditSettings
 
 if TYPE_CHECKING:
     from tongban.web.app import Runtime
 
 SERVICE = "audit.sealer"
+HEADS = "audit.head_publisher"
 
 
 def attach(runtime: Runtime) -> None:
@@ -25,11 +27,18 @@ def attach(runtime: Runtime) -> None:
         )
         node.services[SERVICE] = sealer
         sealer.start()
+        # Sends the sealed head to peers whenever the node has an exchange (attached after this, or never).
+        publisher = HeadPublisher(node, interval_s=settings.head_interval_s)
+        node.services[HEADS] = publisher
+        publisher.start()
 
 
 def detach(runtime: Runtime) -> None:
     """Stop the sealers, sealing what is pending first."""
     for node in runtime.nodes.values():
+        publisher = node.services.pop(HEADS, None)
+        if isinstance(publisher, HeadPublisher):
+            publisher.stop()
         sealer = node.services.pop(SERVICE, None)
         if isinstance(sealer, Sealer):
             sealer.stop()

@@ -14,3 +14,7 @@ class AuditSettings(BaseSettings):
     seal_batch: int = 500
     # Start a sealer for each node served (off for maintenance runs that seal explicitly).
     sealer_enabled: bool = True
+    # How often each node sends its sealed chain head to its peers over the exchange (only when the node has
+    # one, and only when the head moved). Peers holding heads is what catches a complete rewrite of a node's
+    # history; the interval bounds how much recent history a rewrite could still hide from them.
+    head_interval_s: float = 300.0

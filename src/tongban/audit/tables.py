@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.core.db import Base, UTCDateTime
@@ -60,3 +60,24 @@ class AuditSeal(Base):
     first_pos: Mapped[int] = mapped_column(Integer, nullable=False)
     last_pos: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
     head_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class PeerHead(Base):
+    """A chain head another node published to this one (``audit.head.v1`` over the exchange).
+
+    Kept so that the node which sent it cannot later rewrite its sealed history unnoticed: ``tongban audit
+    peers`` compares a node's chain with the heads its peers hold. ``proof`` is the signed envelope as
+    received, showing a third party that the node itself stated this head.
+    """
+
+    __tablename__ = "audit_peer_heads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    peer: Mapped[str] = mapped_column(String(6), nullable=False)
+    pos: Mapped[int] = mapped_column(Integer, nullable=False)
+    head_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    proof: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+    __table_args__ = (UniqueConstraint("peer", "pos", "head_hash"),)

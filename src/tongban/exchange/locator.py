@@ -16,6 +16,7 @@ import hmac
 import os
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -28,11 +29,14 @@ from tongban.core.node import NodeContext
 from tongban.exchange.domain import envelope_hash, types
 from tongban.exchange.service import Incoming, enqueue, exchange_of, register_handler
 from tongban.exchange.tables import LocatorAnswerRow, LocatorEntryRow, OutboxRow
+from tongban.registry.hooks import REGISTRATION_LISTENER, RegistrationChange
 
 LOCATOR_CODE = "000000"
 UPDATE_TYPE = "locator.update.v1"
 QUERY_TYPE = "locator.query.v1"
 ANSWER_TYPE = "locator.answer.v1"
+UPDATES_TYPE = "locator.updates.v1"  # many updates in one envelope (bulk imports)
+UPDATES_PER_ENVELOPE = 1000  # about 130 bytes each: well under the envelope size limit
 KEY_FILE = Path("keys") / "national" / "locator-hmac.key"
 
 
@@ -60,6 +64,10 @@ class LocatorUpdate(BaseModel):
     digest: str = Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
     status: Literal["registered", "cancelled"]
     changed_at: datetime
+
+
+class LocatorUpdates(BaseModel):
+    updates: list[LocatorUpdate] = Field(min_length=1, max_length=UPDATES_PER_ENVELOPE)
 
 
 class LocatorQuery(BaseModel):
@@ -93,6 +101,49 @@ def report_registration(
     )
 
 
+def report_registrations(
+    session: Session, *, node: NodeContext, changes: Sequence[RegistrationChange]
+) -> None:
+    """The registry's listener: report ``changes`` in the caller's transaction; one change as one
+    ``locator.update.v1``, many (a bulk import) as ``locator.updates.v1`` envelopes of up to
+    ``UPDATES_PER_ENVELOPE`` each, so 20,000 imported people cost 20 signatures, not 20,000."""
+    if len(changes) == 1:
+        c = changes[0]
+        report_registration(
+            session, node=node, id_number=c.id_number, changed_at=c.changed_at, cancelled=c.cancelled
+        )
+        return
+    key = locator_key(_data_dir(node))
+    for start in range(0, len(changes), UPDATES_PER_ENVELOPE):
+        chunk = changes[start : start + UPDATES_PER_ENVELOPE]
+        body = LocatorUpdates(
+            updates=[
+                LocatorUpdate(
+                    digest=id_digest(key, c.id_number),
+                    status="cancelled" if c.cancelled else "registered",
+                    changed_at=c.changed_at,
+                )
+                for c in chunk
+            ]
+        )
+        enqueue(
+            session, node=node, recipient=LOCATOR_CODE, type=UPDATES_TYPE, body=body.model_dump(mode="json")
+        )
+
+
+def install_registration_listener(node: NodeContext) -> None:
+    """Have the registry report every registration change of ``node`` to the locator (nodes with an exchange)."""
+
+    def listener(session: Session, changes: Sequence[RegistrationChange]) -> None:
+        # A directory without the locator (a nation that runs none yet): nowhere to report, and no reason
+        # to refuse the registration change itself.
+        if exchange_of(node).directory.current.node(LOCATOR_CODE) is None:
+            return
+        report_registrations(session, node=node, changes=changes)
+
+    node.services[REGISTRATION_LISTENER] = listener
+
+
 def ask_locator(session: Session, *, node: NodeContext, id_number: str) -> uuid.UUID:
     """Ask where a person is registered; the answer arrives in ``exchange_locator_answer``."""
     body = LocatorQuery(digest=id_digest(locator_key(_data_dir(node)), id_number))
@@ -112,23 +163,39 @@ def answer_for(session: Session, question_id: uuid.UUID) -> LocatorAnswerRow | N
 # -- the locator node ------------------------------------------------------------------------------------
 
 
-def apply_update(session: Session, node: NodeContext, incoming: Incoming) -> None:
-    update = incoming.message
-    assert isinstance(update, LocatorUpdate)
+def _apply_one(session: Session, node: NodeContext, sender: str, update: LocatorUpdate) -> None:
     entry = session.get(LocatorEntryRow, update.digest)
     if entry is None:
         session.add(
             LocatorEntryRow(
                 digest=update.digest,
-                node=incoming.envelope.sender,
+                node=sender,
                 status=update.status,
                 changed_at=update.changed_at,
                 updated_at=node.clock.now(),
             )
         )
+        session.flush()  # a later update of the same digest in this batch finds it
     elif update.changed_at > entry.changed_at:
-        entry.node, entry.status = incoming.envelope.sender, update.status
+        if update.status == "cancelled" and entry.status == "registered" and entry.node != sender:
+            # The origin confirming a move-out after the destination registered the person: the person
+            # is registered elsewhere, which a cancellation by another node does not change.
+            return
+        entry.node, entry.status = sender, update.status
         entry.changed_at, entry.updated_at = update.changed_at, node.clock.now()
+
+
+def apply_update(session: Session, node: NodeContext, incoming: Incoming) -> None:
+    update = incoming.message
+    assert isinstance(update, LocatorUpdate)
+    _apply_one(session, node, incoming.envelope.sender, update)
+
+
+def apply_updates(session: Session, node: NodeContext, incoming: Incoming) -> None:
+    batch = incoming.message
+    assert isinstance(batch, LocatorUpdates)
+    for update in batch.updates:
+        _apply_one(session, node, incoming.envelope.sender, update)
 
 
 def apply_query(session: Session, node: NodeContext, incoming: Incoming) -> None:
@@ -169,6 +236,8 @@ def apply_answer(session: Session, node: NodeContext, incoming: Incoming) -> Non
 types.register(UPDATE_TYPE, LocatorUpdate)
 types.register(QUERY_TYPE, LocatorQuery)
 types.register(ANSWER_TYPE, LocatorAnswer)
+types.register(UPDATES_TYPE, LocatorUpdates)
 register_handler(UPDATE_TYPE, apply_update)
+register_handler(UPDATES_TYPE, apply_updates)
 register_handler(QUERY_TYPE, apply_query)
 register_handler(ANSWER_TYPE, apply_answer)

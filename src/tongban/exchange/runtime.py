@@ -8,7 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import tongban.exchange.locator  # registers the locator types
-import tongban.exchange.probe  # noqa: F401  (registers the probe type)
+import tongban.exchange.probe
+from tongban.audit.peers import register_exchange_type
 from tongban.core.node import NodeContext
 from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder
 from tongban.exchange.jobs import ExchangeRunner
@@ -25,6 +26,7 @@ from tongban.exchange.transport import (
 from tongban.web.app import Runtime
 
 log = logging.getLogger("tongban.exchange")
+register_exchange_type()  # audit.head.v1: nodes keep each other's audit chain heads
 
 
 def node_exchange(
@@ -37,6 +39,7 @@ def node_exchange(
         node=node, keys=node_key_provider(data_dir, node.code), directory=holder, settings=settings
     )
     node.services["exchange"] = ex
+    tongban.exchange.locator.install_registration_listener(node)
     return ex
 
 

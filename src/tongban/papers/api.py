@@ -121,7 +121,7 @@ def _paper(node: CurrentNode, number: str, request: Request, form: str) -> servi
             request,
             person_ref=paper.subject_ref,
             person_division=paper.division_code,
-            reason="own" if own else "case",
+            reason="own" if own else "paper",
             reason_ref=None if own else paper.number,
         )
     return paper

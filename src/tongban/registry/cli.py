@@ -13,9 +13,11 @@ from tongban.bench.harness import progress
 from tongban.core import migrate
 from tongban.core.db import Database
 from tongban.core.i18n import N_, Translator
+from tongban.core.node import NodeContext
 from tongban.core.settings import Settings
 from tongban.divisions.cli import LangOpt, cli_locale
 from tongban.registry.exporting import export_to_file
+from tongban.registry.hooks import RegistrationListener, listener_of
 from tongban.registry.importing import ImportRefused, RowError, import_records, read_jsonl, write_rejects
 
 registry_app = typer.Typer(help="The registry: import and export a node's records.", no_args_is_help=True)
@@ -44,6 +46,23 @@ def node_database(node: str, db: str | None, data_dir: Path | None) -> Database:
         )
         raise typer.Exit(2)
     return database
+
+
+def registration_listener(
+    node: str, database: Database, data_dir: Path | None
+) -> RegistrationListener | None:
+    """Where the data dir holds an exchange directory, the node has an exchange: the import then reports its
+    people to the national locator (queued in its outbox, sent when the node's exchange runs)."""
+    from tongban.exchange.directory import DIRECTORY_FILE
+
+    settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))  # type: ignore[arg-type]
+    if not (settings.data_dir / DIRECTORY_FILE).exists():
+        return None
+    from tongban.exchange.runtime import node_exchange
+
+    context = NodeContext(code=node, name=node, db=database, settings=settings)
+    node_exchange(context, settings.data_dir)
+    return listener_of(context)
 
 
 @registry_app.command("import")
@@ -79,6 +98,7 @@ def import_(
                 skip_invalid=skip_invalid,
                 progress=advance,
                 source=file.name,
+                listener=registration_listener(node, database, data_dir),
             )
     except ImportRefused as refused:
         _print_errors(t, refused.errors)

@@ -37,6 +37,7 @@ from tongban.registry.domain import (
     Relation,
     next_status,
 )
+from tongban.registry.hooks import RegistrationChange, RegistrationListener, change_of
 from tongban.registry.records import (
     HouseholdRec,
     JournalRec,
@@ -327,6 +328,7 @@ def import_records(
     progress: Callable[[int], None] | None = None,
     source: str | None = None,
     batch_id: str | None = None,
+    listener: RegistrationListener | None = None,
 ) -> ImportReport:
     """Check ``records`` as a whole and load them into the node's database in one transaction.
 
@@ -382,6 +384,9 @@ def import_records(
     t1 = time.perf_counter()
     with db.transaction() as s:
         counts = bulk.load(s, plan, progress=progress)
+        if listener is not None:
+            # One call for the whole import: the exchange batches it into a few envelopes.
+            listener(s, _changes(plan, now))
         record_batch(
             s,
             actor=actor,
@@ -399,6 +404,18 @@ def import_records(
     report.journal = counts["journal"]
     report.search_keys = counts["search_keys"]
     return report
+
+
+def _changes(plan: bulk.Plan, now: datetime) -> list[RegistrationChange]:
+    """Each imported person's resulting status, as registration changes at the import's time."""
+    changes = []
+    for p in plan.persons:
+        status: RegistrationStatus | None = None
+        for j in plan.journal[p.id_number]:
+            status = next_status(status, j.event)
+        assert status is not None
+        changes.append(change_of(p.id_number, status, now))
+    return changes
 
 
 def _plan(checker: _Checker, rejected: set[int], *, actor: str, now: datetime) -> bulk.Plan:

@@ -39,6 +39,7 @@ from tongban.registry.domain import (
     check_not_before,
     next_status,
 )
+from tongban.registry.hooks import change_of, notify
 from tongban.registry.queries import (
     HouseholdView,
     PersonView,
@@ -54,6 +55,12 @@ MAX_SEQUENCE = 999
 
 
 # ----------------------------------------------------------------------------------------- helpers
+def _report(s: Session, node: NodeContext, id_number: str, state: PersonState, at: datetime) -> None:
+    """Tell the node's registration listener (the locator report, when the node has an exchange) of the
+    person's new status, in the change's transaction."""
+    notify(s, node, [change_of(id_number, RegistrationStatus(state.status), at)])
+
+
 def _audit(
     s: Session,
     *,
@@ -298,7 +305,7 @@ def register_person(
                 if getattr(person, f) != v
             }
             detail = {"prior": prior} if prior else None
-        store.append_journal(
+        after = store.append_journal(
             s,
             person_id=person.id,
             state=state,
@@ -317,6 +324,7 @@ def register_person(
             person.name, person.ethnicity = name, ethnicity
             store.replace_search_keys(s, person.id, name)
         _join_household(s, person=person, household=household, relation=rel, on_date=on_date)
+        _report(s, node, person.id_number, after, now)
         _audit(
             s,
             actor=actor,
@@ -376,7 +384,7 @@ def move_within_node(
             reason=reason,
             case_ref=case_ref,
         )
-        store.append_journal(
+        after = store.append_journal(
             s,
             person_id=person.id,
             state=state,
@@ -392,6 +400,7 @@ def move_within_node(
         )
         s.refresh(target)
         _join_household(s, person=person, household=target, relation=rel, on_date=on_date)
+        _report(s, node, person.id_number, after, now)
         _audit(
             s,
             actor=actor,
@@ -438,7 +447,7 @@ def _leave(
         household, membership = _leave_household(
             s, person=person, on_date=on_date, new_head_id_number=new_head_id_number
         )
-        store.append_journal(
+        after = store.append_journal(
             s,
             person_id=person.id,
             state=state,
@@ -453,6 +462,7 @@ def _leave(
             case_ref=case_ref,
             detail=detail,
         )
+        _report(s, node, person.id_number, after, now)
         _audit(
             s,
             actor=actor,
@@ -568,7 +578,7 @@ def restore_registration(
         if relation is None:
             relation = left.relation if left is not None and left.relation else Relation.OTHER_RELATIVE
         rel = _relation(str(relation))
-        store.append_journal(
+        after = store.append_journal(
             s,
             person_id=person.id,
             state=state,
@@ -583,6 +593,7 @@ def restore_registration(
             case_ref=case_ref,
         )
         _join_household(s, person=person, household=household, relation=rel, on_date=on_date)
+        _report(s, node, person.id_number, after, now)
         _audit(
             s,
             actor=actor,
@@ -619,7 +630,7 @@ def confirm_moved_out(
                 status=state.status if state else "unregistered",
                 event=JournalEvent.MOVED_OUT.value,
             )
-        store.append_journal(
+        after = store.append_journal(
             s,
             person_id=person.id,
             state=state,
@@ -630,6 +641,7 @@ def confirm_moved_out(
             reason=reason,
             case_ref=case_ref,
         )
+        _report(s, node, person.id_number, after, now)
         _audit(
             s,
             actor=actor,
