@@ -1,6 +1,7 @@
 """schemathesis against a running node's OpenAPI document: no 5xx anywhere, every API 4xx a problem document.
 
-A small synthetic nation (one province) is served by a real ``tongban serve`` process. Every operation of the
+A small synthetic nation (one province) is served by a real ``tongban serve`` process, on SQLite and on
+PostgreSQL (their integer ranges differ). Every operation of the
 OpenAPI document is called with generated requests, valid (positive) and invalid (negative), once with an API
 token holding a provincial administrator's actions, once without any credentials, and once with a token
 holding every action in the province (so the routes an administrator may not use are reached too).
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.conftest import test_settings
+from tests.conftest import PgFactory, missing_service, test_settings
 from tests.e2e.conftest import LiveServer
 from tongban.access import service as access
 from tongban.access.domain import GRANTS, Role, Scope
@@ -56,12 +57,24 @@ class Served:
     schema: Any
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_factory: PgFactory | None
+) -> Iterator[Served]:
     data_dir = tmp_path_factory.mktemp("fuzz-nation")
-    build_nation(test_settings(data_dir), [NODE], people=60, seed=SEED, demo_accounts=False)
+    settings = test_settings(data_dir)
+    env: dict[str, str] = {}
+    if request.param == "postgresql":
+        if pg_factory is None:
+            missing_service("PostgreSQL")
+        assert pg_factory is not None
+        settings = settings.model_copy(update={"db_url": pg_factory.new()})
+        env["TONGBAN_DB_URL"] = str(settings.db_url)
+    build_nation(settings, [NODE], people=60, seed=SEED, demo_accounts=False)
+    # The node's database is where the backend says: no SQLite file when it is PostgreSQL.
+    assert any(data_dir.glob("*.sqlite3")) == (request.param == "sqlite")
     (entry,) = read_manifest(data_dir)
-    node = open_node(entry, test_settings(data_dir))
+    node = open_node(entry, settings)
     try:
         token, wide_token = (
             access.create_api_token(
@@ -80,7 +93,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
     finally:
         node.db.dispose()
-    server = LiveServer(data_dir)
+    server = LiveServer(data_dir, extra_env=env)
     try:
         schema = schemathesis.openapi.from_url(server.url + "/api/openapi.json")
         yield Served(server, token, wide_token, schema)
