@@ -38,6 +38,7 @@ def test_nul_anywhere_in_the_request_is_refused_before_any_query(database: Datab
         client.post("/api/v1/registry/persons", json={"name": "\x00"}, headers=auth),
         client.get("/access/views", params={"viewer": "\x00"}, headers=auth),
         client.get("/cases/queue", params={"matter": "\x00"}, headers=auth),
+        client.post("/access/users", data={"login": "a\x00b"}, headers=auth),
     ]
     for r in refused:
         assert r.status_code == 422, (r.request.url, r.status_code, r.text[:200])

@@ -221,7 +221,7 @@ _NUL_CHECKED_BODY_BYTES = 1 << 20
 
 
 async def carries_nul(request: Request) -> bool:
-    """Whether the path, the query or a JSON body carries a NUL character.
+    """Whether the path, the query, a JSON or a URL-encoded form body carries a NUL character.
 
     No field of tongban has a use for NUL, and PostgreSQL text cannot hold it (the driver raises DataError):
     such requests are refused as invalid input before any query.
@@ -230,10 +230,15 @@ async def carries_nul(request: Request) -> bool:
         return True
     if any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
         return True
-    if request.headers.get("content-type", "").startswith("application/json"):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) <= _NUL_CHECKED_BODY_BYTES:
-            return _JSON_NUL.search(await request.body()) is not None
+    content_type = request.headers.get("content-type", "")
+    length = request.headers.get("content-length", "")
+    if not (length.isdigit() and int(length) <= _NUL_CHECKED_BODY_BYTES):
+        return False
+    if content_type.startswith("application/json"):
+        return _JSON_NUL.search(await request.body()) is not None
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        body = await request.body()
+        return b"%00" in body or b"\x00" in body
     return False
 
 
