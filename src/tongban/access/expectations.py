@@ -86,6 +86,10 @@ ROUTES: dict[str, str | None] = {
     "POST /cases/{number}/materials": "cases.material.add",
     "GET /cases/{number}/slip": "cases.case.read",
     "GET /cases/{number}/notice": "cases.case.read",
+    # cert: the clerk's view of a certificate case and its paper (the case's read rule and scope)
+    "GET /cert/{number}": "cases.case.read",
+    "GET /cert/{number}/paper.pdf": "cases.case.read",
+    "GET /cert/{number}/paper.json": "cases.case.read",
     # exchange: the operator page
     "GET /exchange": "exchange.status.read",
     "POST /exchange/retry": "exchange.parked.retry",

@@ -36,7 +36,7 @@ from tongban.core.errors import InvalidInput, TongbanError
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import RowId, requires
-from tongban.web.app import CurrentNode, CurrentTranslator, redirect, render
+from tongban.web.app import CurrentNode, CurrentTranslator, get_node, redirect, render
 
 router = APIRouter(prefix="/cases")
 
@@ -71,9 +71,20 @@ def nav(node: NodeContext, user: Principal, t: Translator) -> list[dict[str, str
     return items
 
 
+def nav_entries(request: Request, t: Translator) -> list[dict[str, str]]:
+    """The layout's case links, for signed-in staff of the node the request addresses."""
+    user = getattr(request.state, "user", None)
+    if not isinstance(user, Principal) or not user.is_staff:
+        return []
+    try:
+        node = get_node(request)
+    except TongbanError:
+        return []
+    return nav(node, user, t)
+
+
 def _common(node: NodeContext, user: Principal, t: Translator) -> dict[str, Any]:
     return {
-        "nav_items": nav(node, user, t),
         "state_labels": STATE_LABELS,
         "action_labels": {a.value: label for a, label in ACTION_LABELS.items()},
         "close_labels": CLOSE_LABELS,

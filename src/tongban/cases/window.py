@@ -127,15 +127,16 @@ def accept(
     procedure: str | None = None,
     office: str | None = None,
     division: str | None = None,
+    then: service.Then | None = None,
 ) -> Case:
     """Accept an application at the window: the case, its window record, the audit row and the applicant's
-    acceptance message, in one transaction."""
+    acceptance message, in one transaction (with ``then``'s writes, e.g. a matter's request to another node)."""
     office = office or actor.office
     division = division or actor.division
     if not office or not division:
         raise InvalidInput(N_("A case needs an applicant and an accepting office"))
 
-    def then(s: Session, case_id: int, case: Case) -> None:
+    def record(s: Session, case_id: int, case: Case) -> None:
         s.add(
             CaseWindowRow(
                 case_id=case_id,
@@ -158,6 +159,8 @@ def accept(
             params={"number": case.number, "due": (case.due or case.accepted_on).isoformat()},
             now=case.events[-1].at,
         )
+        if then is not None:
+            then(s, case_id, case)
 
     return service.accept_case(
         node,
@@ -166,7 +169,7 @@ def accept(
         office=office,
         actor=actor.id,
         procedure=procedure,
-        then=then,
+        then=record,
     )
 
 

@@ -8,6 +8,7 @@ writers never deadlock on a lock upgrade; WAL journal; foreign keys on. PostgreS
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +139,9 @@ class Database:
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+        # A Database that is dropped without dispose() still closes its pooled connections cleanly, instead of
+        # leaving them to the garbage collector (PostgreSQL would see the connections cut, not closed).
+        self._finalizer = weakref.finalize(self, self.engine.dispose)
 
     @property
     def backend(self) -> str:

@@ -95,13 +95,19 @@ CurrentTranslator = Annotated[Translator, Depends(get_translator)]
 CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
 
 
-def capability_nav() -> list[tuple[str, str]]:
-    """Main-navigation entries of the capabilities: each ``pages`` module's ``NAV`` (address, English label)."""
-    found = getattr(capability_nav, "_cache", None)
-    if found is None:
-        found = [entry for module in capability_modules("pages") for entry in getattr(module, "NAV", ())]
-        capability_nav._cache = found  # type: ignore[attr-defined]
-    return list(found)
+def capability_nav(request: Request, t: Translator) -> list[dict[str, str]]:
+    """Main-navigation entries of the capabilities, in capability order.
+
+    A ``pages`` module offers static entries as ``NAV`` (address, English label), and entries that depend on
+    the request (the user's role, an unread count) through ``nav_entries(request, t)``.
+    """
+    items: list[dict[str, str]] = []
+    for module in capability_modules("pages"):
+        items.extend({"href": href, "label": t(label)} for href, label in getattr(module, "NAV", ()))
+        dynamic = getattr(module, "nav_entries", None)
+        if dynamic is not None:
+            items.extend(dynamic(request, t))
+    return items
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -126,7 +132,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "embedded": runtime.embedded,
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
-        "nav_items": [{"href": href, "label": t(label)} for href, label in capability_nav()],
+        "nav_items": capability_nav(request, t),
     }
     base.update(context)
     html = env.get_template(template).render(**base)
