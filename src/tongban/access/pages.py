@@ -33,7 +33,7 @@ from tongban.access.settings import AccessSettings
 from tongban.access.web import CurrentUser, access_settings, cookie_secure, scope_filter
 from tongban.core.errors import InvalidInput, NotFound, TongbanError, Unauthenticated
 from tongban.core.node import NodeContext
-from tongban.core.routing import public, requires
+from tongban.core.routing import RowId, public, requires
 from tongban.web.app import CurrentNode, CurrentTranslator, redirect, render
 
 router = APIRouter(prefix="/access")
@@ -371,7 +371,7 @@ def add_user(
 
 
 @router.post("/users/{user_id}/disable", dependencies=[requires("access.user.manage")])
-def disable_user(request: Request, node: CurrentNode, user: CurrentUser, user_id: int) -> Response:
+def disable_user(request: Request, node: CurrentNode, user: CurrentUser, user_id: RowId) -> Response:
     target = _managed_user(request, node, user_id)
     service.set_disabled(
         node.db, user_id=target.id, disabled=not target.disabled, actor=user.id, now=node.clock.now()
@@ -384,7 +384,7 @@ def reset_password(
     request: Request,
     node: CurrentNode,
     user: CurrentUser,
-    user_id: int,
+    user_id: RowId,
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> Response:
     target = _managed_user(request, node, user_id)

@@ -22,7 +22,7 @@ from tongban.cases.domain import Case, CaseAction, CaseState
 from tongban.cases.window import Actor, Applicant, CaseView, QueueFilter
 from tongban.core.errors import InvalidInput
 from tongban.core.i18n import N_
-from tongban.core.routing import requires
+from tongban.core.routing import RowId, requires
 from tongban.web.app import CurrentNode, CurrentTranslator
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -240,7 +240,7 @@ def my_notifications(node: CurrentNode, user: CurrentUser, t: CurrentTranslator)
 @router.post(
     "/notifications/{notification_id}/read", status_code=204, dependencies=[requires(NOTIFICATION_READ)]
 )
-def read_notification(notification_id: int, node: CurrentNode, user: CurrentUser) -> Response:
+def read_notification(notification_id: RowId, node: CurrentNode, user: CurrentUser) -> Response:
     notify.mark_read(node, user_id=user.id, notification_id=notification_id)
     return Response(status_code=204)
 
@@ -332,7 +332,7 @@ def list_materials(
 
 @router.get("/{number}/materials/{material_id}", dependencies=[requires(MATERIAL_READ)])
 def download_material(
-    number: str, material_id: int, request: Request, node: CurrentNode, t: CurrentTranslator
+    number: str, material_id: RowId, request: Request, node: CurrentNode, t: CurrentTranslator
 ) -> FileResponse:
     load_checked(request, node, number, t.locale)
     stored, path = materials.open_material(node, case_number=number, material_id=material_id)

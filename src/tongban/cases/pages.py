@@ -35,7 +35,7 @@ from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Appl
 from tongban.core.errors import InvalidInput, TongbanError
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
-from tongban.core.routing import requires
+from tongban.core.routing import RowId, requires
 from tongban.web.app import CurrentNode, CurrentTranslator, get_node, redirect, render
 
 router = APIRouter(prefix="/cases")
@@ -237,7 +237,7 @@ def notifications_page(
 
 
 @router.post("/notifications/{notification_id}/read", dependencies=[requires(NOTIFICATION_READ)])
-def notification_read_form(notification_id: int, node: CurrentNode, user: CurrentUser) -> Response:
+def notification_read_form(notification_id: RowId, node: CurrentNode, user: CurrentUser) -> Response:
     notify.mark_read(node, user_id=user.id, notification_id=notification_id)
     return redirect("/cases/notifications")
 

@@ -9,10 +9,17 @@ declaration is enforced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.routing import APIRoute, iter_route_contexts
+
+# The largest row id: ids are ``Integer`` columns, 32-bit on PostgreSQL (SQLite's hold 64 bits).
+MAX_ROW_ID = 2**31 - 1
+
+# A path parameter naming a row by its id: anything outside 1..MAX_ROW_ID is invalid input (422), never passed
+# to a query (SQLite's driver raises OverflowError past 64 bits, PostgreSQL a range error past 32).
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class Authorizer(Protocol):

@@ -309,7 +309,9 @@ def parse(raw: bytes) -> Envelope:
             payload=blob.payload,
             raw=raw,
         )
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError, OverflowError) as exc:
+        # RecursionError: JSON nested deeper than the parser's recursion limit; OverflowError: a creation time
+        # whose zone puts it outside the years 1..9999 in UTC.
         raise Rejected(Rejection.MALFORMED, type(exc).__name__) from None
 
 

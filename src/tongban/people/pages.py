@@ -20,7 +20,7 @@ from tongban.access.web import CurrentUser, ensure_in_scope, record_view, scope_
 from tongban.core.errors import InvalidInput, NotFound
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
-from tongban.core.routing import requires
+from tongban.core.routing import RowId, requires
 from tongban.idnum.domain import InvalidIdNumber, normalize, parse_any
 from tongban.people.labels import Labels
 from tongban.registry import queries as registry
@@ -131,7 +131,7 @@ def search_results(
 @router.get("/p/{person_id}", response_class=HTMLResponse, dependencies=[requires("registry.person.read")])
 def person_page(
     request: Request,
-    person_id: int,
+    person_id: RowId,
     node: CurrentNode,
     user: CurrentUser,
     t: CurrentTranslator,

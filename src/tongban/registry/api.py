@@ -19,7 +19,7 @@ from tongban.access.masking import present_id
 from tongban.access.web import CurrentUser, ensure_in_scope, record_view, scope_filter
 from tongban.core.errors import Forbidden, NotFound
 from tongban.core.i18n import N_
-from tongban.core.routing import requires
+from tongban.core.routing import RowId, requires
 from tongban.registry import queries, service
 from tongban.registry.domain import CancelReason, HouseholdKind, JournalEvent, Relation
 from tongban.registry.queries import HouseholdView, PersonView
@@ -318,7 +318,7 @@ def lookup_person(body: PersonLookup, request: Request, node: CurrentNode, user:
 
 @router.get("/persons/{person_id}", dependencies=[requires(PERSON_READ)])
 def read_person(
-    person_id: int, request: Request, node: CurrentNode, user: CurrentUser, case_ref: str | None = None
+    person_id: RowId, request: Request, node: CurrentNode, user: CurrentUser, case_ref: str | None = None
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
@@ -327,7 +327,7 @@ def read_person(
 
 @router.get("/persons/{person_id}/journal", dependencies=[requires(PERSON_READ)])
 def read_journal(
-    person_id: int, request: Request, node: CurrentNode, user: CurrentUser, case_ref: str | None = None
+    person_id: RowId, request: Request, node: CurrentNode, user: CurrentUser, case_ref: str | None = None
 ) -> list[JournalEntryRead]:
     person = _load_person(request, node, user, person_id)
     _viewed(request, person, case_ref)
@@ -337,7 +337,7 @@ def read_journal(
 
 @router.get("/persons/{person_id}/status", dependencies=[requires(PERSON_READ)])
 def read_status_on(
-    person_id: int,
+    person_id: RowId,
     request: Request,
     node: CurrentNode,
     user: CurrentUser,
@@ -352,7 +352,7 @@ def read_status_on(
 
 @router.post("/persons/{person_id}/moves", dependencies=[requires(PERSON_UPDATE)])
 def move_person(
-    person_id: int, body: MoveCreate, request: Request, node: CurrentNode, user: CurrentUser
+    person_id: RowId, body: MoveCreate, request: Request, node: CurrentNode, user: CurrentUser
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     _household_in_scope(request, node, user, body.to_household)
@@ -372,7 +372,7 @@ def move_person(
 
 @router.post("/persons/{person_id}/cancellation", dependencies=[requires(PERSON_UPDATE)])
 def cancel_person(
-    person_id: int, body: CancellationCreate, request: Request, node: CurrentNode, user: CurrentUser
+    person_id: RowId, body: CancellationCreate, request: Request, node: CurrentNode, user: CurrentUser
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     done = service.cancel_registration(
@@ -390,7 +390,7 @@ def cancel_person(
 
 @router.post("/persons/{person_id}/corrections", dependencies=[requires(PERSON_UPDATE)])
 def correct_person(
-    person_id: int, body: CorrectionCreate, request: Request, node: CurrentNode, user: CurrentUser
+    person_id: RowId, body: CorrectionCreate, request: Request, node: CurrentNode, user: CurrentUser
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     done = service.correct_person(
@@ -407,7 +407,7 @@ def correct_person(
 
 @router.post("/persons/{person_id}/transit", dependencies=[requires(PERSON_UPDATE)])
 def mark_in_transit(
-    person_id: int, body: TransitCreate, request: Request, node: CurrentNode, user: CurrentUser
+    person_id: RowId, body: TransitCreate, request: Request, node: CurrentNode, user: CurrentUser
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     done = service.mark_in_transit(
@@ -424,7 +424,7 @@ def mark_in_transit(
 
 @router.post("/persons/{person_id}/restoration", dependencies=[requires(PERSON_UPDATE)])
 def restore_person(
-    person_id: int, body: RestorationCreate, request: Request, node: CurrentNode, user: CurrentUser
+    person_id: RowId, body: RestorationCreate, request: Request, node: CurrentNode, user: CurrentUser
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     if body.household_number is not None:
@@ -444,7 +444,7 @@ def restore_person(
 
 @router.post("/persons/{person_id}/moved-out", dependencies=[requires(PERSON_UPDATE)])
 def confirm_moved_out(
-    person_id: int, body: MovedOutCreate, request: Request, node: CurrentNode, user: CurrentUser
+    person_id: RowId, body: MovedOutCreate, request: Request, node: CurrentNode, user: CurrentUser
 ) -> PersonRead:
     person = _load_person(request, node, user, person_id)
     done = service.confirm_moved_out(

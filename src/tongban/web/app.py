@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -220,6 +221,33 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+# A JSON escape of NUL that is not itself an escaped backslash followed by "u0000".
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_CHECKED_BODY_BYTES = 1 << 20
+
+
+async def carries_nul(request: Request) -> bool:
+    """Whether the path, the query, a JSON or a URL-encoded form body carries a NUL character.
+
+    No field of tongban has a use for NUL, and PostgreSQL text cannot hold it (the driver raises DataError):
+    such requests are refused as invalid input before any query.
+    """
+    if "\x00" in request.url.path:
+        return True
+    if any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+        return True
+    content_type = request.headers.get("content-type", "")
+    length = request.headers.get("content-length", "")
+    if not (length.isdigit() and int(length) <= _NUL_CHECKED_BODY_BYTES):
+        return False
+    if content_type.startswith("application/json"):
+        return _JSON_NUL.search(await request.body()) is not None
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        body = await request.body()
+        return b"%00" in body or b"\x00" in body
+    return False
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="tongban",
@@ -232,6 +260,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.templates = make_templates()
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def refuse_nul_characters(request: Request, call_next: Any) -> Response:
+        if await carries_nul(request):
+            t = get_translator(request)
+            detail = t(N_("The request contains a NUL character, which no field accepts."))
+            return problem(request, 422, N_("Invalid input"), detail, "invalid-input")
+        response: Response = await call_next(request)
+        return response
 
     @app.middleware("http")
     async def remember_choices(request: Request, call_next: Any) -> Response:
