@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from tests.conftest import missing_service
 
 from tongban.core.clock import SystemClock
 from tongban.core.db import Database
@@ -200,7 +201,7 @@ def other_db(backend: str, tmp_path: Path, sqlite_template: Path, pg_factory: An
         url = f"sqlite:///{target}"
     else:
         if pg_factory is None:
-            pytest.skip("PostgreSQL not reachable")
+            missing_service("PostgreSQL")
         url = pg_factory.new()
     db = Database(url, node_settings(tmp_path))
     yield db

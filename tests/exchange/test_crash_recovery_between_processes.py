@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from exchange_support import NODES, NatsServer, wait_until
 from sqlalchemy import func, select
+from tests.conftest import missing_service
 
 import tongban.exchange.probe  # noqa: F401  (registers the probe type)
 from tongban.core.db import Database
@@ -101,7 +102,7 @@ def probes(db: Database) -> tuple[int, int]:
 @pytest.fixture
 def two_pg(pg_factory: Any) -> tuple[str, str]:
     if pg_factory is None:
-        pytest.skip("PostgreSQL not reachable")
+        missing_service("PostgreSQL")
     return pg_factory.new(), pg_factory.new()
 
 
