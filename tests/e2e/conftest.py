@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import IN_CI, TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, missing_service
 
 CHROMIUM = os.environ.get("TONGBAN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -77,9 +77,7 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        if IN_CI:
-            pytest.fail(f"Chromium not found at {CHROMIUM}; `make browser` installs it", pytrace=False)
-        pytest.skip("Chromium not installed (run `make browser`)")
+        missing_service(f"Chromium at {CHROMIUM} (`make browser` installs it)")
     with sync_playwright() as pw:
         b = pw.chromium.launch(
             executable_path=CHROMIUM,
