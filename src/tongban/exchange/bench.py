@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -77,8 +80,44 @@ def _count(db: object, stmt: object) -> int:
         return int(s.scalar(stmt) or 0)  # type: ignore[call-overload]
 
 
+_RECEIVER_SETTINGS = ("stream_name", "subject_prefix", "poll_interval_s", "resend_initial_s", "relay_batch")
+
+
+def _start_receiver(
+    nats_url: str, db_url: str, data_dir: Path, xs: ExchangeSettings
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    for name in (*_RECEIVER_SETTINGS, "apply_batch"):
+        env[f"TONGBAN_EXCHANGE_{name.upper()}"] = str(getattr(xs, name))
+    cmd = [sys.executable, "-m", "tongban", "exchange", "run", "--node", "310000", "--db", db_url]
+    cmd += ["--nats", nats_url, "--data-dir", str(data_dir)]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert child.stdout is not None
+    line = child.stdout.readline()  # "exchange running for 310000" once its consumer exists
+    if b"running" not in line:
+        child.kill()
+        child.wait()
+        raise RuntimeError("the receiving node did not start")
+    return child
+
+
+def _stop_receiver(child: subprocess.Popen[bytes]) -> None:
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
 def run_bench(
-    *, n: int, nats_url: str | None, db_a: str | None, db_b: str | None, data_dir: Path
+    *,
+    n: int,
+    nats_url: str | None,
+    db_a: str | None,
+    db_b: str | None,
+    data_dir: Path,
+    processes: int = 2,
 ) -> BenchResult:
     now = datetime.now(UTC) - timedelta(minutes=5)
     directory_admin.init(data_dir, now=now)
@@ -99,13 +138,20 @@ def run_bench(
     for node in (a, b):
         migrate.upgrade(node.db)
     ex_a, ex_b = node_exchange(a, data_dir, xs), node_exchange(b, data_dir, xs)
-    # Two runners: each node has its own connection and event loop, as two node processes would.
-    r_a = ExchangeRunner([ex_a], lambda: transport_for(nats_url, xs))
-    r_b: ExchangeRunner | None = ExchangeRunner([ex_b], lambda: transport_for(nats_url, xs))
+    r_b: ExchangeRunner | None = None
+    child: subprocess.Popen[bytes] | None = None
     if nats_url is None:
         # The embedded transport delivers within one loop: run both nodes on one runner.
         r_a = ExchangeRunner([ex_a, ex_b], lambda: transport_for(None, xs))
-        r_b = None
+    else:
+        r_a = ExchangeRunner([ex_a], lambda: transport_for(nats_url, xs))
+        if processes == 2:
+            # The receiver in a process of its own (`tongban exchange run`), as in production: one node per
+            # process, each with its own interpreter, so the two nodes can use the two cores.
+            child = _start_receiver(nats_url, b.db.url, data_dir, xs)
+        else:
+            # Both nodes in this process: own connections and event loops, but one interpreter lock.
+            r_b = ExchangeRunner([ex_b], lambda: transport_for(nats_url, xs))
     # Prepare the messages before the clock starts (each enqueue signs, and encrypts where needed).
     from tongban.exchange.service import enqueue
 
@@ -134,6 +180,8 @@ def run_bench(
         r_a.stop()
         if r_b is not None:
             r_b.stop()
+        if child is not None:
+            _stop_receiver(child)
     applied = _count(b.db, select(func.count()).select_from(ProbeRow))
     distinct = _count(b.db, select(func.count(func.distinct(ProbeRow.envelope_id))))
     e2e = rate(n, elapsed)
@@ -156,6 +204,7 @@ def run_bench(
             "transport": "jetstream" if nats_url else "embedded",
             "backend": a.db.backend,
             "raw_jetstream_acked_publishes_per_s": None if raw is None else round(raw, 1),
+            "processes": 1 if child is None else 2,
             "seconds": round(elapsed, 2),
         },
     )
@@ -184,6 +233,12 @@ def register(bench_app: typer.Typer) -> None:
         db_b: Annotated[
             str | None, typer.Option(help="Receiver database URL (default: SQLite in a temp dir).")
         ] = None,
+        processes: Annotated[
+            int,
+            typer.Option(
+                min=1, max=2, help="JetStream: 2 = the receiving node in a process of its own; 1 = both here."
+            ),
+        ] = 2,
         embedded: Annotated[
             bool, typer.Option(help="Use the embedded transport even if NATS is set.")
         ] = False,
@@ -194,5 +249,7 @@ def register(bench_app: typer.Typer) -> None:
 
         url = None if embedded else (nats or Settings().nats_url)
         with tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp:
-            result = run_bench(n=n, nats_url=url, db_a=db_a, db_b=db_b, data_dir=Path(tmp))
+            result = run_bench(
+                n=n, nats_url=url, db_a=db_a, db_b=db_b, data_dir=Path(tmp), processes=processes
+            )
         report(result, as_json)

@@ -398,15 +398,11 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     applied = 0
     group = max(1, ex.settings.apply_group)
     for first in range(0, len(seqs), group):
+        chunk = seqs[first : first + group]
         with ex.node.db.transaction() as s:
-            rows = [
-                r
-                for r in store.inbox_rows(s, seqs[first : first + group])
-                if r.state in (store.IN_RECEIVED, store.IN_WAITING)
-            ]
-            ok = _apply_group(ex, s, rows)
+            ok = _apply_group(ex, s, store.due_inbox_messages(s, chunk)) if len(chunk) > 1 else None
             if ok is None:  # one of them failed or must wait: each in a savepoint of its own
-                ok = [row.seq for row in rows if _apply_one(ex, s, row)]
+                ok = [row.seq for row in store.inbox_rows(s, chunk) if _apply_one(ex, s, row)]
             # The applied state of the group in one statement, in the same transaction as the effects.
             store.mark_applied(s, ok, ex.now())
         done = len(ok)
@@ -416,30 +412,28 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     return applied
 
 
-def _incoming(ex: NodeExchange, row: InboxRow) -> tuple[Handler, Incoming]:
-    env = parse(row.raw)
-    mt = ex.types.get(row.type)
+def _incoming(ex: NodeExchange, type: str, raw: bytes) -> tuple[Handler, Incoming]:
+    env = parse(raw)
+    mt = ex.types.get(type)
     body = decrypt_body(env, ex.keys.encryption_key)
     message = validate_body(mt, body)
-    handler = ex.handlers.get(row.type)
+    handler = ex.handlers.get(type)
     if handler is None:
-        raise LookupError(f"no handler for {row.type}")
+        raise LookupError(f"no handler for {type}")
     return handler, Incoming(envelope=env, body=body, message=message)
 
 
-def _apply_group(ex: NodeExchange, s: Session, rows: list[InboxRow]) -> list[int] | None:
-    """Apply the group in one savepoint (one flush: the handlers' inserts go out as multi-row statements).
+def _apply_group(ex: NodeExchange, s: Session, rows: list[store.DueMessage]) -> list[int] | None:
+    """Apply the group in one savepoint (one flush: the handlers' ORM inserts go out as multi-row statements).
 
     All or nothing: if any message raises (an error, or ``NotYet``), the savepoint is rolled back and None is
     returned; the caller then applies the messages one savepoint each, so a failure stays the failing
     message's own and the group's commit still carries each message's effects with its applied state.
     """
-    if len(rows) < 2:
-        return None
     try:
         with s.begin_nested():
             for row in rows:
-                handler, incoming = _incoming(ex, row)
+                handler, incoming = _incoming(ex, row.type, row.raw)
                 handler(s, ex.node, incoming)
     except Exception:
         return None
@@ -451,7 +445,7 @@ def _apply_one(ex: NodeExchange, s: Session, row: InboxRow) -> int:
         return 0
     try:
         with s.begin_nested():
-            handler, incoming = _incoming(ex, row)
+            handler, incoming = _incoming(ex, row.type, row.raw)
             handler(s, ex.node, incoming)
         return 1
     except NotYet as wait:

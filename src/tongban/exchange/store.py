@@ -85,6 +85,25 @@ class DueSend:
     attempts: int
 
 
+@dataclass(frozen=True)
+class DueMessage:
+    seq: int
+    type: str
+    raw: bytes
+
+
+def due_inbox_messages(session: Session, seqs: list[int]) -> list[DueMessage]:
+    """The rows among ``seqs`` still to apply, in order, as plain values (no ORM objects)."""
+    return [
+        DueMessage(seq, type_, raw)
+        for seq, type_, raw in session.execute(
+            select(InboxRow.seq, InboxRow.type, InboxRow.raw)
+            .where(InboxRow.seq.in_(seqs), InboxRow.state.in_((IN_RECEIVED, IN_WAITING)))
+            .order_by(InboxRow.seq)
+        )
+    ]
+
+
 def inbox_rows(session: Session, seqs: list[int]) -> list[InboxRow]:
     """Inbox rows by sequence number, in order (loaded once for a group of applications)."""
     return list(session.scalars(select(InboxRow).where(InboxRow.seq.in_(seqs)).order_by(InboxRow.seq)))
