@@ -179,6 +179,10 @@ class Directory:
     def node(self, code: str) -> NodeRecord | None:
         return next((n for n in self.nodes if n.code == code), None)
 
+    def days_left(self, now: datetime) -> float:
+        """Days until the directory expires (negative once expired; nodes still use it during the grace)."""
+        return (self.expires_at - now).total_seconds() / 86400
+
     def canonical_bytes(self) -> bytes:
         doc = {
             "format": FORMAT,

@@ -372,7 +372,9 @@ def _apply_receipt(ex: NodeExchange, env: Envelope, body: ReceiptBody) -> None:
         # Only rows sent to the receipt's signer, and only open ones (a node acknowledges what it received).
         store.close_outbox(s, env.sender, accepted, state=store.OUT_ACKED, reason=None, at=ex.now())
         for reason, ids in refused.items():
-            store.close_outbox(s, env.sender, ids, state=store.OUT_REJECTED, reason=reason or None, at=ex.now())
+            store.close_outbox(
+                s, env.sender, ids, state=store.OUT_REJECTED, reason=reason or None, at=ex.now()
+            )
         for reason, ids in retry.items():
             store.note_outbox_reason(s, env.sender, ids, reason or None)
 
@@ -563,6 +565,29 @@ def retry_parked(ex: NodeExchange, *, ids: list[str] | None = None) -> int:
             inc.state, inc.attempts, inc.next_attempt_at, inc.received_at = store.IN_RECEIVED, 0, now, now
             n += 1
     return n
+
+
+@dataclass(frozen=True)
+class DirectoryValidity:
+    """How long the node's directory stays valid, and whether operators should be warned."""
+
+    serial: int
+    expires_at: datetime
+    days_left: float
+    warn: bool  # fewer than ``directory_warn_days`` left (or expired)
+    expired: bool
+
+
+def directory_validity(ex: NodeExchange) -> DirectoryValidity:
+    directory = ex.directory.current
+    days = directory.days_left(ex.now())
+    return DirectoryValidity(
+        serial=directory.serial,
+        expires_at=directory.expires_at,
+        days_left=days,
+        warn=days < ex.settings.directory_warn_days,
+        expired=days < 0,
+    )
 
 
 @dataclass
