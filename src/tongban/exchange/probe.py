@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from tongban.core.node import NodeContext
@@ -23,9 +22,8 @@ class Probe(BaseModel):
 def apply_probe(session: Session, node: NodeContext, incoming: Incoming) -> None:
     probe = incoming.message
     assert isinstance(probe, Probe)
-    # A Core insert: no unit-of-work bookkeeping for a row nothing reads back in this transaction.
-    session.execute(
-        insert(ProbeRow).values(
+    session.add(
+        ProbeRow(
             sender=incoming.envelope.sender,
             envelope_id=str(incoming.envelope.id),
             label=probe.label,
