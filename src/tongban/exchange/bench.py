@@ -102,6 +102,17 @@ def _start_receiver(
     return child
 
 
+def _cpu_s(child: subprocess.Popen[bytes] | None) -> float:
+    """CPU seconds (user + system) used so far by a child process (Linux ``/proc``; 0 elsewhere)."""
+    if child is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop_receiver(child: subprocess.Popen[bytes]) -> None:
     child.send_signal(signal.SIGTERM)
     try:
@@ -164,6 +175,7 @@ def run_bench(
             advance(1)
     size = _count(a.db, select(func.avg(func.length(OutboxRow.raw))))
     start = time.perf_counter()
+    cpu_here, cpu_child = time.process_time(), _cpu_s(child)
     r_a.start()
     if r_b is not None:
         r_b.start()
@@ -177,6 +189,7 @@ def run_bench(
                 advance(now_done - done)
                 done = now_done
         elapsed = time.perf_counter() - start
+        cpu_here, cpu_child = time.process_time() - cpu_here, _cpu_s(child) - cpu_child
     finally:
         r_a.stop()
         if r_b is not None:
@@ -207,6 +220,12 @@ def run_bench(
             "raw_jetstream_acked_publishes_per_s": None if raw is None else round(raw, 1),
             "processes": 1 if child is None else 2,
             "seconds": round(elapsed, 2),
+            # CPU time per message (user + system), less sensitive to other load than the rate: this
+            # process (the sender, or both nodes) and the receiving node's process when it has its own.
+            "cpu_ms_per_message": {
+                ("sender" if child else "both nodes"): round(1000 * cpu_here / n, 3),
+                **({"receiver": round(1000 * cpu_child / n, 3)} if child else {}),
+            },
         },
     )
 
