@@ -98,6 +98,7 @@ def _start_receiver(
     if b"running" not in line:
         child.kill()
         child.wait()
+        child.stdout.close()
         raise RuntimeError("the receiving node did not start")
     return child
 
@@ -120,6 +121,8 @@ def _stop_receiver(child: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
 
 
 def run_bench(
@@ -129,7 +132,7 @@ def run_bench(
     db_a: str | None,
     db_b: str | None,
     data_dir: Path,
-    processes: int = 2,
+    processes: int = 1,
 ) -> BenchResult:
     now = datetime.now(UTC) - timedelta(minutes=5)
     directory_admin.init(data_dir, now=now)
@@ -256,9 +259,9 @@ def register(bench_app: typer.Typer) -> None:
         processes: Annotated[
             int,
             typer.Option(
-                min=1, max=2, help="JetStream: 2 = the receiving node in a process of its own; 1 = both here."
+                min=1, max=2, help="JetStream: 1 = both nodes in this process; 2 = the receiver in its own."
             ),
-        ] = 2,
+        ] = 1,
         embedded: Annotated[
             bool, typer.Option(help="Use the embedded transport even if NATS is set.")
         ] = False,
