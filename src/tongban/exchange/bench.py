@@ -132,7 +132,7 @@ def run_bench(
     db_a: str | None,
     db_b: str | None,
     data_dir: Path,
-    processes: int = 1,
+    processes: int = 2,
 ) -> BenchResult:
     now = datetime.now(UTC) - timedelta(minutes=5)
     directory_admin.init(data_dir, now=now)
@@ -259,9 +259,9 @@ def register(bench_app: typer.Typer) -> None:
         processes: Annotated[
             int,
             typer.Option(
-                min=1, max=2, help="JetStream: 1 = both nodes in this process; 2 = the receiver in its own."
+                min=1, max=2, help="JetStream: 2 = the receiver in a process of its own; 1 = both nodes here."
             ),
-        ] = 1,
+        ] = 2,
         embedded: Annotated[
             bool, typer.Option(help="Use the embedded transport even if NATS is set.")
         ] = False,
