@@ -16,3 +16,12 @@ def test_bench_exchange_smoke_on_the_embedded_transport(tmp_path: Path) -> None:
     assert out["baseline"]["name"] == "Ed25519 verifies per second" and out["baseline"]["value"] > 0
     assert out["ratio"] > 0
     assert out["details"]["applied"] == out["details"]["applied_distinct"] == 30
+
+
+def test_bench_exchange_with_the_receiver_in_its_own_process(tmp_path: Path, nats_url: str) -> None:
+    result = run_bench(n=30, nats_url=nats_url, db_a=None, db_b=None, data_dir=tmp_path, processes=2)
+    details = result.to_json()["details"]
+    assert details["transport"] == "jetstream" and details["processes"] == 2
+    assert details["applied"] == details["applied_distinct"] == 30
+    assert details["raw_jetstream_acked_publishes_per_s"] > 0
+    assert set(details["cpu_ms_per_message"]) == {"sender", "receiver"}

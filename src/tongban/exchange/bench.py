@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -77,8 +80,59 @@ def _count(db: object, stmt: object) -> int:
         return int(s.scalar(stmt) or 0)  # type: ignore[call-overload]
 
 
+_RECEIVER_SETTINGS = ("stream_name", "subject_prefix", "poll_interval_s", "resend_initial_s", "relay_batch")
+
+
+def _start_receiver(
+    nats_url: str, db_url: str, data_dir: Path, xs: ExchangeSettings
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    for name in (*_RECEIVER_SETTINGS, "apply_batch"):
+        env[f"TONGBAN_EXCHANGE_{name.upper()}"] = str(getattr(xs, name))
+    cmd = [sys.executable, "-m", "tongban", "exchange", "run", "--node", "310000", "--db", db_url]
+    cmd += ["--nats", nats_url, "--data-dir", str(data_dir)]
+    # Our own interpreter and module with arguments we built: no untrusted input.
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
+    assert child.stdout is not None
+    line = child.stdout.readline()  # "exchange running for 310000" once its consumer exists
+    if b"running" not in line:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        raise RuntimeError("the receiving node did not start")
+    return child
+
+
+def _cpu_s(child: subprocess.Popen[bytes] | None) -> float:
+    """CPU seconds (user + system) used so far by a child process (Linux ``/proc``; 0 elsewhere)."""
+    if child is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stop_receiver(child: subprocess.Popen[bytes]) -> None:
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+
+
 def run_bench(
-    *, n: int, nats_url: str | None, db_a: str | None, db_b: str | None, data_dir: Path
+    *,
+    n: int,
+    nats_url: str | None,
+    db_a: str | None,
+    db_b: str | None,
+    data_dir: Path,
+    processes: int = 2,
 ) -> BenchResult:
     now = datetime.now(UTC) - timedelta(minutes=5)
     directory_admin.init(data_dir, now=now)
@@ -99,13 +153,20 @@ def run_bench(
     for node in (a, b):
         migrate.upgrade(node.db)
     ex_a, ex_b = node_exchange(a, data_dir, xs), node_exchange(b, data_dir, xs)
-    # Two runners: each node has its own connection and event loop, as two node processes would.
-    r_a = ExchangeRunner([ex_a], lambda: transport_for(nats_url, xs))
-    r_b: ExchangeRunner | None = ExchangeRunner([ex_b], lambda: transport_for(nats_url, xs))
+    r_b: ExchangeRunner | None = None
+    child: subprocess.Popen[bytes] | None = None
     if nats_url is None:
         # The embedded transport delivers within one loop: run both nodes on one runner.
         r_a = ExchangeRunner([ex_a, ex_b], lambda: transport_for(None, xs))
-        r_b = None
+    else:
+        r_a = ExchangeRunner([ex_a], lambda: transport_for(nats_url, xs))
+        if processes == 2:
+            # The receiver in a process of its own (`tongban exchange run`), as in production: one node per
+            # process, each with its own interpreter, so the two nodes can use the two cores.
+            child = _start_receiver(nats_url, b.db.url, data_dir, xs)
+        else:
+            # Both nodes in this process: own connections and event loops, but one interpreter lock.
+            r_b = ExchangeRunner([ex_b], lambda: transport_for(nats_url, xs))
     # Prepare the messages before the clock starts (each enqueue signs, and encrypts where needed).
     from tongban.exchange.service import enqueue
 
@@ -117,6 +178,7 @@ def run_bench(
             advance(1)
     size = _count(a.db, select(func.avg(func.length(OutboxRow.raw))))
     start = time.perf_counter()
+    cpu_here, cpu_child = time.process_time(), _cpu_s(child)
     r_a.start()
     if r_b is not None:
         r_b.start()
@@ -130,10 +192,13 @@ def run_bench(
                 advance(now_done - done)
                 done = now_done
         elapsed = time.perf_counter() - start
+        cpu_here, cpu_child = time.process_time() - cpu_here, _cpu_s(child) - cpu_child
     finally:
         r_a.stop()
         if r_b is not None:
             r_b.stop()
+        if child is not None:
+            _stop_receiver(child)
     applied = _count(b.db, select(func.count()).select_from(ProbeRow))
     distinct = _count(b.db, select(func.count(func.distinct(ProbeRow.envelope_id))))
     e2e = rate(n, elapsed)
@@ -156,7 +221,14 @@ def run_bench(
             "transport": "jetstream" if nats_url else "embedded",
             "backend": a.db.backend,
             "raw_jetstream_acked_publishes_per_s": None if raw is None else round(raw, 1),
+            "processes": 1 if child is None else 2,
             "seconds": round(elapsed, 2),
+            # CPU time per message (user + system), less sensitive to other load than the rate: this
+            # process (the sender, or both nodes) and the receiving node's process when it has its own.
+            "cpu_ms_per_message": {
+                ("sender" if child else "both nodes"): round(1000 * cpu_here / n, 3),
+                **({"receiver": round(1000 * cpu_child / n, 3)} if child else {}),
+            },
         },
     )
 
@@ -184,6 +256,12 @@ def register(bench_app: typer.Typer) -> None:
         db_b: Annotated[
             str | None, typer.Option(help="Receiver database URL (default: SQLite in a temp dir).")
         ] = None,
+        processes: Annotated[
+            int,
+            typer.Option(
+                min=1, max=2, help="JetStream: 2 = the receiver in a process of its own; 1 = both nodes here."
+            ),
+        ] = 2,
         embedded: Annotated[
             bool, typer.Option(help="Use the embedded transport even if NATS is set.")
         ] = False,
@@ -194,5 +272,7 @@ def register(bench_app: typer.Typer) -> None:
 
         url = None if embedded else (nats or Settings().nats_url)
         with tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp:
-            result = run_bench(n=n, nats_url=url, db_a=db_a, db_b=db_b, data_dir=Path(tmp))
+            result = run_bench(
+                n=n, nats_url=url, db_a=db_a, db_b=db_b, data_dir=Path(tmp), processes=processes
+            )
         report(result, as_json)

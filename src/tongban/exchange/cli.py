@@ -18,7 +18,7 @@ from tongban.core.node import NodeEntry, open_node, read_manifest
 from tongban.core.settings import Settings
 from tongban.exchange import directory_admin
 from tongban.exchange.directory import RevocationReason
-from tongban.exchange.service import NodeExchange, retry_parked, status
+from tongban.exchange.service import NodeExchange, directory_validity, retry_parked, status
 
 console = Console()
 err = Console(stderr=True)
@@ -121,6 +121,31 @@ def directory_revoke_key(
     console.print(f"key {key_id} of {code} revoked ({reason}): serial {d.serial}")
 
 
+def _validity_text(expires_at: datetime, days_left: float) -> str:
+    if days_left < 0:
+        return f"expired {expires_at.isoformat()} ({-days_left:.1f} days ago)"
+    return f"expires {expires_at.isoformat()} ({days_left:.1f} days left)"
+
+
+@directory_app.command("resign")
+def directory_resign(
+    data_dir: DataDir = None,
+    validity_days: Annotated[float, typer.Option(help="Days the re-signed directory is valid.")] = 30.0,
+) -> None:
+    """Re-sign the directory unchanged: a new serial and a new validity (before it expires)."""
+    if validity_days <= 0:
+        raise _fail("the validity is a positive number of days")
+    now = _now()
+    try:
+        d = directory_admin.resign(_data_dir(data_dir), now=now, validity=timedelta(days=validity_days))
+    except directory_admin.DirectoryEditError as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"directory re-signed: serial {d.serial}, {_validity_text(d.expires_at, d.days_left(now))}",
+        soft_wrap=True,
+    )
+
+
 @directory_app.command("show")
 def directory_show(
     data_dir: DataDir = None, as_json: Annotated[bool, typer.Option("--json")] = False
@@ -134,7 +159,9 @@ def directory_show(
         console.print_json(d.canonical_bytes().decode("utf-8"))
         return
     console.print(
-        f"serial {d.serial} · issued {d.issued_at.isoformat()} · expires {d.expires_at.isoformat()}"
+        f"serial {d.serial} · issued {d.issued_at.isoformat()} · "
+        f"{_validity_text(d.expires_at, d.days_left(_now()))}",
+        soft_wrap=True,
     )
     table = Table("node", "name", "address", "purpose", "key id", "not before", "not after", "revoked")
     for node in sorted(d.nodes, key=lambda n: n.code):
@@ -180,9 +207,19 @@ def exchange_status(
 ) -> None:
     """Per peer: queued, awaiting receipt, acknowledged, parked, rejected; received, applied; refusals."""
     report = {}
+    warnings: set[str] = set()
     for ex in open_exchanges(data_dir, node, db):
         report[ex.code] = [vars(p) for p in status(ex)]
+        v = directory_validity(ex)
+        if v.warn:
+            warnings.add(
+                f"warning: the directory (serial {v.serial}) {_validity_text(v.expires_at, v.days_left)}; "
+                f"nodes refuse it {ex.settings.directory_grace_s / 86400:.0f} days after expiry: "
+                "run `tongban directory resign`"
+            )
         ex.node.db.dispose()
+    for warning in sorted(warnings):
+        err.print(warning, highlight=False, soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, sort_keys=True))
         return

@@ -12,6 +12,7 @@ nothing it signed is trusted), or was revoked for another reason before the sign
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable
@@ -179,6 +180,10 @@ class Directory:
     def node(self, code: str) -> NodeRecord | None:
         return next((n for n in self.nodes if n.code == code), None)
 
+    def days_left(self, now: datetime) -> float:
+        """Days until the directory expires (negative once expired; nodes still use it during the grace)."""
+        return (self.expires_at - now).total_seconds() / 86400
+
     def canonical_bytes(self) -> bytes:
         doc = {
             "format": FORMAT,
@@ -256,10 +261,16 @@ def split_blob(data: bytes) -> SignedBlob:
 
 def verify_ed25519(public_key: bytes, message: bytes, signature: bytes) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _public_key(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """Public key objects by their bytes (a nation has a few hundred keys; each is decoded once)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -74,6 +75,10 @@ class FileKeyProvider:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Loaded private keys by (purpose, key id): a key id names one key for good (ids are never reused), so
+        # the file is read and parsed once, not for every envelope signed or decrypted.
+        self._loaded: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
 
     def _path(self, purpose: str, key_id: str) -> Path:
         if purpose not in PURPOSES and purpose != "root":
@@ -101,12 +106,19 @@ class FileKeyProvider:
         return PublicKeyInfo(key_id=key_id, purpose=purpose, public_key=public_bytes_of(key))
 
     def _load(self, purpose: str, key_id: str) -> object:
+        with self._lock:
+            cached = self._loaded.get((purpose, key_id))
+        if cached is not None:
+            return cached
         path = self._path(purpose, key_id)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise KeyNotFound(f"no {purpose} key {key_id}") from None
-        return serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=None)
+        with self._lock:
+            self._loaded[(purpose, key_id)] = key
+        return key
 
     def signing_key(self, purpose: str, key_id: str) -> Ed25519PrivateKey:
         key = self._load(purpose, key_id)

@@ -16,13 +16,13 @@ import hmac
 import os
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from tongban.core.node import NodeContext
@@ -32,6 +32,7 @@ from tongban.exchange.tables import LocatorAnswerRow, LocatorEntryRow, OutboxRow
 from tongban.registry.hooks import REGISTRATION_LISTENER, RegistrationChange
 
 LOCATOR_CODE = "000000"
+LOCATOR_NAME = "全国人口定位"
 UPDATE_TYPE = "locator.update.v1"
 QUERY_TYPE = "locator.query.v1"
 ANSWER_TYPE = "locator.answer.v1"
@@ -183,6 +184,30 @@ def _apply_one(session: Session, node: NodeContext, sender: str, update: Locator
             return
         entry.node, entry.status = sender, update.status
         entry.changed_at, entry.updated_at = update.changed_at, node.clock.now()
+
+
+def seed_locator(
+    session: Session, *, key: bytes, registered: Iterable[tuple[str, str, datetime]], now: datetime
+) -> int:
+    """Fill an empty locator with people registered before any node reported: ``(id number, node, since)``.
+
+    For a nation loaded without an exchange (the synthetic nation's build): later updates, newer than
+    ``since``, win as usual. Digests the locator already holds are left alone. Returns how many were added.
+    """
+    newest: dict[str, tuple[str, datetime]] = {}
+    for id_number, code, since in registered:
+        digest = id_digest(key, id_number)
+        if digest not in newest or since > newest[digest][1]:
+            newest[digest] = (code, since)
+    known = set(session.scalars(select(LocatorEntryRow.digest)))
+    rows = [
+        {"digest": d, "node": code, "status": "registered", "changed_at": since, "updated_at": now}
+        for d, (code, since) in newest.items()
+        if d not in known
+    ]
+    for first in range(0, len(rows), 5000):
+        session.execute(insert(LocatorEntryRow), rows[first : first + 5000])
+    return len(rows)
 
 
 def apply_update(session: Session, node: NodeContext, incoming: Incoming) -> None:

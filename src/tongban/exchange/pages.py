@@ -12,7 +12,7 @@ from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 from tongban.core.routing import requires
 from tongban.exchange import store
-from tongban.exchange.service import NodeExchange, retry_parked, status
+from tongban.exchange.service import NodeExchange, directory_validity, retry_parked, status
 from tongban.web.app import CurrentNode, render
 
 router = APIRouter(prefix="/exchange")
@@ -64,6 +64,7 @@ def exchange_page(request: Request, node: CurrentNode) -> HTMLResponse:
         request,
         "exchange/status.html",
         peers=status(ex),
+        directory=directory_validity(ex),
         outgoing=outgoing,
         incoming=incoming,
         refused=refused,

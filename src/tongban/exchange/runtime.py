@@ -10,10 +10,12 @@ from pathlib import Path
 import tongban.exchange.locator  # registers the locator types
 import tongban.exchange.probe
 from tongban.audit.peers import register_exchange_type
-from tongban.core.node import NodeContext
-from tongban.exchange.directory import DIRECTORY_FILE, DirectoryHolder
+from tongban.core import migrate
+from tongban.core.node import NodeContext, NodeEntry, open_node
+from tongban.exchange.directory import DIRECTORY_FILE, Directory, DirectoryHolder
 from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.keys import node_key_provider
+from tongban.exchange.locator import LOCATOR_CODE
 from tongban.exchange.service import NodeExchange
 from tongban.exchange.settings import ExchangeSettings
 from tongban.exchange.transport import (
@@ -58,6 +60,21 @@ def transport_for(nats_url: str | None, settings: ExchangeSettings) -> Transport
     return inner
 
 
+def embedded_locator(runtime: Runtime, directory: Directory) -> NodeContext | None:
+    """The national locator's node, hosted with the others when a data dir's nation is served embedded.
+
+    Only for an embedded runtime (``tongban serve --data-dir``) whose directory lists the locator and that
+    does not already serve it as one of its nodes; it has no pages, only its exchange. Its database is the
+    node database of ``LOCATOR_CODE`` (``<data_dir>/000000.sqlite3`` by default), migrated here.
+    """
+    record = directory.node(LOCATOR_CODE)
+    if not runtime.embedded or record is None or LOCATOR_CODE in runtime.nodes:
+        return None
+    node = open_node(NodeEntry(code=LOCATOR_CODE, name=record.name), runtime.settings)
+    migrate.upgrade(node.db)
+    return node
+
+
 def attach(runtime: Runtime) -> None:
     """Start the relay, receiver and worker of every node of the runtime (when a directory exists)."""
     data_dir = runtime.settings.data_dir
@@ -66,6 +83,10 @@ def attach(runtime: Runtime) -> None:
         return
     settings = ExchangeSettings()
     exchanges = [node_exchange(node, data_dir, settings) for node in runtime.nodes.values()]
+    locator = embedded_locator(runtime, exchanges[0].directory.current)
+    if locator is not None:
+        exchanges.append(node_exchange(locator, data_dir, settings))
+        runtime.extras["locator"] = locator
     nats_url = runtime.settings.nats_url
     runner = ExchangeRunner(exchanges, lambda: transport_for(nats_url, settings))
     runner.start()

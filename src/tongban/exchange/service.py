@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -311,6 +312,7 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
         with ex.node.db.transaction() as s:
             known = store.inbox_hashes(s, [(env.sender, str(env.id)) for _, env, _ in candidates])
             again: list[tuple[str, str]] = []
+            inserts: list[dict[str, Any]] = []
             for i, env, raw_hash in candidates:
                 key = (env.sender, str(env.id))
                 try:
@@ -326,22 +328,24 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
                     outcomes[i] = Outcome.REJECTED
                     continue
                 now = ex.now()
-                s.add(
-                    InboxRow(
-                        sender=env.sender,
-                        envelope_id=str(env.id),
-                        type=env.type,
-                        raw=raws[i],
-                        raw_hash=raw_hash,
-                        state=store.IN_RECEIVED,
-                        attempts=0,
-                        next_attempt_at=now,
-                        received_at=now,
-                        receipt_due=True,
-                    )
+                inserts.append(
+                    {
+                        "sender": env.sender,
+                        "envelope_id": str(env.id),
+                        "type": env.type,
+                        "raw": raws[i],
+                        "raw_hash": raw_hash,
+                        "state": store.IN_RECEIVED,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "received_at": now,
+                        "receipt_due": True,
+                    }
                 )
                 known[key] = raw_hash
                 outcomes[i] = Outcome.ACCEPTED
+            # One multi-row insert for the batch (Core, no ORM unit of work per row).
+            store.insert_inbox(s, inserts)
             store.owe_receipts(s, again)
             s.add_all(rejections)
     except IntegrityError:
@@ -353,25 +357,26 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
 
 
 def _apply_receipt(ex: NodeExchange, env: Envelope, body: ReceiptBody) -> None:
-    by_id = {item.id: item for item in body.items}
-    now = ex.now()
+    """Close the outbox rows a (cumulative) receipt acknowledges, in a few set-based statements."""
+    accepted: list[str] = []
+    retry: dict[str, list[str]] = defaultdict(list)
+    refused: dict[str, list[str]] = defaultdict(list)
+    for item in body.items:
+        if item.status == "accepted":
+            accepted.append(item.id)
+        elif item.retryable:
+            retry[item.reason or ""].append(item.id)  # keep re-sending: the recipient will learn our key
+        else:
+            refused[item.reason or ""].append(item.id)
     with ex.node.db.transaction() as s:
-        for row in store.outbox_rows(s, list(by_id)):
-            if row.recipient != env.sender:
-                continue  # a node may only acknowledge what was sent to it
-            if row.state in (store.OUT_ACKED, store.OUT_REJECTED):
-                continue
-            item = by_id[row.id]
-            if item.status == "accepted":
-                row.state = store.OUT_ACKED
-                row.acked_at = now
-                row.reason = None
-            elif item.retryable:
-                row.reason = item.reason  # keep re-sending: the recipient will learn our key
-            else:
-                row.state = store.OUT_REJECTED
-                row.acked_at = now
-                row.reason = item.reason
+        # Only rows sent to the receipt's signer, and only open ones (a node acknowledges what it received).
+        store.close_outbox(s, env.sender, accepted, state=store.OUT_ACKED, reason=None, at=ex.now())
+        for reason, ids in refused.items():
+            store.close_outbox(
+                s, env.sender, ids, state=store.OUT_REJECTED, reason=reason or None, at=ex.now()
+            )
+        for reason, ids in retry.items():
+            store.note_outbox_reason(s, env.sender, ids, reason or None)
 
 
 # -- applying --------------------------------------------------------------------------------------------
@@ -395,10 +400,11 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     applied = 0
     group = max(1, ex.settings.apply_group)
     for first in range(0, len(seqs), group):
+        chunk = seqs[first : first + group]
         with ex.node.db.transaction() as s:
-            ok = [
-                row.seq for row in store.inbox_rows(s, seqs[first : first + group]) if _apply_one(ex, s, row)
-            ]
+            ok = _apply_group(ex, s, store.due_inbox_messages(s, chunk)) if len(chunk) > 1 else None
+            if ok is None:  # one of them failed or must wait: each in a savepoint of its own
+                ok = [row.seq for row in store.inbox_rows(s, chunk) if _apply_one(ex, s, row)]
             # The applied state of the group in one statement, in the same transaction as the effects.
             store.mark_applied(s, ok, ex.now())
         done = len(ok)
@@ -408,19 +414,41 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     return applied
 
 
+def _incoming(ex: NodeExchange, type: str, raw: bytes) -> tuple[Handler, Incoming]:
+    env = parse(raw)
+    mt = ex.types.get(type)
+    body = decrypt_body(env, ex.keys.encryption_key)
+    message = validate_body(mt, body)
+    handler = ex.handlers.get(type)
+    if handler is None:
+        raise LookupError(f"no handler for {type}")
+    return handler, Incoming(envelope=env, body=body, message=message)
+
+
+def _apply_group(ex: NodeExchange, s: Session, rows: list[store.DueMessage]) -> list[int] | None:
+    """Apply the group in one savepoint (one flush: the handlers' ORM inserts go out as multi-row statements).
+
+    All or nothing: if any message raises (an error, or ``NotYet``), the savepoint is rolled back and None is
+    returned; the caller then applies the messages one savepoint each, so a failure stays the failing
+    message's own and the group's commit still carries each message's effects with its applied state.
+    """
+    try:
+        with s.begin_nested():
+            for row in rows:
+                handler, incoming = _incoming(ex, row.type, row.raw)
+                handler(s, ex.node, incoming)
+    except Exception:
+        return None
+    return [row.seq for row in rows]
+
+
 def _apply_one(ex: NodeExchange, s: Session, row: InboxRow) -> int:
     if row.state not in (store.IN_RECEIVED, store.IN_WAITING):
         return 0
     try:
         with s.begin_nested():
-            env = parse(row.raw)
-            mt = ex.types.get(row.type)
-            body = decrypt_body(env, ex.keys.encryption_key)
-            message = validate_body(mt, body)
-            handler = ex.handlers.get(row.type)
-            if handler is None:
-                raise LookupError(f"no handler for {row.type}")
-            handler(s, ex.node, Incoming(envelope=env, body=body, message=message))
+            handler, incoming = _incoming(ex, row.type, row.raw)
+            handler(s, ex.node, incoming)
         return 1
     except NotYet as wait:
         now = ex.now()
@@ -493,17 +521,21 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
         for r, res in zip(sendable, results, strict=True)
         if isinstance(res, BaseException)
     }
+    later = ex.now()
     with ex.node.db.transaction() as s:
-        later = ex.now()
-        for live in store.outbox_rows(s, [r.id for r in sendable]):
-            if live.state not in (store.OUT_QUEUED, store.OUT_SENT):
-                continue  # receipted meanwhile
-            live.attempts += 1
-            live.state = store.OUT_SENT
-            live.sent_at = live.sent_at or later
-            live.next_attempt_at = later + timedelta(seconds=backoff_s(ex.settings, live.attempts))
-            if live.id in errors:
-                live.reason = errors[live.id]
+        # Set-based: one statement per (attempts before, error) group; rows receipted meanwhile are left alone.
+        groups: dict[tuple[int, str | None], list[str]] = defaultdict(list)
+        for r in sendable:
+            groups[(r.attempts, errors.get(r.id))].append(r.id)
+        for (attempts, error), ids in groups.items():
+            store.mark_sent(
+                s,
+                ids,
+                attempts_before=attempts,
+                at=later,
+                next_attempt_at=later + timedelta(seconds=backoff_s(ex.settings, attempts + 1)),
+                reason=error,
+            )
     return len(sendable) - len(errors)
 
 
@@ -533,6 +565,29 @@ def retry_parked(ex: NodeExchange, *, ids: list[str] | None = None) -> int:
             inc.state, inc.attempts, inc.next_attempt_at, inc.received_at = store.IN_RECEIVED, 0, now, now
             n += 1
     return n
+
+
+@dataclass(frozen=True)
+class DirectoryValidity:
+    """How long the node's directory stays valid, and whether operators should be warned."""
+
+    serial: int
+    expires_at: datetime
+    days_left: float
+    warn: bool  # fewer than ``directory_warn_days`` left (or expired)
+    expired: bool
+
+
+def directory_validity(ex: NodeExchange) -> DirectoryValidity:
+    directory = ex.directory.current
+    days = directory.days_left(ex.now())
+    return DirectoryValidity(
+        serial=directory.serial,
+        expires_at=directory.expires_at,
+        days_left=days,
+        warn=days < ex.settings.directory_warn_days,
+        expired=days < 0,
+    )
 
 
 @dataclass

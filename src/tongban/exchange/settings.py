@@ -20,6 +20,9 @@ class ExchangeSettings(BaseSettings):
     max_envelope_bytes: int = 512 * 1024
     # Grace after the directory's expiry during which it is still used.
     directory_grace_s: float = 3 * 86400.0
+    # `exchange status` and the exchange page warn when the directory expires in fewer days than this
+    # (the national operator re-signs it with `tongban directory resign`).
+    directory_warn_days: float = 7.0
 
     # Relay: first re-send after this, doubling up to the maximum, parked after this many sends.
     resend_initial_s: float = 5.0

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from tongban.core.db import UTCDateTime
 from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
 
 OUT_QUEUED, OUT_SENT, OUT_ACKED, OUT_REJECTED, OUT_PARKED = (
@@ -46,6 +47,12 @@ def inbox_hashes(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[st
     return out
 
 
+def insert_inbox(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new inbox rows in one executemany (a unique (sender, id) violation fails the whole batch)."""
+    if rows:
+        session.execute(insert(InboxRow), rows)
+
+
 def owe_receipts(session: Session, keys: list[tuple[str, str]]) -> None:
     """Mark accepted messages as owing their (stored) receipt again: they were re-sent."""
     by_sender: dict[str, list[str]] = defaultdict(list)
@@ -76,6 +83,25 @@ class DueSend:
     recipient: str
     raw: bytes
     attempts: int
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    seq: int
+    type: str
+    raw: bytes
+
+
+def due_inbox_messages(session: Session, seqs: list[int]) -> list[DueMessage]:
+    """The rows among ``seqs`` still to apply, in order, as plain values (no ORM objects)."""
+    return [
+        DueMessage(seq, type_, raw)
+        for seq, type_, raw in session.execute(
+            select(InboxRow.seq, InboxRow.type, InboxRow.raw)
+            .where(InboxRow.seq.in_(seqs), InboxRow.state.in_((IN_RECEIVED, IN_WAITING)))
+            .order_by(InboxRow.seq)
+        )
+    ]
 
 
 def inbox_rows(session: Session, seqs: list[int]) -> list[InboxRow]:
@@ -131,6 +157,69 @@ def mark_receipted(session: Session, sender: str, ids: list[str]) -> None:
             update(RejectionRow)
             .where(RejectionRow.sender == sender, RejectionRow.envelope_id.in_(chunk))
             .values(receipt_due=False)
+        )
+
+
+_CLOSED = (OUT_ACKED, OUT_REJECTED)
+
+
+def close_outbox(
+    session: Session, recipient: str, ids: list[str], *, state: str, reason: str | None, at: datetime
+) -> None:
+    """Close the open outbox rows ``ids`` sent to ``recipient`` (acknowledged or refused by it)."""
+    for first in range(0, len(ids), 500):
+        session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.recipient == recipient,
+                OutboxRow.state.not_in(_CLOSED),
+            )
+            .values(state=state, acked_at=at, reason=reason)
+        )
+
+
+def note_outbox_reason(session: Session, recipient: str, ids: list[str], reason: str | None) -> None:
+    """Record why ``recipient`` refused open rows for now (retryable: they keep being re-sent)."""
+    for first in range(0, len(ids), 500):
+        session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.recipient == recipient,
+                OutboxRow.state.not_in(_CLOSED),
+            )
+            .values(reason=reason)
+        )
+
+
+def mark_sent(
+    session: Session,
+    ids: list[str],
+    *,
+    attempts_before: int,
+    at: datetime,
+    next_attempt_at: datetime,
+    reason: str | None,
+) -> None:
+    """Count a publication of rows still queued or sent (not receipted meanwhile) with ``attempts_before``."""
+    values: dict[str, Any] = {
+        "attempts": OutboxRow.attempts + 1,
+        "state": OUT_SENT,
+        "sent_at": func.coalesce(OutboxRow.sent_at, literal(at, UTCDateTime())),
+        "next_attempt_at": next_attempt_at,
+    }
+    if reason is not None:
+        values["reason"] = reason
+    for first in range(0, len(ids), 500):
+        session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.state.in_((OUT_QUEUED, OUT_SENT)),
+                OutboxRow.attempts == attempts_before,
+            )
+            .values(**values)
         )
 
 

@@ -12,8 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from datetime import time as dt_time
 from functools import partial
 from pathlib import Path
+
+from sqlalchemy import select
 
 from tongban.core import migrate
 from tongban.core.clock import FixedClock, SystemClock
@@ -22,12 +25,16 @@ from tongban.core.settings import Settings
 from tongban.divisions.domain import get_catalog
 from tongban.exchange import directory_admin
 from tongban.exchange.directory import DIRECTORY_FILE
+from tongban.exchange.locator import LOCATOR_CODE, LOCATOR_NAME, locator_key, seed_locator
 from tongban.nation import service
 from tongban.nation.demo import DEMO_FILE, DemoAccount, busiest_county, create_demo_clerk, write_demo_file
 from tongban.nation.domain import AS_OF, DEFAULT_PROVINCES, Person
 from tongban.nation.generator import generate_province
 from tongban.nation.records import ACTOR, province_records
+from tongban.registry.domain import RegistrationStatus
 from tongban.registry.importing import import_records
+from tongban.registry.tables import Person as PersonRow
+from tongban.registry.tables import PersonState
 
 #: Progress callback: (stage, province code, units done since the last call). Stages: generate, import.
 Progress = Callable[[str, str, int], None]
@@ -70,7 +77,7 @@ def choose_provinces(count: int | None, codes: list[str] | None) -> list[str]:
 def _node_files(settings: Settings, codes: list[str]) -> list[Path]:
     if settings.db_url:
         return []
-    return [settings.data_dir / f"{code}.sqlite3" for code in codes]
+    return [settings.data_dir / f"{code}.sqlite3" for code in (*codes, LOCATOR_CODE)]
 
 
 def build_nation(
@@ -149,9 +156,11 @@ def build_nation(
     if demo_accounts:
         write_demo_file(data_dir, [s.demo for s in summaries if s.demo is not None])
     ensure_directory(data_dir, entries)
+    ensure_locator(settings, entries)
     write_manifest(
         data_dir,
         entries,
+        locator={"code": LOCATOR_CODE, "name": LOCATOR_NAME},
         nation={
             "seed": seed,
             "people_per_province": people,
@@ -163,7 +172,8 @@ def build_nation(
 
 
 def ensure_directory(data_dir: Path, entries: list[NodeEntry]) -> None:
-    """A signed national directory listing every node with fresh keys, so the exchange starts with the nodes.
+    """A signed national directory listing every node and the national locator with fresh keys, so the
+    exchange starts with the nodes (``tongban serve`` hosts the locator with them).
 
     An existing directory is kept; nodes it lacks are added to it.
     """
@@ -171,6 +181,36 @@ def ensure_directory(data_dir: Path, entries: list[NodeEntry]) -> None:
     if not (data_dir / DIRECTORY_FILE).exists():
         directory_admin.init(data_dir, now=now)
     listed = directory_admin.show(data_dir, now=now)
-    for entry in entries:
+    for entry in [*entries, NodeEntry(code=LOCATOR_CODE, name=LOCATOR_NAME)]:
         if listed.node(entry.code) is None:
             directory_admin.add_node(data_dir, code=entry.code, name=entry.name, now=now)
+
+
+def ensure_locator(settings: Settings, entries: list[NodeEntry]) -> int:
+    """Create and migrate the locator's database and seed it with everyone registered in the nodes.
+
+    The build loads the nodes before any exchange runs, so nobody was reported to the locator; each node's
+    active registrations go in directly (keyed digests only, no names). Returns how many were added.
+    """
+    now = SystemClock().now()
+    key = locator_key(settings.data_dir)
+    registered: list[tuple[str, str, datetime]] = []
+    for entry in entries:
+        node = open_node(entry, settings)
+        try:
+            with node.db.session() as s:
+                for id_number, since in s.execute(
+                    select(PersonRow.id_number, PersonState.since)
+                    .join(PersonState, PersonState.person_id == PersonRow.id)
+                    .where(PersonState.status == RegistrationStatus.ACTIVE.value)
+                ):
+                    registered.append((id_number, entry.code, datetime.combine(since, dt_time(), UTC)))
+        finally:
+            node.db.dispose()
+    locator = open_node(NodeEntry(code=LOCATOR_CODE, name=LOCATOR_NAME), settings)
+    try:
+        migrate.upgrade(locator.db)
+        with locator.db.transaction() as s:
+            return seed_locator(s, key=key, registered=registered, now=now)
+    finally:
+        locator.db.dispose()
