@@ -31,6 +31,11 @@ def _active(node: Any, n: int) -> list[tuple[int, str]]:
                 select(Person.id, Person.id_number)
                 .join(PersonState, PersonState.person_id == Person.id)
                 .where(PersonState.status == "active")
+                .where(
+                    Person.id.not_in(
+                        select(Household.head_person_id).where(Household.head_person_id.is_not(None))
+                    )
+                )
                 .order_by(Person.id)
                 .limit(n)
             )

@@ -12,9 +12,6 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
 
 def _node_urls(values: list[str]) -> dict[str, str]:
     urls: dict[str, str] = {}
@@ -53,6 +50,8 @@ def check_command(
     from tongban.core.checks import run_check
 
     urls = _node_urls(node or [])
+    console = Console(soft_wrap=True)  # made here: the terminal's width is read when the command runs
+    err_console = Console(stderr=True, soft_wrap=True)
     if as_json:
         report = run_check(data_dir=data_dir, node_urls=urls, nats_url=nats, drain=not no_drain)
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
