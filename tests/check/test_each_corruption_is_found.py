@@ -64,7 +64,7 @@ def _paper(issuer: str, number: str, kind: str, case: str, reissue_of: str | Non
 def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg_factory: Any) -> None:
     nation = build_small_nation(tmp_path, backend, sqlite_template, pg_factory, people=80)
     bj, gd = nation.open(BJ), nation.open(GD)
-    twice, no_case, owned, closed_owner, wrong_node = _active(bj, 5)
+    twice, no_case, owned, closed_owner, wrong_node, lost = _active(bj, 6)
 
     # 1. Active at a second node: the same ID number registered in a Guangdong household too.
     with gd.db.transaction() as s:
@@ -143,7 +143,12 @@ def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg
             )
         )
 
-    # 5. A locator entry pointing at the wrong node.
+    # 5. A current state rewritten behind the journal's back: the person is placed nowhere now.
+    with bj.db.transaction() as s:
+        s.execute(update(PersonState).where(PersonState.person_id == lost[0]).values(status="moved_out"))
+    lost_digest = id_digest(locator_key(nation.data_dir), lost[1])
+
+    # 6. A locator entry pointing at the wrong node.
     digest = id_digest(locator_key(nation.data_dir), wrong_node[1])
     locator = nation.open(LOCATOR_CODE, exchange=False)
     for node in (bj, gd):
@@ -166,14 +171,17 @@ def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg
         ("paper.two-live-for-one-case", GD, open_case.number),
         ("locator.wrong-node", BJ, f"digest:{digest[:12]}"),
         ("locator.unknown-person", GD, f"digest:{digest[:12]}"),
+        ("registry.state-disagrees-with-journal", BJ, f"person:{BJ}:{lost[0]}"),
+        ("registry.membership-disagrees-with-state", BJ, f"person:{BJ}:{lost[0]}"),
+        ("person.unplaced", BJ, f"person:{BJ}:{lost[0]}"),
+        ("locator.stale", BJ, f"digest:{lost_digest[:12]}"),
     }
     assert got == expected, sorted(got ^ expected)
     assert report.counts["person.active-in-several"] == 1
-    assert report.counts["registry.state-disagrees-with-journal"] == 0
     # The active-in-several finding names both internal ids, and nothing personal.
     several = next(f for f in report.findings if f.check == "person.active-in-several")
     assert f"person:{GD}:{twice_gd}" in several.detail
     for finding in report.findings:
         assert isinstance(finding, Finding)
-        for _, number in (twice, no_case, owned, closed_owner, wrong_node):
+        for _, number in (twice, no_case, owned, closed_owner, wrong_node, lost):
             assert number not in finding.subject + finding.detail
