@@ -185,10 +185,20 @@ def _wait(
     nodes: Sequence[NodeContext], report: DrainReport, settings: CheckSettings, *, paused: bool, t0: float
 ) -> None:
     deadline = t0 + settings.drain_timeout_s
+    confirmed = not paused
     while True:
         done, logs = _settled(nodes, paused=paused)
+        if done and not confirmed:
+            # A relay that read its due rows just before the pause took effect may still be publishing them:
+            # settled twice, a settling period apart, is settled.
+            from tongban.exchange.control import SETTLE_S
+
+            confirmed = True
+            time.sleep(SETTLE_S)
+            continue
         if done or time.monotonic() >= deadline:
             break
+        confirmed = not paused
         time.sleep(settings.drain_poll_s)
     report.complete = done
     report.seconds = round(time.monotonic() - t0, 3)
