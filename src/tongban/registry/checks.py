@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased
 
 from tongban.core.checks import Check, Finding, NationView, check
 from tongban.registry.domain import JournalEvent, RegistrationStatus
@@ -25,9 +26,8 @@ CANCELLED = RegistrationStatus.CANCELLED.value
 DECEASED = RegistrationStatus.DECEASED.value
 
 
-@dataclass(frozen=True)
-class Standing:
-    """A person's standing at one node."""
+class Standing(NamedTuple):
+    """A person's standing at one node (a tuple: there are as many as people)."""
 
     node: str
     person_id: int
@@ -58,13 +58,13 @@ def standings(view: NationView) -> dict[str, list[Standing]]:
         if not view.has_table(code, Person.__tablename__):
             continue
         with view.session(code) as s:
-            rows = s.execute(
-                select(Person.id, Person.id_number, PersonState.status).outerjoin(
+            rows = s.connection().execute(  # Core rows: no ORM processing of a whole population
+                select(Person.id_number, Person.id, PersonState.status).outerjoin(
                     PersonState, PersonState.person_id == Person.id
                 )
             )
-            for pid, number, status in rows:
-                by_number[number].append(Standing(code, int(pid), status))
+            for number, pid, status in rows:
+                by_number[number].append(Standing(code, pid, status))
     view.memo["registry.standings"] = by_number
     return by_number
 
@@ -116,6 +116,8 @@ def persons_placed_once(view: NationView) -> Iterator[Finding]:
         code: last_entries(view, code, (CANCELLED, DECEASED)) for code in view.nodes if code_has(view, code)
     }
     for rows in by_number.values():
+        if len(rows) == 1 and rows[0].status == ACTIVE:
+            continue  # the common case: one node, active there
         active = [r for r in rows if r.status == ACTIVE]
         transit = [r for r in rows if r.status == IN_TRANSIT]
         if len(active) > 1:
@@ -169,18 +171,20 @@ def code_has(view: NationView, code: str) -> bool:
 )
 def state_agrees_with_journal(view: NationView) -> Iterator[Finding]:
     """Inside each node: the current-state row is the newest journal entry's, and only active persons have
-    an open household membership."""
+    an open household membership. Correlated EXISTS on the primary keys: no per-person aggregate."""
     for code in sorted(view.nodes):
         if not code_has(view, code):
             continue
         with view.session(code) as s:
-            newest = (
-                select(JournalEntry.person_id, func.max(JournalEntry.seq).label("top"))
-                .group_by(JournalEntry.person_id)
-                .subquery()
+            newer = aliased(JournalEntry)
+            later = (
+                select(newer.seq)
+                .where(newer.person_id == PersonState.person_id, newer.seq > PersonState.last_seq)
+                .correlate(PersonState)
+                .exists()
             )
             rows = s.execute(
-                select(PersonState.person_id, PersonState.status, JournalEntry.status_after, newest.c.top)
+                select(PersonState.person_id, PersonState.status, JournalEntry.status_after)
                 .outerjoin(
                     JournalEntry,
                     and_(
@@ -188,17 +192,17 @@ def state_agrees_with_journal(view: NationView) -> Iterator[Finding]:
                         JournalEntry.seq == PersonState.last_seq,
                     ),
                 )
-                .outerjoin(newest, newest.c.person_id == PersonState.person_id)
                 .where(
                     or_(
                         JournalEntry.person_id.is_(None),
                         JournalEntry.status_after != PersonState.status,
-                        newest.c.top != PersonState.last_seq,
+                        later,
                     )
                 )
             )
-            for pid, status, after, top in rows:
+            for pid, status, after_status in rows:
                 ref = f"person:{code}:{pid}"
+                after: str | None = after_status  # None: the outer join found no entry
                 if after is None:
                     yield Finding(
                         "registry.state-without-journal", code, ref, "current state names no journal entry"
@@ -215,7 +219,7 @@ def state_agrees_with_journal(view: NationView) -> Iterator[Finding]:
                         "registry.state-disagrees-with-journal",
                         code,
                         ref,
-                        f"current state is not at the newest journal entry (newest is {top})",
+                        "current state is not at the newest journal entry",
                     )
             orphans = s.scalars(
                 select(JournalEntry.person_id)
@@ -230,24 +234,26 @@ def state_agrees_with_journal(view: NationView) -> Iterator[Finding]:
                     f"person:{code}:{pid}",
                     "journal but no current state",
                 )
-            open_m = select(Membership.person_id).where(Membership.to_date.is_(None)).distinct().subquery()
+            member = (
+                select(Membership.id)
+                .where(Membership.person_id == PersonState.person_id, Membership.to_date.is_(None))
+                .exists()
+            )
             mismatched = s.execute(
-                select(PersonState.person_id, PersonState.status, open_m.c.person_id)
-                .outerjoin(open_m, open_m.c.person_id == PersonState.person_id)
-                .where(
+                select(PersonState.person_id, PersonState.status).where(
                     or_(
-                        and_(PersonState.status == ACTIVE, open_m.c.person_id.is_(None)),
-                        and_(PersonState.status != ACTIVE, open_m.c.person_id.is_not(None)),
+                        and_(PersonState.status == ACTIVE, ~member),
+                        and_(PersonState.status != ACTIVE, member),
                     )
                 )
             )
-            for pid, status, member in mismatched:
+            for pid, status in mismatched:
                 yield Finding(
                     "registry.membership-disagrees-with-state",
                     code,
                     f"person:{code}:{pid}",
                     "active without an open household membership"
-                    if member is None
+                    if status == ACTIVE
                     else f"{status} but still an open household member",
                 )
 
