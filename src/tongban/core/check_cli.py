@@ -44,16 +44,27 @@ def check_command(
         str | None, typer.Option("--nats", help="NATS URL: drain an embedded data dir over JetStream.")
     ] = None,
     no_drain: Annotated[bool, typer.Option("--no-drain", help="Read as is, without draining.")] = False,
+    drain_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--drain-timeout", help="Seconds to wait for the drain (TONGBAN_CHECK_DRAIN_TIMEOUT_S)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary only.")] = False,
 ) -> None:
     """Check the nation's invariants after letting in-flight messages drain (exit 1 on any finding)."""
-    from tongban.core.checks import run_check
+    from tongban.core.checks import CheckSettings, run_check
 
     urls = _node_urls(node or [])
+    settings = CheckSettings()
+    if drain_timeout is not None:
+        settings = settings.model_copy(update={"drain_timeout_s": drain_timeout})
     console = Console(soft_wrap=True)  # made here: the terminal's width is read when the command runs
     err_console = Console(stderr=True, soft_wrap=True)
     if as_json:
-        report = run_check(data_dir=data_dir, node_urls=urls, nats_url=nats, drain=not no_drain)
+        report = run_check(
+            data_dir=data_dir, node_urls=urls, nats_url=nats, drain=not no_drain, settings=settings
+        )
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         raise typer.Exit(report.exit_code)
     with Progress(
@@ -69,7 +80,12 @@ def check_command(
             bar.update(task, description=name.replace("_", " "))
 
         report = run_check(
-            data_dir=data_dir, node_urls=urls, nats_url=nats, drain=not no_drain, progress=step
+            data_dir=data_dir,
+            node_urls=urls,
+            nats_url=nats,
+            drain=not no_drain,
+            settings=settings,
+            progress=step,
         )
     drained = report.drained
     if drained is not None:
@@ -91,7 +107,13 @@ def check_command(
             table.add_row(f.check, f.node, f.subject, f.detail)
         console.print(table)
     counted = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()) if v)
-    verdict = "clean" if report.ok else ("findings: " + counted if report.findings else "could not check")
+    if report.findings:
+        verdict = "findings: " + counted
+    elif report.drain_failed and not report.errors:
+        verdict = "no finding, but messages did not drain"
+    else:
+        verdict = "clean" if report.ok else "could not check"
+
     console.print(f"{len(report.nodes)} node(s) checked in {report.seconds:.2f} s: {verdict}")
     raise typer.Exit(report.exit_code)
 

@@ -153,7 +153,7 @@ def backlog(node: NodeContext) -> Backlog:
 @dataclass
 class DrainReport:
     mode: str  # embedded | paused | none
-    complete: bool = True
+    complete: bool = True  # nothing left in flight and nothing parked
     seconds: float = 0.0
     pending: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> what is still in flight
     parked: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> what an operator must decide
@@ -200,9 +200,9 @@ def _wait(
             break
         confirmed = not paused
         time.sleep(settings.drain_poll_s)
-    report.complete = done
     report.seconds = round(time.monotonic() - t0, 3)
     _fill(report, logs, paused=paused)
+    report.complete = done and not report.parked
 
 
 def drain_embedded(
@@ -317,13 +317,18 @@ class Report:
     seconds: float = 0.0
 
     @property
+    def drain_failed(self) -> bool:
+        """Messages were still in flight when the drain gave up, or are parked."""
+        return self.drained is not None and not self.drained.complete
+
+    @property
     def ok(self) -> bool:
-        return not self.findings and not self.errors
+        return not self.findings and not self.errors and not self.drain_failed
 
     @property
     def exit_code(self) -> int:
-        """0 clean, 1 any finding, 2 the nodes could not be read (or a check failed)."""
-        if self.errors:
+        """0 clean; 2 the nodes could not be read or drained (or a check failed); else 1 on any finding."""
+        if self.errors or self.drain_failed:
             return 2
         return 1 if self.findings else 0
 
