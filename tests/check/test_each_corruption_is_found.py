@@ -64,7 +64,7 @@ def _paper(issuer: str, number: str, kind: str, case: str, reissue_of: str | Non
 def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg_factory: Any) -> None:
     nation = build_small_nation(tmp_path, backend, sqlite_template, pg_factory, people=80)
     bj, gd = nation.open(BJ), nation.open(GD)
-    twice, no_case, owned, closed_owner, wrong_node, lost = _active(bj, 6)
+    twice, no_case, owned, closed_owner, wrong_node, lost, odd = _active(bj, 7)
 
     # 1. Active at a second node: the same ID number registered in a Guangdong household too.
     with gd.db.transaction() as s:
@@ -155,8 +155,18 @@ def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg
         node.db.dispose()
     report = run_check(data_dir=nation.data_dir)  # drains the in-transit updates to the locator first
     assert report.drained is not None and report.drained.complete
+    key = locator_key(nation.data_dir)
+    odd_digest = id_digest(key, odd[1])
     with locator.db.transaction() as s:
         s.execute(update(LocatorEntryRow).where(LocatorEntryRow.digest == digest).values(node=GD))
+        # A status the locator may learn later ("in_transit") is judged only where it contradicts a registry:
+        # right for a person in transit there, wrong for a person active there.
+        for who in (owned, odd):
+            s.execute(
+                update(LocatorEntryRow)
+                .where(LocatorEntryRow.digest == id_digest(key, who[1]))
+                .values(node=BJ, status="in_transit")
+            )
     locator.db.dispose()
     assert report.exit_code == 1  # everything but the locator corruption, made after this run
 
@@ -175,6 +185,8 @@ def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg
         ("registry.membership-disagrees-with-state", BJ, f"person:{BJ}:{lost[0]}"),
         ("person.unplaced", BJ, f"person:{BJ}:{lost[0]}"),
         ("locator.stale", BJ, f"digest:{lost_digest[:12]}"),
+        ("locator.wrong-node", BJ, f"digest:{odd_digest[:12]}"),
+        ("locator.stale", BJ, f"digest:{odd_digest[:12]}"),
     }
     assert got == expected, sorted(got ^ expected)
     assert report.counts["person.active-in-several"] == 1
@@ -183,5 +195,5 @@ def test_each_corruption(backend: str, tmp_path: Path, sqlite_template: Path, pg
     assert f"person:{GD}:{twice_gd}" in several.detail
     for finding in report.findings:
         assert isinstance(finding, Finding)
-        for _, number in (twice, no_case, owned, closed_owner, wrong_node, lost):
+        for _, number in (twice, no_case, owned, closed_owner, wrong_node, lost, odd):
             assert number not in finding.subject + finding.detail
