@@ -240,6 +240,7 @@ def drain_embedded(
     )
     exchanges = [node_exchange(node, data_dir, ex_settings) for node in nodes]
     for node in nodes:
+        control.resume_relay(node.db)  # a pause left by a checker that died: nothing else runs here
         control.resend_now(node.db, now=node.clock.now())
     runner = ExchangeRunner(exchanges, lambda: transport_for(nats_url, ex_settings))
     try:
@@ -467,3 +468,17 @@ def run_check(
     finally:
         for node in nodes.values():
             node.db.dispose()
+
+
+def assert_clean(report: Report) -> None:
+    """For tests: raise ``AssertionError`` listing the findings, errors and undrained messages, if any.
+
+    ``assert_clean(check_nation(nodes, locator_key=...))`` after a test's steps (drain first when its
+    exchange may still hold messages: ``drain_embedded`` or the test's own wait)."""
+    if report.ok:
+        return
+    lines = [f"{f.check} at {f.node}: {f.subject}: {f.detail}" for f in report.findings[:50]]
+    lines += [f"error: {e}" for e in report.errors]
+    if report.drain_failed and report.drained is not None:
+        lines.append(f"not drained: pending {report.drained.pending}, parked {report.drained.parked}")
+    raise AssertionError("the nation breaks its invariants:\n" + "\n".join(lines))
