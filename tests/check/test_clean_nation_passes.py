@@ -33,6 +33,6 @@ def test_assert_clean_lists_what_is_wrong() -> None:
     report = Report(
         nodes=["110000"], findings=[Finding("case.no-live-deadline", "110000", "C-1", "accepted")]
     )
-    with pytest.raises(AssertionError, match="case.no-live-deadline at 110000: C-1"):
+    with pytest.raises(AssertionError, match=r"case\.no-live-deadline at 110000: C-1"):
         assert_clean(report)
     assert_clean(Report(nodes=["110000"]))
