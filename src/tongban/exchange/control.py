@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from tongban.core.db import Database
 from tongban.exchange.tables import ControlRow
@@ -60,7 +61,11 @@ def _paused(ex: Any, now: datetime) -> bool:
     tick = time.monotonic()
     cached = _cache.get(key)
     if cached is None or tick - cached[0] >= CACHE_S:
-        cached = (tick, paused_until(ex.node.db))
+        try:
+            until = paused_until(ex.node.db)
+        except SQLAlchemyError:  # a database not migrated yet has no switch: never paused
+            until = None
+        cached = (tick, until)
         _cache[key] = cached
     until = cached[1]
     return until is not None and until > now
