@@ -127,6 +127,9 @@ for _module in capability_modules("cli"):
     _module.register(app)
 
 from tongban.bench.cli import bench_app  # noqa: E402
+from tongban.core import check_cli  # noqa: E402
+
+check_cli.register(app)
 
 app.add_typer(bench_app, name="bench")
 

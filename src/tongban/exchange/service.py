@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tongban.core.node import NodeContext
-from tongban.exchange import store
+from tongban.exchange import control, store
 from tongban.exchange.directory import (
     DirectoryHolder,
     SignatureRefused,
@@ -499,6 +499,7 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
     now = ex.now()
     with ex.node.db.session() as s:
         rows = store.due_outbox(s, now, ex.settings.relay_batch)
+    rows = control.hold_new(ex, rows, now)  # the invariant checker's pause: re-sends only
     exhausted = [r for r in rows if r.attempts >= ex.settings.resend_max_attempts]
     sendable = [r for r in rows if r.attempts < ex.settings.resend_max_attempts]
     if exhausted:

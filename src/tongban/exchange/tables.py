@@ -140,3 +140,18 @@ class LocatorAnswerRow(Base):
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("question_hash", name="uq_exchange_locator_answer_question_hash"),)
+
+
+class ControlRow(Base):
+    """Operator switches of this node's exchange, by name (``relay_paused``: the invariant checker's pause).
+
+    A switch holds until ``until``, so a checker that dies while it holds the pause does not stop the relay
+    for ever.
+    """
+
+    __tablename__ = "exchange_control"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
