@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from tongban.access import service as access_service
 from tongban.access.domain import Allow, Principal, Target, decide
-from tongban.access.web import CurrentUser
-from tongban.cases import documents, materials, notify, service, window
+from tongban.access.web import CurrentUser, record_view
+from tongban.cases import documents, evidence, materials, notify, service, window
 from tongban.cases.api import (
     CASE_CREATE,
     CASE_DECIDE,
@@ -252,6 +252,7 @@ def _case_page(
     names = {str(k): row[0] for k, row in access_service.user_rows_for_names(node.db, staff_ids).items()}
     allowed = set(v.case.allowed_actions())
     status = ctx.pop("status_code", 200)
+    looked_up_records = _evidence(request, node, t, number, matter)
     return render(
         request,
         "cases/case.html",
@@ -262,6 +263,7 @@ def _case_page(
         asked=[m for m in matter.materials_for(v.case.procedure) if m.source is MaterialSource.APPLICANT],
         looked_up=[m for m in matter.materials_for(v.case.procedure) if m.source is MaterialSource.REGISTRY],
         uploads=materials.list_materials(node, case_number=number),
+        evidence=looked_up_records,
         actor_names=names,
         window_actions=[
             a for a in window.WINDOW_ACTIONS if a in allowed and a is not CaseAction.REQUEST_MATERIALS
@@ -274,6 +276,50 @@ def _case_page(
         **ctx,
         **_common(node, user, t),
     )
+
+
+def _evidence(
+    request: Request, node: NodeContext, t: Translator, number: str, matter: Any
+) -> list[dict[str, Any]]:
+    """The case's evidence requests for the page; showing an extract is a read of the person's record."""
+    names = {m.key: m.name.get(t.locale) for m in matter.materials}
+    shown = []
+    for row, record in evidence.requests_of(node, case_number=number):
+        item: dict[str, Any] = {
+            "id": row.id,
+            "material": names.get(row.material, row.material),
+            "target": row.target_node,
+            "state": row.state,
+            "state_label": t(evidence.STATE_LABELS.get(row.state, row.state)),
+            "reason": None,
+            "record": None,
+            "answered_at": row.answered_at,
+        }
+        if row.reason is not None:
+            try:
+                item["reason"] = evidence.EvidenceRefusal(row.reason).translated(t.locale)
+            except ValueError:
+                item["reason"] = row.reason
+        if record is not None:
+            item["record"] = {
+                **record,
+                "status_label": t(
+                    evidence.STATUS_LABELS.get(str(record.get("status")), str(record.get("status")))
+                ),
+                "relation_label": t(evidence.RELATION_LABELS[record["relation"]])
+                if record.get("relation") in evidence.RELATION_LABELS
+                else record.get("relation"),
+            }
+            if row.subject_ref is not None:
+                record_view(
+                    request,
+                    person_ref=row.subject_ref,
+                    person_division=record.get("division_code"),
+                    reason="case",
+                    reason_ref=number,
+                )
+        shown.append(item)
+    return shown
 
 
 @router.get("/{number}", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])

@@ -7,6 +7,7 @@ import atexit
 import logging
 import threading
 
+import tongban.cases.evidence  # noqa: F401  (registers cases.evidence.request.v1 / .result.v1)
 from tongban.cases.jobs import run_sweeps
 from tongban.cases.settings import CasesJobSettings
 from tongban.cases.setup import load_setup
