@@ -77,10 +77,14 @@ def push(session: Session, *, node: NodeContext, signed: SignedPaper) -> int:
     """Send the node's newly signed list to every other node, in the caller's transaction (no exchange: 0)."""
     if "exchange" not in node.services:
         return 0
-    peers = _peers(node)
-    for peer in peers:
-        enqueue(session, node=node, recipient=peer, type=LIST_TYPE, body=_body(node.code, signed))
-    return len(peers)
+    sent = 0
+    for peer in _peers(node):
+        try:
+            enqueue(session, node=node, recipient=peer, type=LIST_TYPE, body=_body(node.code, signed))
+            sent += 1
+        except LookupError as exc:  # no usable envelope key now: the revocation stands, the pull catches up
+            log.warning("revocation list of %s not pushed to %s: %s", node.code, peer, exc)
+    return sent
 
 
 def pull(node: NodeContext, *, issuers: list[str] | None = None) -> int:
