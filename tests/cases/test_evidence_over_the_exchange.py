@@ -286,3 +286,27 @@ def test_evidence_over_jetstream(
         )
     finally:
         delete_stream(nats_url, settings.stream_name)
+
+
+def test_the_clerk_asks_from_the_case_page(database: Database, other_db: Database, tmp_path: Path) -> None:
+    a, b = pair(database, other_db, tmp_path)
+    case = window.accept(a, actor=CLERK, matter=MATTER, applicant=applicant(WIFE))
+    runtime = Runtime(settings=a.settings, nodes={A: a}, extras={"access_settings": FAST})
+    env = Env(database, a, runtime, create_app(runtime), FixedClock(a.clock.now()), FAST)
+    client, csrf = signed_in(env, add(env, Role.WINDOW_CLERK, "clerk.pg", division="110105", office="OFF-A"))
+    page = client.get(f"/cases/{case.number}")
+    assert 'id="evidence-request"' in page.text
+    form = {"csrf_token": csrf, "material": MATERIAL, "target_node": B, "id_number": WIFE}
+    refused = client.post(f"/cases/{case.number}/evidence", data=form)  # the consent box not ticked
+    assert refused.status_code == 409 and "同意" in refused.text
+    assert count(a, EvidenceRequestRow) == 0
+    sent = client.post(f"/cases/{case.number}/evidence", data={**form, "consent": "yes"})
+    assert sent.status_code == 303, sent.text
+    runner = ExchangeRunner([exchange_of(a), exchange_of(b)], EmbeddedTransport)
+    runner.start()
+    try:
+        assert wait_until(lambda: count(a, LookedUpMaterialRow) == 1, 20)
+    finally:
+        runner.stop()
+    page = client.get(f"/cases/{case.number}?lang=en")
+    assert "测试乙" in page.text and "spouse" in page.text and 'data-state="received"' in page.text

@@ -22,6 +22,8 @@ from tongban.cases.api import (
     CASE_DECIDE,
     CASE_READ,
     CASE_UPDATE,
+    CONSENT_RECORD,
+    EVIDENCE_REQUEST,
     MATERIAL_ADD,
     NOTIFICATION_READ,
     actor_of,
@@ -32,7 +34,7 @@ from tongban.cases.calendar import DayUnit, local_date
 from tongban.cases.catalog import MaterialSource
 from tongban.cases.domain import CaseAction, CaseState, TimeLeft
 from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Applicant, CaseView
-from tongban.core.errors import InvalidInput, TongbanError
+from tongban.core.errors import Conflict, InvalidInput, TongbanError
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import RowId, requires
@@ -272,6 +274,9 @@ def _case_page(
         can_update=may(user, CASE_UPDATE, v),
         can_decide=may(user, CASE_DECIDE, v) and bool(allowed & set(window.DECIDING_ACTIONS)),
         can_upload=may(user, MATERIAL_ADD, v) and not v.case.is_closed,
+        can_request_evidence=may(user, EVIDENCE_REQUEST, v)
+        and may(user, CONSENT_RECORD, v)
+        and not v.case.is_closed,
         done=request.query_params.get("done"),
         **ctx,
         **_common(node, user, t),
@@ -408,6 +413,40 @@ def upload_form(
     except TongbanError as exc:
         return _case_page(request, node, user, t, number, error=_error(t, exc), status_code=exc_status(exc))
     return redirect(f"/cases/{number}?done=uploaded")
+
+
+@router.post("/{number}/evidence", dependencies=[requires(EVIDENCE_REQUEST)])
+def evidence_form(
+    number: str,
+    request: Request,
+    node: CurrentNode,
+    user: CurrentUser,
+    t: CurrentTranslator,
+    material: Annotated[str, Form(max_length=64)],
+    target_node: Annotated[str, Form(max_length=6)],
+    id_number: Annotated[str, Form(max_length=18)],
+    consent: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """The clerk records the applicant's consent (the box ticked) and asks another node's registry."""
+    v = load_checked(request, node, number, t.locale)
+    try:
+        if consent != "yes" or not may(user, CONSENT_RECORD, v):
+            raise Conflict(N_("An evidence request needs the applicant's recorded consent"))
+        consent_id = materials.record_consent(
+            node, case_number=number, purpose=f"look up {material}"[:64], channel="window", actor=user.id
+        )
+        materials.request_evidence(
+            node,
+            case_number=number,
+            consent_id=consent_id,
+            target_node=target_node.strip(),
+            material=material,
+            actor=user.id,
+            id_number=id_number.strip().upper(),
+        )
+    except TongbanError as exc:
+        return _case_page(request, node, user, t, number, error=_error(t, exc), status_code=exc_status(exc))
+    return redirect(f"/cases/{number}?done=evidence")
 
 
 @router.get("/{number}/slip", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])
