@@ -29,7 +29,7 @@ def test_evidence_requests_need_a_recorded_consent(database: Database, tmp_path:
         return str(r.json()["number"])
 
     number, other = new_case(), new_case()
-    ask = {"target_node": "310000", "material": "origin_hukou_record"}
+    ask = {"target_node": "310000", "material": "origin_hukou_record", "id_number": "11010519491231002X"}
     r = client.post(f"/api/v1/cases/{number}/evidence-requests", json=ask, headers=h)
     assert r.status_code == 409 and "同意" in r.json()["detail"]
     foreign = client.post(
@@ -73,4 +73,17 @@ def test_evidence_requests_need_a_recorded_consent(database: Database, tmp_path:
     assert r.status_code == 201 and r.json()["state"] == "queued"
     assert sent[0]["recipient"] == "310000" and sent[0]["consent_ref"] == cid
     assert sent[0]["case_ref"].endswith(number)
-    assert "11010519491231002X" not in repr(sent)  # nothing the receiving step does not need
+    # The ID number travels only in the body (which the exchange encrypts to the recipient), never in the
+    # routing fields; this node keeps only its digest.
+    assert sent[0]["body"]["id_number"] == "11010519491231002X"
+    assert "11010519491231002X" not in sent[0]["case_ref"] + sent[0]["consent_ref"]
+    with env.db.session() as s:
+        kept = s.scalars(select(EvidenceRequestRow)).all()
+        assert all(r.subject_ref and r.subject_ref.startswith("cid:") for r in kept)
+    # Without the person's ID number there is nothing to look up.
+    r = client.post(
+        f"/api/v1/cases/{number}/evidence-requests",
+        json={k: v for k, v in {**ask, "consent_id": cid}.items() if k != "id_number"},
+        headers=h,
+    )
+    assert r.status_code == 422

@@ -84,6 +84,7 @@ ROUTES: dict[str, str | None] = {
     "POST /cases/{number}/act": "cases.case.update",
     "POST /cases/{number}/decide": "cases.case.decide",
     "POST /cases/{number}/materials": "cases.material.add",
+    "POST /cases/{number}/evidence": "cases.evidence.request",
     "GET /cases/{number}/slip": "cases.case.read",
     "GET /cases/{number}/notice": "cases.case.read",
     # cert: the clerk's view of a certificate case and its paper (the case's read rule and scope)

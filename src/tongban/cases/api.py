@@ -72,6 +72,8 @@ class EvidenceCreate(_Schema):
     consent_id: str | None = None
     target_node: str = Field(pattern=r"^\d{6}$")
     material: str = Field(min_length=1, max_length=64)
+    # Whose record is looked up (the case keeps only a digest of the applicant's number).
+    id_number: str | None = Field(default=None, pattern=r"^[0-9]{17}[0-9X]$")
 
 
 class TimeLeftRead(BaseModel):
@@ -378,6 +380,7 @@ def request_evidence(
         target_node=body.target_node,
         material=body.material,
         actor=user.id,
+        id_number=body.id_number,
     )
     return {"id": r.id, "state": r.state, "consent_id": r.consent_id, "envelope_id": r.envelope_id}
 

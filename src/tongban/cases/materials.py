@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -30,15 +31,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record_audit
-from tongban.cases import store
+from tongban.cases import evidence, store
 from tongban.cases.catalog import Material, MaterialSource
 from tongban.cases.service import cases_setup
 from tongban.cases.tables import ConsentRow, EvidenceRequestRow, MaterialRow
+from tongban.cases.window import applicant_ref
 from tongban.core.errors import Conflict, InvalidInput, NotFound, TooLarge
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 
 CHUNK = 64 * 1024
+ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
 
 # Magic numbers of the accepted types (what the file is, whatever its name says).
 SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -261,7 +264,7 @@ class EvidenceTransport(Protocol):
 
 
 EVIDENCE_TRANSPORT = "cases.evidence_transport"
-EVIDENCE_TYPE = "cases.evidence.request.v1"
+EVIDENCE_TYPE = evidence.REQUEST_TYPE
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ class EvidenceRequest:
     consent_id: str
     target_node: str
     material: str
-    state: str  # "queued" (in the exchange's outbox) or "waiting_for_exchange" (no exchange on this node)
+    state: str  # "queued" (in the outbox), "waiting_for_exchange" (no exchange here), "received", "refused"
     envelope_id: str | None
 
 
@@ -283,12 +286,17 @@ def request_evidence(
     target_node: str,
     material: str,
     actor: str,
+    id_number: str | None = None,
 ) -> EvidenceRequest:
-    """Ask ``target_node`` for a material its registry holds, under the applicant's recorded consent.
+    """Ask ``target_node`` for a material its registry holds about the person ``id_number``, under the
+    applicant's recorded consent.
 
-    Refused (409) without a consent of this case, or with a withdrawn one. With the exchange attached to the
-    node (``node.services[EVIDENCE_TRANSPORT]``) the request goes into its outbox in the same transaction;
-    without it the request is kept as ``waiting_for_exchange``.
+    Refused (409) without a consent of this case, or with a withdrawn one; 422 without the person's ID
+    number (the case keeps only its digest). The request goes through ``node.services[EVIDENCE_TRANSPORT]``
+    when set, else through the node's exchange (``cases.evidence.request.v1``, see ``evidence``), into the
+    outbox in the same transaction; with neither it is kept as ``waiting_for_exchange``. The ID number
+    travels only in the request's body, which the exchange encrypts to the recipient; this node keeps only
+    its digest (``subject_ref``), to check the answer is about the person asked for.
     """
     if not consent_id:
         raise Conflict(N_("An evidence request needs the applicant's recorded consent"))
@@ -296,12 +304,16 @@ def request_evidence(
         raise InvalidInput(N_("Unknown node {code}"), code=target_node)
     now = node.clock.now()
     transport: EvidenceTransport | None = node.services.get(EVIDENCE_TRANSPORT)
+    if transport is None and "exchange" in node.services:
+        transport = evidence.ExchangeEvidenceTransport(node)
     request_id = str(uuid.uuid4())
     with node.db.transaction() as s:
         loaded = store.load_case(s, case_number)
         consent = s.get(ConsentRow, consent_id)
         if consent is None or consent.case_id != loaded.id or consent.withdrawn_at is not None:
             raise Conflict(N_("An evidence request needs the applicant's recorded consent"))
+        if id_number is None or not ID_NUMBER.fullmatch(id_number):
+            raise InvalidInput(N_("The ID number of the person whose record is looked up is needed"))
         held = [
             m
             for m in cases_setup(node).catalog.get(loaded.obj.matter).materials_for(loaded.obj.procedure)
@@ -310,16 +322,31 @@ def request_evidence(
         if not held:
             raise InvalidInput(N_("{material} is not held by a registry"), material=material)
         envelope = None
-        state = "waiting_for_exchange"
+        request_hash = None
+        state = evidence.WAITING
         if transport is not None:
-            envelope = transport(
-                s,
-                recipient=target_node,
-                body={"request": request_id, "material": material, "registry": str(held[0].registry)},
-                case_ref=str(loaded.obj.ref),
+            body = evidence.EvidenceAsk(
+                request_id=request_id,
+                case_ref=case_number,
                 consent_ref=consent_id,
+                consent_purpose=consent.purpose,
+                consent_granted_at=consent.granted_at,
+                material=material,
+                registry=str(held[0].registry),
+                id_number=id_number,
             )
-            state = "queued"
+            try:
+                envelope = transport(
+                    s,
+                    recipient=target_node,
+                    body=body.model_dump(mode="json"),
+                    case_ref=case_number,
+                    consent_ref=consent_id,
+                )
+            except LookupError:  # not in the directory, or without an encryption key
+                raise InvalidInput(N_("Unknown node {code}"), code=target_node) from None
+            request_hash = evidence.sent_hash(s, envelope)
+            state = evidence.QUEUED
         s.add(
             EvidenceRequestRow(
                 id=request_id,
@@ -331,6 +358,8 @@ def request_evidence(
                 envelope_id=envelope,
                 created_at=now,
                 created_by=actor,
+                subject_ref=applicant_ref(node, id_number),
+                request_hash=request_hash,
             )
         )
         record_audit(

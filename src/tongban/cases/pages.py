@@ -15,13 +15,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from tongban.access import service as access_service
 from tongban.access.domain import Allow, Principal, Target, decide
-from tongban.access.web import CurrentUser
-from tongban.cases import documents, materials, notify, service, window
+from tongban.access.web import CurrentUser, record_view
+from tongban.cases import documents, evidence, materials, notify, service, window
 from tongban.cases.api import (
     CASE_CREATE,
     CASE_DECIDE,
     CASE_READ,
     CASE_UPDATE,
+    CONSENT_RECORD,
+    EVIDENCE_REQUEST,
     MATERIAL_ADD,
     NOTIFICATION_READ,
     actor_of,
@@ -32,7 +34,7 @@ from tongban.cases.calendar import DayUnit, local_date
 from tongban.cases.catalog import MaterialSource
 from tongban.cases.domain import CaseAction, CaseState, TimeLeft
 from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Applicant, CaseView
-from tongban.core.errors import InvalidInput, TongbanError
+from tongban.core.errors import Conflict, InvalidInput, TongbanError
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import RowId, requires
@@ -252,6 +254,7 @@ def _case_page(
     names = {str(k): row[0] for k, row in access_service.user_rows_for_names(node.db, staff_ids).items()}
     allowed = set(v.case.allowed_actions())
     status = ctx.pop("status_code", 200)
+    looked_up_records = _evidence(request, node, t, number, matter)
     return render(
         request,
         "cases/case.html",
@@ -262,6 +265,7 @@ def _case_page(
         asked=[m for m in matter.materials_for(v.case.procedure) if m.source is MaterialSource.APPLICANT],
         looked_up=[m for m in matter.materials_for(v.case.procedure) if m.source is MaterialSource.REGISTRY],
         uploads=materials.list_materials(node, case_number=number),
+        evidence=looked_up_records,
         actor_names=names,
         window_actions=[
             a for a in window.WINDOW_ACTIONS if a in allowed and a is not CaseAction.REQUEST_MATERIALS
@@ -270,10 +274,57 @@ def _case_page(
         can_update=may(user, CASE_UPDATE, v),
         can_decide=may(user, CASE_DECIDE, v) and bool(allowed & set(window.DECIDING_ACTIONS)),
         can_upload=may(user, MATERIAL_ADD, v) and not v.case.is_closed,
+        can_request_evidence=may(user, EVIDENCE_REQUEST, v)
+        and may(user, CONSENT_RECORD, v)
+        and not v.case.is_closed,
         done=request.query_params.get("done"),
         **ctx,
         **_common(node, user, t),
     )
+
+
+def _evidence(
+    request: Request, node: NodeContext, t: Translator, number: str, matter: Any
+) -> list[dict[str, Any]]:
+    """The case's evidence requests for the page; showing an extract is a read of the person's record."""
+    names = {m.key: m.name.get(t.locale) for m in matter.materials}
+    shown = []
+    for row, record in evidence.requests_of(node, case_number=number):
+        item: dict[str, Any] = {
+            "id": row.id,
+            "material": names.get(row.material, row.material),
+            "target": row.target_node,
+            "state": row.state,
+            "state_label": t(evidence.STATE_LABELS.get(row.state, row.state)),
+            "reason": None,
+            "record": None,
+            "answered_at": row.answered_at,
+        }
+        if row.reason is not None:
+            try:
+                item["reason"] = evidence.EvidenceRefusal(row.reason).translated(t.locale)
+            except ValueError:
+                item["reason"] = row.reason
+        if record is not None:
+            item["record"] = {
+                **record,
+                "status_label": t(
+                    evidence.STATUS_LABELS.get(str(record.get("status")), str(record.get("status")))
+                ),
+                "relation_label": t(evidence.RELATION_LABELS[record["relation"]])
+                if record.get("relation") in evidence.RELATION_LABELS
+                else record.get("relation"),
+            }
+            if row.subject_ref is not None:
+                record_view(
+                    request,
+                    person_ref=row.subject_ref,
+                    person_division=record.get("division_code"),
+                    reason="case",
+                    reason_ref=number,
+                )
+        shown.append(item)
+    return shown
 
 
 @router.get("/{number}", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])
@@ -362,6 +413,40 @@ def upload_form(
     except TongbanError as exc:
         return _case_page(request, node, user, t, number, error=_error(t, exc), status_code=exc_status(exc))
     return redirect(f"/cases/{number}?done=uploaded")
+
+
+@router.post("/{number}/evidence", dependencies=[requires(EVIDENCE_REQUEST)])
+def evidence_form(
+    number: str,
+    request: Request,
+    node: CurrentNode,
+    user: CurrentUser,
+    t: CurrentTranslator,
+    material: Annotated[str, Form(max_length=64)],
+    target_node: Annotated[str, Form(max_length=6)],
+    id_number: Annotated[str, Form(max_length=18)],
+    consent: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """The clerk records the applicant's consent (the box ticked) and asks another node's registry."""
+    v = load_checked(request, node, number, t.locale)
+    try:
+        if consent != "yes" or not may(user, CONSENT_RECORD, v):
+            raise Conflict(N_("An evidence request needs the applicant's recorded consent"))
+        consent_id = materials.record_consent(
+            node, case_number=number, purpose=f"look up {material}"[:64], channel="window", actor=user.id
+        )
+        materials.request_evidence(
+            node,
+            case_number=number,
+            consent_id=consent_id,
+            target_node=target_node.strip(),
+            material=material,
+            actor=user.id,
+            id_number=id_number.strip().upper(),
+        )
+    except TongbanError as exc:
+        return _case_page(request, node, user, t, number, error=_error(t, exc), status_code=exc_status(exc))
+    return redirect(f"/cases/{number}?done=evidence")
 
 
 @router.get("/{number}/slip", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])

@@ -177,10 +177,32 @@ class EvidenceRequestRow(Base):
     consent_id: Mapped[str] = mapped_column(ForeignKey("cases_consent.id"))
     target_node: Mapped[str] = mapped_column(String(6))
     material: Mapped[str] = mapped_column(String(64))
+    # queued (in the exchange's outbox) | waiting_for_exchange | received | refused
     state: Mapped[str] = mapped_column(String(24))
     envelope_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(64))
+    # Whose record is asked for: a keyed digest of the ID number (``cid:...``), never the number itself.
+    subject_ref: Mapped[str | None] = mapped_column(String(64))
+    # The hash of the request envelope's bytes: the answer names it (``in_reply_to``).
+    request_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(String(32))  # a refusal's code
+
+
+class LookedUpMaterialRow(Base):
+    """A material of a case looked up from a registry (another node's extract), never a photocopy."""
+
+    __tablename__ = "cases_looked_up_material"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases_case.id"), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("cases_evidence_request.id"), unique=True)
+    material: Mapped[str] = mapped_column(String(64))
+    source_node: Mapped[str] = mapped_column(String(6))
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    looked_up_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class NotificationRow(Base):

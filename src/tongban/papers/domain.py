@@ -331,14 +331,29 @@ class Revocations:
     """The newest verified revocation list of each issuer a verifier knows."""
 
     lists: dict[str, RevocationList] = field(default_factory=dict)
+    # When each held list was last known to be the issuer's newest (fetched, pushed or confirmed); without
+    # an entry, the list's own ``issued_at``.
+    checked: dict[str, datetime] = field(default_factory=dict)
 
-    def add(self, rl: RevocationList) -> bool:
-        """Keep ``rl`` if it is newer than the one held; True when it was kept."""
+    def add(self, rl: RevocationList, *, checked_at: datetime | None = None) -> bool:
+        """Keep ``rl`` if it is newer than the one held; True when it was kept. ``checked_at``: when it was
+        known to be the newest (recorded also when it equals the one held)."""
         held = self.lists.get(rl.issuer)
-        if held is not None and held.serial >= rl.serial:
+        if held is not None and held.serial > rl.serial:
+            return False
+        if checked_at is not None and (held is None or held.serial <= rl.serial):
+            self.checked[rl.issuer] = max(checked_at, self.checked.get(rl.issuer, checked_at))
+        if held is not None and held.serial == rl.serial:
             return False
         self.lists[rl.issuer] = rl
         return True
+
+    def as_of(self, issuer: str) -> datetime | None:
+        """How fresh the issuer's held list is: when it was last known to be the newest."""
+        rl = self.lists.get(issuer)
+        if rl is None:
+            return None
+        return max(self.checked.get(issuer, rl.issued_at), rl.issued_at)
 
     def knows(self, issuer: str) -> bool:
         return issuer in self.lists
@@ -408,6 +423,21 @@ _KEY_REASONS = {
 }
 
 
+def _freshness(revocations: Revocations | None, issuer: str) -> list[Reason]:
+    """How fresh the issuer's revocation list is that the verdict used (nothing when none was held)."""
+    rl = None if revocations is None else revocations.lists.get(issuer)
+    as_of = None if revocations is None else revocations.as_of(issuer)
+    if rl is None or as_of is None:
+        return []
+    return [
+        Reason(
+            "revocations-as-of",
+            N_("Revocation list of {issuer} as of {time} (serial {serial})."),
+            {"issuer": issuer, "time": format_time(as_of), "serial": str(rl.serial)},
+        )
+    ]
+
+
 def verify_paper(
     signed: SignedPaper,
     resolver: PaperKeyResolver,
@@ -465,6 +495,7 @@ def verify_paper(
             sig.key_id,
         )
     revoked = revocations.lookup(view.issuer, view.number) if revocations is not None else None
+    freshness = _freshness(revocations, view.issuer)
     if revoked is not None:
         return Verdict(
             Status.REVOKED,
@@ -473,7 +504,8 @@ def verify_paper(
                     "revoked",
                     N_("The issuer revoked this paper on {date} ({reason})."),
                     {"date": format_time(revoked.revoked_at), "reason": revoked.reason},
-                )
+                ),
+                *freshness,
             ],
             view,
             sig.key_id,
@@ -509,6 +541,7 @@ def verify_paper(
                 {"issuer": view.issuer, "key_id": sig.key_id},
             ),
             *reasons,
+            *freshness,
         ],
         view,
         sig.key_id,

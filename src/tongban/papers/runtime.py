@@ -7,6 +7,7 @@ beside it. Fetched revocation lists of other issuers are cached in ``<data_dir>/
 
 from __future__ import annotations
 
+import atexit
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,12 +18,16 @@ from tongban.exchange.settings import ExchangeSettings
 from tongban.papers.directory import DirectoryKeyResolver, DirectorySignerSource, has_directory
 from tongban.papers.domain import PaperKey, PaperKeyResolver, RevocationListRefused, Revocations
 from tongban.papers.keys import FileKeyStore, StaticKeyResolver
+from tongban.papers.revocation_sync import RevocationPuller
 from tongban.papers.service import KEYS_SERVICE, local_revocations
+from tongban.papers.settings import PapersSettings
 from tongban.papers.verify import RevocationCache
 from tongban.web.app import Runtime
 
 RESOLVER = "papers.resolver"
 KEYSTORE = "papers.keystore"
+PULLER = "papers.revocation_puller"
+SETTINGS = "papers_settings"
 
 
 def key_dir(settings: Settings) -> Path:
@@ -57,6 +62,26 @@ class ReloadingResolver:
 
 
 def attach(runtime: Runtime) -> None:
+    """Paper signers and key resolver (below), and the periodic pull of other issuers' revocation lists
+    over the exchange (when the nodes have one: the exchange's runtime attaches before this one)."""
+    _attach_keys(runtime)
+    settings: PapersSettings = runtime.extras.get(SETTINGS) or PapersSettings()
+    served = [n for n in runtime.nodes.values() if "exchange" in n.services]
+    if settings.revocation_pull_interval_s > 0 and served and PULLER not in runtime.extras:
+        puller = RevocationPuller(list(runtime.nodes.values()), settings.revocation_pull_interval_s)
+        runtime.extras[PULLER] = puller
+        puller.start()
+        atexit.register(puller.stop)
+
+
+def detach(runtime: Runtime) -> None:
+    """Stop the revocation pull (the app's shutdown)."""
+    puller = runtime.extras.pop(PULLER, None)
+    if isinstance(puller, RevocationPuller):
+        puller.stop()
+
+
+def _attach_keys(runtime: Runtime) -> None:
     """Give each served node its paper signer and the process a resolver of issuers' paper keys.
 
     With a national directory in the data dir (``tongban directory init``), keys come from it and from the
@@ -88,7 +113,7 @@ def attach(runtime: Runtime) -> None:
 def resolver_of(runtime: Runtime) -> PaperKeyResolver:
     found = runtime.extras.get(RESOLVER)
     if found is None:
-        attach(runtime)
+        _attach_keys(runtime)
         found = runtime.extras[RESOLVER]
     resolver: PaperKeyResolver = found
     return resolver

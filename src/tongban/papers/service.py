@@ -19,7 +19,7 @@ from tongban.audit.service import record_audit
 from tongban.core.clock import ensure_utc
 from tongban.core.errors import N_, Conflict, InvalidInput, NotFound
 from tongban.core.node import NodeContext
-from tongban.papers import store
+from tongban.papers import revocation_sync, store
 from tongban.papers.domain import (
     PaperSigner,
     RevocationList,
@@ -264,9 +264,10 @@ def _publish_revocations(session: Session, *, node: NodeContext, signer: PaperSi
         issued_at=now,
         revoked=store.revoked_papers(session, issuer=node.code),
     )
-    store.add_revocation_list(
-        session, issuer=node.code, serial=serial, signed=sign_bytes(payload, signer), issued_at=now
-    )
+    signed = sign_bytes(payload, signer)
+    store.add_revocation_list(session, issuer=node.code, serial=serial, signed=signed, issued_at=now)
+    # Every other node's verifiers learn the new list through the exchange, sent with this transaction.
+    revocation_sync.push(session, node=node, signed=signed)
 
 
 def current_revocations(session: Session, *, issuer: str) -> SignedPaper | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -58,10 +58,24 @@ def load_revocation_files(paths: Iterable[Path], resolver: PaperKeyResolver) -> 
 
 
 class RevocationCache:
-    """The newest verified revocation list per issuer, kept as ``<folder>/<issuer>.json``."""
+    """The newest verified revocation list per issuer, kept as ``<folder>/<issuer>.json``, with when it was
+    last known to be the issuer's newest in ``<folder>/<issuer>.as-of`` (an RFC 3339 time)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    def _as_of(self, issuer: str) -> datetime | None:
+        try:
+            text = (self.folder / f"{issuer}.as-of").read_text(encoding="ascii").strip()
+            return datetime.fromisoformat(text)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(self.folder / name)
 
     def load(self, resolver: PaperKeyResolver, into: Revocations | None = None) -> Revocations:
         revocations = into if into is not None else Revocations()
@@ -70,22 +84,37 @@ class RevocationCache:
         for path in sorted(self.folder.glob("*.json")):
             try:
                 signed = revocations_from_json_bytes(path.read_bytes())
-                revocations.add(verify_revocation_list(signed, resolver, issuer=path.stem))
+                rl = verify_revocation_list(signed, resolver, issuer=path.stem)
+                revocations.add(rl, checked_at=self._as_of(path.stem))
             except (UnreadablePaper, RevocationListRefused) as exc:
                 log.warning("ignoring cached revocation list %s: %s", path.name, exc)
         return revocations
 
-    def accept(self, data: bytes, resolver: PaperKeyResolver, *, issuer: str) -> RevocationList:
-        """Verify a fetched list; keep it when it is newer than the cached one. Returns the list now held."""
+    def offer(
+        self, data: bytes, resolver: PaperKeyResolver, *, issuer: str, at: datetime | None = None
+    ) -> tuple[RevocationList, str]:
+        """Verify a list (raises ``RevocationListRefused``: forged, unknown key, another issuer's) and keep it
+        when it is newer than the one held. Returns the list now held and ``newer``, ``same`` or ``older``
+        (an older serial never replaces a newer one). ``at``: when the list was known to be the issuer's
+        newest (recorded for ``newer`` and ``same``)."""
         fetched = verify_revocation_list(revocations_from_json_bytes(data), resolver, issuer=issuer)
         held = self.load(resolver).lists.get(issuer)
-        if held is not None and held.serial >= fetched.serial:
-            return held
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f"{issuer}.json.tmp"
-        tmp.write_bytes(revocations_to_json_bytes(fetched.signed))
-        tmp.replace(self.folder / f"{issuer}.json")
-        return fetched
+        if held is not None and held.serial > fetched.serial:
+            return held, "older"
+        outcome = "same" if held is not None and held.serial == fetched.serial else "newer"
+        if outcome == "newer":
+            self._write(f"{issuer}.json", revocations_to_json_bytes(fetched.signed))
+        if at is not None:
+            previous = self._as_of(issuer)
+            if outcome == "newer" or previous is None or at > previous:
+                self._write(f"{issuer}.as-of", at.isoformat().encode("ascii"))
+        return (fetched if outcome == "newer" or held is None else held), outcome
+
+    def accept(
+        self, data: bytes, resolver: PaperKeyResolver, *, issuer: str, at: datetime | None = None
+    ) -> RevocationList:
+        """Verify a fetched list; keep it when it is newer than the cached one. Returns the list now held."""
+        return self.offer(data, resolver, issuer=issuer, at=at)[0]
 
     def fetch(
         self,
@@ -101,4 +130,4 @@ class RevocationCache:
         # A given client brings its own timeouts.
         response = client.get(url) if client is not None else httpx.get(url, timeout=timeout_s)
         response.raise_for_status()
-        return self.accept(response.content, resolver, issuer=issuer)
+        return self.accept(response.content, resolver, issuer=issuer, at=datetime.now(UTC))
