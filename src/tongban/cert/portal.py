@@ -51,7 +51,9 @@ from tongban.web.app import render as render_page
 router = APIRouter()
 
 ONLINE_OFFICE = "online"
-NOT_A_CITIZEN = N_("Citizens request certificates online for themselves; staff accept them at the window")  # the accepting office of cases a citizen starts on the portal
+NOT_A_CITIZEN = N_(
+    "Citizens request certificates online for themselves; staff accept them at the window"
+)  # the accepting office of cases a citizen starts on the portal
 
 
 def owner_ref(node: NodeContext, user: Principal) -> str | None:

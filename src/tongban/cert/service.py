@@ -43,6 +43,7 @@ from tongban.cert.domain import (
     RequestedFacts,
 )
 from tongban.cert.registry_check import Check, check_registry
+from tongban.cert.settings import cert_settings
 from tongban.cert.tables import CertRequestRow, CertReviewRow
 from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.i18n import N_
@@ -505,7 +506,9 @@ def apply_request(session: Session, node: NodeContext, incoming: Incoming) -> No
             _log_read(session, node=node, sender=sender, check=check, case_ref=request.case_ref)
         if check.refusal is not None:
             outcome = {"outcome": "refused", "reason": check.refusal}
-        elif cases_setup(node).catalog.get(MATTER).allows_automatic:
+        elif cases_setup(node).catalog.get(MATTER).allows_automatic and not cert_settings(node).reviews_all(
+            node.code
+        ):
             assert check.subject is not None and check.facts is not None and check.division_code is not None
             paper = issue_paper(
                 session,
