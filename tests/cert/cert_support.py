@@ -1,8 +1,11 @@
-"""Support of the CERT tests: two nodes (Beijing accepts, Shanghai keeps the register) on one embedded
-exchange, with the national directory of a synthetic nation, and a person registered in Shanghai."""
+"""Support of the CERT tests: two nodes (Beijing accepts, Shanghai keeps the register) and the national
+locator on one exchange, with the national directory of a synthetic nation, and people registered in
+Shanghai (reported to the locator as they are registered)."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,8 +22,12 @@ from tongban.core.db import Database
 from tongban.core.node import NodeContext
 from tongban.exchange import directory_admin
 from tongban.exchange.directory import DirectoryHolder
+from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.keys import node_key_provider
-from tongban.exchange.service import NodeExchange
+from tongban.exchange.locator import LOCATOR_CODE, install_registration_listener
+from tongban.exchange.service import NodeExchange, exchange_of
+from tongban.exchange.tables import InboxRow, OutboxRow
+from tongban.exchange.transport import EmbeddedTransport, Transport
 from tongban.idnum.domain import make_id_number
 from tongban.papers.directory import DirectorySignerSource
 from tongban.papers.service import KEYS_SERVICE
@@ -42,7 +49,15 @@ def make_nation(data_dir: Path) -> Path:
     directory_admin.init(data_dir, now=now)
     directory_admin.add_node(data_dir, code=A, name="北京市", now=now)
     directory_admin.add_node(data_dir, code=B, name="上海市", now=now)
+    directory_admin.add_node(data_dir, code=LOCATOR_CODE, name="全国人口定位", now=now)
     return data_dir
+
+
+def locator_database(tmp_path: Path, sqlite_template: Path) -> Database:
+    """The locator's own database (SQLite: the backend under test is that of the two provinces)."""
+    target = tmp_path / "locator.sqlite3"
+    shutil.copyfile(sqlite_template, target)
+    return Database(f"sqlite:///{target}")
 
 
 def make_node(code: str, db: Database, data_dir: Path) -> NodeContext:
@@ -53,7 +68,31 @@ def make_node(code: str, db: Database, data_dir: Path) -> NodeContext:
         node=node, keys=node_key_provider(data_dir, code), directory=holder, settings=settings
     )
     node.services[KEYS_SERVICE] = DirectorySignerSource(holder, data_dir)
+    install_registration_listener(node)  # registration changes reach the locator
     return node
+
+
+def located(b: NodeContext, locator: NodeContext) -> bool:
+    """Whether the locator has applied every registration change the hukou node reported."""
+    with b.db.session() as s:
+        sent = len(list(s.scalars(select(OutboxRow.id).where(OutboxRow.recipient == LOCATOR_CODE))))
+    with locator.db.session() as s:
+        applied = len(list(s.scalars(select(InboxRow.seq).where(InboxRow.state == "applied"))))
+    return applied >= sent
+
+
+def start(
+    nodes: list[NodeContext], transport: Callable[[], Transport] = EmbeddedTransport, timeout: float = 30
+) -> ExchangeRunner:
+    """Start the exchange of ``nodes`` (A, B, the locator) and wait until the locator knows B's people."""
+    from tests.exchange.exchange_support import wait_until
+
+    runner = ExchangeRunner([exchange_of(n) for n in nodes], transport)
+    runner.start()
+    if not wait_until(lambda: located(nodes[1], nodes[2]), timeout):
+        runner.stop()
+        raise AssertionError("the locator did not learn the hukou node's registrations")
+    return runner
 
 
 def person(
@@ -122,6 +161,17 @@ def notifications(node: NodeContext, case_number: str) -> list[NotificationRow]:
 
 
 @dataclass
-class Pair:
+class Nation:
     a: NodeContext
     b: NodeContext
+    locator: NodeContext
+    data_dir: Path
+
+
+def make_three(database: Database, other_db: Database, locator_db: Database, data_dir: Path) -> Nation:
+    """Beijing, Shanghai (populated) and the locator, in a fresh nation under ``data_dir``."""
+    make_nation(data_dir)
+    a, b = make_node(A, database, data_dir), make_node(B, other_db, data_dir)
+    loc = make_node(LOCATOR_CODE, locator_db, data_dir)
+    populate(b)
+    return Nation(a, b, loc, data_dir)

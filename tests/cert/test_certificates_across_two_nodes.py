@@ -21,11 +21,10 @@ from tests.cert.cert_support import (
     A,
     B,
     applicant,
-    make_nation,
-    make_node,
+    make_three,
     notifications,
-    populate,
     request_row,
+    start,
 )
 from tests.exchange.exchange_support import wait_until
 
@@ -38,9 +37,7 @@ from tongban.cert.domain import CertKind, RequestedFacts
 from tongban.cert.service import accept_certificate, request_certificate
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
-from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.service import exchange_of
-from tongban.exchange.transport import EmbeddedTransport
 from tongban.papers import forms
 from tongban.papers.directory import DirectoryKeyResolver
 from tongban.papers.domain import Status
@@ -49,15 +46,12 @@ from tongban.papers.verify import verify
 
 @pytest.fixture
 def nodes(
-    database: Database, other_db: Database, tmp_path: Path
+    database: Database, other_db: Database, locator_db: Database, tmp_path: Path
 ) -> Iterator[tuple[NodeContext, NodeContext]]:
-    data_dir = make_nation(tmp_path / "nation")
-    a, b = make_node(A, database, data_dir), make_node(B, other_db, data_dir)
-    populate(b)
-    runner = ExchangeRunner([exchange_of(a), exchange_of(b)], EmbeddedTransport)
-    runner.start()
+    nation = make_three(database, other_db, locator_db, tmp_path / "nation")
+    runner = start([nation.a, nation.b, nation.locator])
     try:
-        yield a, b
+        yield nation.a, nation.b
     finally:
         runner.stop()
 
@@ -73,7 +67,7 @@ def test_kinship_certificate_is_issued_there_and_completes_the_case_here(
     sent = accept_certificate(
         a, actor=CLERK, applicant=applicant(SUBJECT), kind="kinship", purpose="办理继承公证"
     )
-    assert sent.recipient == B and sent.routed_by == "id-prefix"
+    assert sent.recipient is None and sent.state == "routing"  # the locator is asked first
     assert wait_until(lambda: _closed(a, sent.number), 20)
 
     case = get_case(a, number=sent.number)
@@ -142,13 +136,13 @@ def test_a_relative_named_must_be_in_the_household(nodes: tuple[NodeContext, Nod
     ("id_number", "kind", "reason", "zh", "locale"),
     [
         (LONER, "kinship", "no-kinship", "户籍登记中没有该亲属关系", "zh_CN"),
-        (STRANGER, "kinship", "not-registered", "户籍地没有此人的户口登记", "zh_CN"),
+        (STRANGER, "kinship", "not-located", "此人未在任何省份登记户口", "zh_CN"),
         (SUBJECT, "cancellation", "not-cancelled", "没有注销户口的记录", "zh_CN"),
         (
             STRANGER,
             "item_change",
-            "not-registered",
-            "the person is not registered at the hukou locality",
+            "not-located",
+            "the person is not registered in any province",
             "en",
         ),
     ],
@@ -207,7 +201,7 @@ def test_a_request_without_consent_is_refused_without_reading_the_register(
             facts=RequestedFacts(),
             consent_ref=None,
             recipient=B,
-            routed_by="id-prefix",
+            routed_by="locator",
         )
     assert wait_until(lambda: _closed(a, case.number), 20)
     row = request_row(a, case.number)

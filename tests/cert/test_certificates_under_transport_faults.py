@@ -11,12 +11,9 @@ from tests.cert.cert_support import (
     SON,
     SUBJECT,
     WIFE,
-    A,
-    B,
     applicant,
-    make_nation,
-    make_node,
-    populate,
+    make_three,
+    start,
 )
 from tests.exchange.exchange_support import wait_until
 
@@ -26,23 +23,20 @@ from tongban.cases.service import get_case
 from tongban.cases.tables import NotificationRow
 from tongban.cert.service import accept_certificate
 from tongban.core.db import Database
-from tongban.exchange.jobs import ExchangeRunner
-from tongban.exchange.service import exchange_of
+from tongban.exchange.tables import InboxRow
 from tongban.exchange.transport import EmbeddedTransport, Faults, FaultyTransport
 from tongban.papers.tables import PaperRow
 
 
 def test_every_case_completes_once_through_a_faulty_transport(
-    database: Database, other_db: Database, tmp_path: Path
+    database: Database, other_db: Database, locator_db: Database, tmp_path: Path
 ) -> None:
-    data_dir = make_nation(tmp_path / "nation")
-    a, b = make_node(A, database, data_dir), make_node(B, other_db, data_dir)
-    populate(b)
+    nation = make_three(database, other_db, locator_db, tmp_path / "nation")
+    a, b = nation.a, nation.b
     transport = FaultyTransport(
         EmbeddedTransport(), Faults(drop=0.3, duplicate=0.4, delay=0.2, reorder=0.2), 11
     )
-    runner = ExchangeRunner([exchange_of(a), exchange_of(b)], lambda: transport)
-    runner.start()
+    runner = start([a, b, nation.locator], lambda: transport, timeout=60)
     try:
         numbers = [
             accept_certificate(a, actor=CLERK, applicant=applicant(who), kind="kinship", purpose="x").number
@@ -56,6 +50,10 @@ def test_every_case_completes_once_through_a_faulty_transport(
     with b.db.session() as s:
         assert s.scalar(select(func.count()).select_from(PaperRow)) == len(numbers)
         assert s.scalar(select(func.count()).select_from(RecordView)) == len(numbers)
+        requests = s.scalar(
+            select(func.count()).select_from(InboxRow).where(InboxRow.type == "cert.request.v1")
+        )
+        assert requests == len(numbers)  # each case sent once, whatever the locator's answers did
     with a.db.session() as s:
         done = s.scalars(select(NotificationRow.key).where(NotificationRow.key.like("%:issued:%"))).all()
         assert sorted(done) == sorted(f"case:{n}:issued:sms" for n in numbers)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from tests.access.helpers import FAST, Env, add, signed_in
-from tests.cert.cert_support import CLERK, LONER, SUBJECT, A, B, applicant, make_nation, make_node, populate
+from tests.cert.cert_support import CLERK, LONER, SUBJECT, A, B, applicant, make_three, start
 from tests.exchange.exchange_support import wait_until
 
 from tongban.access.domain import Role
@@ -18,9 +18,7 @@ from tongban.cases.service import get_case
 from tongban.cert.service import accept_certificate
 from tongban.core.clock import FixedClock
 from tongban.core.db import Database
-from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.service import exchange_of
-from tongban.exchange.transport import EmbeddedTransport
 from tongban.papers.directory import DirectoryKeyResolver
 from tongban.papers.domain import Status
 from tongban.papers.verify import verify
@@ -28,13 +26,11 @@ from tongban.web.app import Runtime, create_app
 
 
 def test_the_clerk_page_shows_and_downloads_the_paper(
-    database: Database, other_db: Database, tmp_path: Path
+    database: Database, other_db: Database, locator_db: Database, tmp_path: Path
 ) -> None:
-    data_dir = make_nation(tmp_path / "nation")
-    a, b = make_node(A, database, data_dir), make_node(B, other_db, data_dir)
-    populate(b)
-    runner = ExchangeRunner([exchange_of(a), exchange_of(b)], EmbeddedTransport)
-    runner.start()
+    nation = make_three(database, other_db, locator_db, tmp_path / "nation")
+    a = nation.a
+    runner = start([a, nation.b, nation.locator])
     try:
         issued = accept_certificate(a, actor=CLERK, applicant=applicant(SUBJECT), kind="kinship", purpose="x")
         refused = accept_certificate(a, actor=CLERK, applicant=applicant(LONER), kind="kinship", purpose="x")

@@ -1,4 +1,4 @@
-"""Routing prefers the locator's answer over the ID number's prefix; an item-change certificate comes from
+"""Routing follows the locator's answer, never the ID number's prefix; an item-change certificate comes from
 the person's corrections; where the catalog does not allow automatic issuing the hukou node opens a reviewer's
 task and answers nothing yet; a result that answers no request, or carries a paper that is not the one asked
 for, is not applied."""
@@ -6,7 +6,6 @@ for, is not applied."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,28 +20,27 @@ from tests.cert.cert_support import (
     A,
     B,
     applicant,
-    make_nation,
-    make_node,
+    located,
+    make_three,
     person,
-    populate,
     request_row,
+    start,
 )
 from tests.exchange.exchange_support import wait_until
 
+from tongban.access.tables import RecordView
+from tongban.audit.tables import AuditRow
 from tongban.cases.catalog import MatterCatalog
 from tongban.cases.domain import CaseState, CloseReason
 from tongban.cases.service import cases_setup, get_case
 from tongban.cases.tables import TaskRow
-from tongban.cert.service import accept_certificate
-from tongban.cert.tables import CertRequestRow
+from tongban.cert.service import Reviewer, accept_certificate, decide_review
+from tongban.cert.tables import CertRequestRow, CertReviewRow
 from tongban.core.db import Database
-from tongban.core.errors import InvalidInput
+from tongban.core.errors import Conflict, InvalidInput
 from tongban.core.node import NodeContext
-from tongban.exchange.jobs import ExchangeRunner
-from tongban.exchange.locator import id_digest, locator_key
 from tongban.exchange.service import exchange_of
-from tongban.exchange.tables import InboxRow, LocatorAnswerRow
-from tongban.exchange.transport import EmbeddedTransport
+from tongban.exchange.tables import InboxRow
 from tongban.idnum.domain import make_id_number
 from tongban.papers.directory import DirectoryKeyResolver
 from tongban.papers.domain import Status
@@ -53,20 +51,13 @@ MOVED = make_id_number("440305", date(1985, 4, 4), 71)  # first registered in Gu
 
 
 @pytest.fixture
-def pair(database: Database, other_db: Database, tmp_path: Path) -> tuple[NodeContext, NodeContext, Path]:
-    data_dir = make_nation(tmp_path / "nation")
-    a, b = make_node(A, database, data_dir), make_node(B, other_db, data_dir)
-    populate(b)
-    return a, b, data_dir
-
-
-@pytest.fixture
-def running(pair: tuple[NodeContext, NodeContext, Path]) -> Iterator[tuple[NodeContext, NodeContext, Path]]:
-    a, b, _ = pair
-    runner = ExchangeRunner([exchange_of(a), exchange_of(b)], EmbeddedTransport)
-    runner.start()
+def running(
+    database: Database, other_db: Database, locator_db: Database, tmp_path: Path
+) -> Iterator[tuple[NodeContext, NodeContext, NodeContext]]:
+    nation = make_three(database, other_db, locator_db, tmp_path / "nation")
+    runner = start([nation.a, nation.b, nation.locator])
     try:
-        yield pair
+        yield nation.a, nation.b, nation.locator
     finally:
         runner.stop()
 
@@ -76,9 +67,9 @@ def _closed(node: NodeContext, number: str) -> bool:
 
 
 def test_the_locators_answer_routes_a_person_who_moved_province(
-    running: tuple[NodeContext, NodeContext, Path],
+    running: tuple[NodeContext, NodeContext, NodeContext],
 ) -> None:
-    a, b, data_dir = running
+    a, b, loc = running
     registry.create_household(
         b,
         actor=REGISTRAR,
@@ -88,40 +79,20 @@ def test_the_locators_answer_routes_a_person_who_moved_province(
         division_code="310104",
         on_date=date(2020, 1, 1),
     )
+    # First registered in Guangdong (the prefix), now in Shanghai: only the locator knows.
     person(b, "H9", "head", MOVED, "测试己", date(1985, 4, 4), "male")
-    registry.create_household(
-        b,
-        actor=REGISTRAR,
-        number="H8",
-        kind="family",
-        address="x",
-        division_code="310104",
-        on_date=date(2020, 1, 1),
-    )
-    # Without a locator answer the prefix names Guangdong, which has no node here: nothing is accepted.
-    with pytest.raises(InvalidInput):
-        accept_certificate(a, actor=CLERK, applicant=applicant(MOVED), kind="kinship", purpose="x")
-    with a.db.session() as s:
-        assert s.scalar(select(CertRequestRow.id)) is None
-    with a.db.transaction() as s:
-        s.add(
-            LocatorAnswerRow(
-                question_hash=uuid.uuid4().hex * 2,
-                digest=id_digest(locator_key(data_dir), MOVED),
-                node=B,
-                status="registered",
-                answered_at=a.clock.now(),
-            )
-        )
+    assert wait_until(lambda: located(b, loc), 20)
     sent = accept_certificate(a, actor=CLERK, applicant=applicant(MOVED), kind="kinship", purpose="x")
-    assert (sent.recipient, sent.routed_by) == (B, "locator")
+    assert sent.routed_by == "locator" and sent.recipient is None
     assert wait_until(lambda: _closed(a, sent.number), 20)
     row = request_row(a, sent.number)
-    assert row is not None and (row.state, row.reason) == ("refused", "no-kinship")  # alone in H9
+    assert row is not None and row.recipient == B and row.routed_by == "locator"
+    assert (row.state, row.reason) == ("refused", "no-kinship")  # alone in H9: B answered
+    assert row.pending is None  # the ID number is not kept once the request left
 
 
 def test_an_item_change_certificate_names_the_corrected_item(
-    running: tuple[NodeContext, NodeContext, Path],
+    running: tuple[NodeContext, NodeContext, NodeContext],
 ) -> None:
     a, b, _ = running
     registry.correct_person(b, actor=REGISTRAR, id_number=WIFE, changes={"name": "测试庚"}, reason="更正姓名")
@@ -154,7 +125,7 @@ def test_an_item_change_certificate_names_the_corrected_item(
 
 
 def test_without_automatic_issuing_a_reviewer_task_is_opened(
-    running: tuple[NodeContext, NodeContext, Path],
+    running: tuple[NodeContext, NodeContext, NodeContext],
 ) -> None:
     a, b, _ = running
     setup = cases_setup(b)
@@ -171,11 +142,52 @@ def test_without_automatic_issuing_a_reviewer_task_is_opened(
     with b.db.session() as s:
         task = s.scalars(select(TaskRow)).one()
         assert (task.matter, task.step) == ("CERT", "issue")
-    assert get_case(a, number=sent.number).state is CaseState.ACCEPTED  # waits for the reviewer
+    assert get_case(a, number=sent.number).state is CaseState.IN_PROGRESS  # routed; waits for the reviewer
+    with b.db.session() as s:
+        review = s.scalars(select(CertReviewRow)).one()
+        assert (review.sender, review.case_ref, review.state) == (A, sent.number, "open")
+        assert review.division_code == "310104" and review.id_number == SUBJECT
+        task_ref = review.task_ref
+
+    reviewer = Reviewer(id="user:reviewer-b", division="310104", office="OFF-SH")
+    with pytest.raises(InvalidInput):  # a refusal names its reason; the accepting node's reasons are not B's
+        decide_review(b, reviewer=reviewer, task_ref=task_ref, issue=False)
+    with pytest.raises(InvalidInput):
+        decide_review(b, reviewer=reviewer, task_ref=task_ref, issue=False, reason="not-located")
+    decided = decide_review(b, reviewer=reviewer, task_ref=task_ref, issue=True)
+    assert decided.state == "issued" and decided.paper_number is not None
+    with pytest.raises(Conflict):  # decided once
+        decide_review(b, reviewer=reviewer, task_ref=task_ref, issue=False, reason="no-kinship")
+    assert wait_until(lambda: _closed(a, sent.number), 20)
+    assert get_case(a, number=sent.number).close_reason is CloseReason.COMPLETED
+    row = request_row(a, sent.number)
+    assert row is not None and row.paper_number == decided.paper_number
+    with b.db.session() as s:
+        review_row = s.scalars(select(CertReviewRow)).one()
+        assert review_row.id_number is None  # not kept after the decision
+        task = s.scalars(select(TaskRow)).one()
+        assert (task.state, task.outcome) == ("closed", "done")
+        # The reviewer's read of the record is logged with the case as the reason (as is the check's).
+        viewers = [v.viewer_id for v in s.scalars(select(RecordView).order_by(RecordView.id))]
+        assert viewers == [f"node:{A}", "user:reviewer-b"]
+        assert "cert.review.decide" in set(s.scalars(select(AuditRow.action)))
+
+    refused = accept_certificate(a, actor=CLERK, applicant=applicant(WIFE, "en"), kind="kinship", purpose="x")
+    ref = f"cert:{A}:{refused.number}"
+
+    def open_review() -> bool:
+        with b.db.session() as s:
+            return s.scalar(select(CertReviewRow.id).where(CertReviewRow.task_ref == ref)) is not None
+
+    assert wait_until(open_review, 20)
+    decide_review(b, reviewer=reviewer, task_ref=ref, issue=False, reason="no-kinship")
+    assert wait_until(lambda: _closed(a, refused.number), 20)
+    row = request_row(a, refused.number)
+    assert row is not None and (row.state, row.reason) == ("refused", "no-kinship")
 
 
 def test_a_result_for_no_request_or_with_another_paper_is_not_applied(
-    running: tuple[NodeContext, NodeContext, Path],
+    running: tuple[NodeContext, NodeContext, NodeContext],
 ) -> None:
     a, b, _ = running
     first = accept_certificate(a, actor=CLERK, applicant=applicant(SUBJECT), kind="kinship", purpose="x")

@@ -88,9 +88,20 @@ ROUTES: dict[str, str | None] = {
     "GET /cases/{number}/slip": "cases.case.read",
     "GET /cases/{number}/notice": "cases.case.read",
     # cert: the clerk's view of a certificate case and its paper (the case's read rule and scope)
+    "GET /cert/new": "cases.case.create",
+    "POST /cert/new": "cases.case.create",
+    "GET /cert/review": "cases.task.decide",
+    "POST /cert/review/{review_id}": "cases.task.decide",
     "GET /cert/{number}": "cases.case.read",
     "GET /cert/{number}/paper.pdf": "cases.case.read",
     "GET /cert/{number}/paper.json": "cases.case.read",
+    # cert: the citizen's portal (own cases of every matter; the own scope is checked per case)
+    "GET /my/cases": "cases.case.read",
+    "GET /my/cases/{number}": "cases.case.read",
+    "GET /my/cases/{number}/paper.pdf": "cases.case.read",
+    "GET /my/cases/{number}/paper.json": "cases.case.read",
+    "GET /my/cert/new": "cases.case.create",
+    "POST /my/cert/new": "cases.case.create",
     # exchange: the operator page
     "GET /exchange": "exchange.status.read",
     "POST /exchange/retry": "exchange.parked.retry",

@@ -36,6 +36,11 @@ class Refusal(StrEnum):
     CONSENT_MISSING = "consent-missing"
     NOT_CANCELLED = "not-cancelled"
     NO_ITEM_CHANGE = "no-item-change"
+    # Decided at the accepting node on the locator's answer (they never travel in a result):
+    NOT_LOCATED = "not-located"
+    REGISTRATION_CANCELLED = "registration-cancelled"
+    REGISTERED_HERE = "registered-here"
+    NO_NODE = "no-node"
 
     @property
     def text(self) -> str:
@@ -51,7 +56,21 @@ REFUSAL_TEXTS: dict[Refusal, str] = {
     Refusal.CONSENT_MISSING: N_("the applicant's consent is missing"),
     Refusal.NOT_CANCELLED: N_("no cancellation of this registration is recorded"),
     Refusal.NO_ITEM_CHANGE: N_("no change of this registration item is recorded"),
+    Refusal.NOT_LOCATED: N_("the person is not registered in any province"),
+    Refusal.REGISTRATION_CANCELLED: N_(
+        "the person's registration is cancelled: no province registers them now"
+    ),
+    Refusal.REGISTERED_HERE: N_(
+        "the person is registered in this province: the certificate is issued by the local registry"
+    ),
+    Refusal.NO_NODE: N_("no node serves the person's hukou locality"),
 }
+
+# Reasons the accepting node decides on the locator's answer; a reviewer at the hukou node gives the others.
+ACCEPTING_REFUSALS = frozenset(
+    {Refusal.NOT_LOCATED, Refusal.REGISTRATION_CANCELLED, Refusal.REGISTERED_HERE, Refusal.NO_NODE}
+)
+REVIEW_REFUSALS = tuple(r for r in Refusal if r not in ACCEPTING_REFUSALS)
 
 
 class _Strict(BaseModel):

@@ -1,105 +1,246 @@
-"""The window clerk's view of a CERT case at the accepting node: where the request went, what came back, and
-the issued paper as PDF (to print and hand over) or as its signed JSON form."""
+"""CERT pages.
+
+At the accepting node: the window clerk's acceptance form (``/cert/new``: kind, purpose, requested facts) and
+view of a CERT case (``/cert/{number}``: routing, where the request went, what came back, the issued paper as
+PDF to print or as its signed JSON form). At the hukou node: the reviewer's queue of requests waiting for a
+decision (``/cert/review``), where the catalog does not allow automatic issuing. The citizen's portal is in
+``portal`` (its routes are served from here).
+
+Forms post with the CSRF token the access capability puts in ``csrf_token``; a refused form shows the page
+again with the reason in the viewer's language and the problem's HTTP status.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
-from tongban.access.web import CurrentUser
-from tongban.audit.service import record_audit
-from tongban.cases.api import CASE_READ, load_checked
-from tongban.cert import store
-from tongban.cert.domain import Refusal
-from tongban.cert.tables import CertRequestRow
-from tongban.core.errors import NotFound
-from tongban.core.i18n import N_
+from tongban.access.domain import Allow, Principal, Scope, Target, decide, division_prefix
+from tongban.access.web import CurrentUser, ensure_in_scope, scope_filter
+from tongban.cases import service as cases_service
+from tongban.cases import store as cases_store
+from tongban.cases import window
+from tongban.cases.api import CASE_CREATE, CASE_READ, actor_of, load_checked
+from tongban.cases.calendar import DayUnit, local_date
+from tongban.cases.domain import TimeLeft
+from tongban.cases.window import Applicant
+from tongban.cert import portal, store
+from tongban.cert.domain import REFUSAL_TEXTS, REVIEW_REFUSALS
+from tongban.cert.service import Reviewer, accept_certificate, decide_review
+from tongban.cert.tables import CertRequestRow, CertReviewRow
+from tongban.cert.views import (
+    ITEMS,
+    KIND_TEXTS,
+    audited_paper,
+    describe,
+    download,
+    facts_of,
+    parse_kind,
+    pdf_response,
+    request_of,
+)
+from tongban.core.errors import InvalidInput, NotFound, TongbanError
+from tongban.core.i18n import N_, Translator
+from tongban.core.node import NodeContext
 from tongban.core.routing import requires
-from tongban.papers import forms, render
-from tongban.papers.api import actor_of
-from tongban.papers.domain import read_payload
-from tongban.web.app import CurrentNode, CurrentTranslator
+from tongban.papers.api import actor_of as paper_actor_of
+from tongban.web.app import CurrentNode, CurrentTranslator, redirect
 from tongban.web.app import render as render_page
 
-router = APIRouter(prefix="/cert")
+router = APIRouter()
+router.include_router(portal.router)
 
-STATE_TEXTS = {
-    store.SENT: N_("sent to the hukou locality, waiting for its answer"),
-    store.ISSUED: N_("certificate issued"),
-    store.REFUSED: N_("refused by the hukou locality"),
-}
-ROUTE_TEXTS = {
-    "locator": N_("national locator"),
-    "id-prefix": N_("ID number's province (fallback)"),
-}
+TASK_DECIDE = "cases.task.decide"
 
 
-def _request(node: CurrentNode, number: str) -> CertRequestRow:
+def _error(t: Translator, exc: TongbanError) -> str:
+    return t(exc.message, **{k: str(v) for k, v in exc.params.items()})
+
+
+# ------------------------------------------------------------------------------------------ acceptance at A
+def _new_form(request: Request, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    return render_page(
+        request,
+        "cert/new.html",
+        status_code=status_code,
+        kinds=KIND_TEXTS,
+        items=ITEMS,
+        form=ctx.pop("form", {}),
+        **ctx,
+    )
+
+
+@router.get("/cert/new", response_class=HTMLResponse, dependencies=[requires(CASE_CREATE)])
+def new_cert_page(request: Request) -> HTMLResponse:
+    return _new_form(request)
+
+
+@router.post("/cert/new", dependencies=[requires(CASE_CREATE)])
+async def accept_cert_form(
+    request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
+) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values.pop("csrf_token", None)
+    try:
+        kind = parse_kind(values.get("kind", ""))
+        applicant = Applicant.parse(
+            id_number=values.get("id_number", ""),
+            phone=values.get("phone"),
+            email=values.get("email"),
+            locale=values.get("applicant_locale") or t.locale,
+            today=node.clock.now().date(),
+        )
+        case = accept_certificate(
+            node,
+            actor=actor_of(user),
+            applicant=applicant,
+            kind=kind,
+            purpose=values.get("purpose", ""),
+            facts=facts_of(values, kind),
+        )
+    except (TongbanError, ValueError) as exc:
+        message = _error(t, exc) if isinstance(exc, TongbanError) else t(N_("Check the relative's ID number"))
+        status = int(exc.status) if isinstance(exc, TongbanError) else 422
+        return _new_form(request, status_code=status, error=message, form=values)
+    return redirect(f"/cert/{case.number}?done=accepted")
+
+
+# ------------------------------------------------------------------------------------------ review at B
+def _review_left(row: CertReviewRow, node: NodeContext, task: Any) -> TimeLeft | None:
+    if task is None or task.is_closed or task.due is None:
+        return None
+    today = local_date(node.clock.now())
+    if task.time_limit.unit is DayUnit.CALENDAR_DAYS:
+        return TimeLeft((task.due - today).days, task.time_limit.unit)
+    calendar = cases_service.cases_setup(node).calendar
+    return TimeLeft(calendar.working_days_between(today, task.due), task.time_limit.unit)
+
+
+def _in_jurisdiction(user: Principal, row: CertReviewRow) -> bool:
+    return isinstance(
+        decide(user, TASK_DECIDE, Target(division_code=row.division_code, matter="CERT")), Allow
+    )
+
+
+def _review_page(
+    request: Request, node: NodeContext, user: Principal, t: Translator, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    scope, prefix = scope_filter(request, TASK_DECIDE)
+    if scope in (Scope.OWN, Scope.OFFICE):  # the request's place is the person's division
+        prefix = division_prefix(user, Scope.COUNTY)
     with node.db.session() as s:
-        row = store.request_of_case(s, number)
+        q = select(CertReviewRow).where(CertReviewRow.state == store.OPEN).order_by(CertReviewRow.received_at)
+        if prefix:
+            q = q.where(CertReviewRow.division_code.startswith(prefix))
+        rows = [r for r in s.scalars(q.limit(200)) if _in_jurisdiction(user, r)]
+        tasks = {r.task_ref: cases_store.find_task(s, r.task_ref) for r in rows}
+        for r in rows:
+            s.expunge(r)
+    items = []
+    for r in rows:
+        loaded = tasks.get(r.task_ref)
+        task = loaded.obj if loaded is not None else None
+        left = _review_left(r, node, task)
+        items.append(
+            {
+                "row": r,
+                "kind_text": t(KIND_TEXTS.get(r.kind, r.kind)),
+                "deadline": task.due if task is not None else None,
+                "left_text": window.time_left_text(left, t),
+                "urgency": window.urgency(left),
+            }
+        )
+    return render_page(
+        request,
+        "cert/review.html",
+        status_code=status_code,
+        items=items,
+        reasons=[(r.value, t(REFUSAL_TEXTS[r])) for r in REVIEW_REFUSALS],
+        **ctx,
+    )
+
+
+@router.get("/cert/review", response_class=HTMLResponse, dependencies=[requires(TASK_DECIDE)])
+def review_page(request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator) -> HTMLResponse:
+    done = request.query_params.get("done")
+    return _review_page(request, node, user, t, done=done if done in ("issued", "refused") else None)
+
+
+@router.post("/cert/review/{review_id}", dependencies=[requires(TASK_DECIDE)])
+async def review_decide_form(
+    review_id: int, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
+) -> Response:
+    form = await request.form()
+    decision = str(form.get("decision", ""))
+    reason = str(form.get("reason", "")) or None
+    with node.db.session() as s:
+        row = s.get(CertReviewRow, review_id)
         if row is None:
-            raise NotFound(N_("No certificate request for case {number}"), number=number)
+            raise NotFound(N_("Not found"))
         s.expunge(row)
-    return row
+    ensure_in_scope(request, row.division_code, matter="CERT")  # 404 outside the reviewer's jurisdiction
+    try:
+        if decision not in ("issue", "refuse"):
+            raise InvalidInput(N_("Choose to issue or to refuse"))
+        if reason is not None and reason not in {r.value for r in REVIEW_REFUSALS}:
+            raise InvalidInput(N_("Choose a reason from the list"))
+        decide_review(
+            node,
+            reviewer=Reviewer(id=user.id, division=user.division_code, office=user.office_code),
+            task_ref=row.task_ref,
+            issue=decision == "issue",
+            reason=None if decision == "issue" else reason,
+        )
+    except TongbanError as exc:
+        return _review_page(request, node, user, t, status_code=int(exc.status), error=_error(t, exc))
+    return redirect("/cert/review?done=" + ("issued" if decision == "issue" else "refused"))
 
 
-@router.get("/{number}", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])
+# ------------------------------------------------------------------------------------------ the clerk's case at A
+@router.get("/cert/{number}", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])
 def cert_case_page(
     number: str, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
 ) -> HTMLResponse:
     v = load_checked(request, node, number, t.locale)  # the case's scope: 404 outside it
-    row = _request(node, number)
-    paper = read_payload(forms.from_json_bytes(row.paper_json.encode()).payload) if row.paper_json else None
-    return render_page(
-        request,
-        "cert/case.html",
-        v=v,
-        row=row,
-        paper=paper,
-        state_text=t(STATE_TEXTS.get(row.state, row.state)),
-        route_text=t(ROUTE_TEXTS.get(row.routed_by, row.routed_by)),
-        reason_text=Refusal(row.reason).translated(t.locale) if row.reason else None,
-    )
+    row = request_of(node, number)
+    return render_page(request, "cert/case.html", v=v, **describe(row, t))
 
 
 def _paper_download(
-    request: Request, node: CurrentNode, number: str, locale: str, form: str
+    request: Request, node: NodeContext, number: str, locale: str, form: str
 ) -> tuple[CertRequestRow, bytes]:
     load_checked(request, node, number, locale)
-    row = _request(node, number)
-    if row.paper_json is None:
-        raise NotFound(N_("No certificate was issued for case {number}"), number=number)
-    # The paper carries the applicant's name and ID number: every download is audited.
-    with node.db.transaction() as s:
-        record_audit(
-            s,
-            actor=actor_of(request),
-            action="cert.paper.read",
-            object_type="case",
-            object_id=number,
-            change={"paper": row.paper_number, "form": form},
-            at=node.clock.now(),
-        )
-    return row, row.paper_json.encode()
+    row = request_of(node, number)
+    return row, audited_paper(node, row, actor=paper_actor_of(request), form=form)
 
 
-@router.get("/{number}/paper.pdf", dependencies=[requires(CASE_READ)])
+@router.get("/cert/{number}/paper.pdf", dependencies=[requires(CASE_READ)])
 def paper_pdf(number: str, request: Request, node: CurrentNode, t: CurrentTranslator) -> Response:
     row, raw = _paper_download(request, node, number, t.locale, "pdf")
-    lang = "en" if request.query_params.get("lang") == "en" else "zh_CN"
-    pdf = render.render_pdf(forms.from_json_bytes(raw), locale=lang)
-    return _download(pdf, "application/pdf", f"{row.paper_number}.pdf")
+    return pdf_response(request, row, raw)
 
 
-@router.get("/{number}/paper.json", dependencies=[requires(CASE_READ)])
+@router.get("/cert/{number}/paper.json", dependencies=[requires(CASE_READ)])
 def paper_json(number: str, request: Request, node: CurrentNode, t: CurrentTranslator) -> Response:
     row, raw = _paper_download(request, node, number, t.locale, "json")
-    return _download(raw, "application/json", f"{row.paper_number}.json")
+    return download(raw, "application/json", f"{row.paper_number}.json")
 
 
-def _download(content: bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
-    )
+def nav_entries(request: Request, t: Translator) -> list[dict[str, str]]:
+    """Links for the signed-in user of the node the request addresses: the CERT acceptance form (clerks), the
+    review queue (reviewers), the citizen's own cases (citizens)."""
+    user = getattr(request.state, "user", None)
+    if not isinstance(user, Principal):
+        return []
+    if not user.is_staff:
+        return portal.nav_entries(request, t)
+    items = []
+    if isinstance(decide(user, CASE_CREATE), Allow):
+        items.append({"href": "/cert/new", "label": t(N_("Request a certificate"))})
+    if isinstance(decide(user, TASK_DECIDE), Allow):
+        items.append({"href": "/cert/review", "label": t(N_("Certificates to review"))})
+    return items

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from tongban.cert.tables import CertRequestRow
 
-SENT, ISSUED, REFUSED = "sent", "issued", "refused"
+ROUTING, SENT, ISSUED, REFUSED, CLOSED = "routing", "sent", "issued", "refused", "closed"
+OPEN = "open"  # a request waiting for a reviewer at the hukou node
 
 
 def request_by_hash(session: Session, request_hash: str) -> CertRequestRow | None:

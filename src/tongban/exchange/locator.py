@@ -16,7 +16,7 @@ import hmac
 import os
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -242,20 +242,34 @@ def apply_query(session: Session, node: NodeContext, incoming: Incoming) -> None
     )
 
 
+AnswerListener = Callable[[Session, NodeContext, LocatorAnswerRow], None]
+_answer_listeners: list[AnswerListener] = []
+
+
+def on_answer(listener: AnswerListener) -> None:
+    """Call ``listener(session, node, answer)`` for every locator answer this node applies, in the apply
+    transaction, after the answer is stored (a capability routing a case on it, e.g. CERT). A listener
+    ignores answers to questions it did not ask."""
+    if listener not in _answer_listeners:
+        _answer_listeners.append(listener)
+
+
 def apply_answer(session: Session, node: NodeContext, incoming: Incoming) -> None:
     answer = incoming.message
     assert isinstance(answer, LocatorAnswer)
     if incoming.envelope.sender != LOCATOR_CODE or incoming.envelope.in_reply_to is None:
         raise ValueError("a locator answer comes from the locator and names its question")
-    session.add(
-        LocatorAnswerRow(
-            question_hash=incoming.envelope.in_reply_to,
-            digest=answer.digest,
-            node=answer.node,
-            status=answer.status,
-            answered_at=incoming.envelope.created_at,
-        )
+    row = LocatorAnswerRow(
+        question_hash=incoming.envelope.in_reply_to,
+        digest=answer.digest,
+        node=answer.node,
+        status=answer.status,
+        answered_at=incoming.envelope.created_at,
     )
+    session.add(row)
+    session.flush()
+    for listener in _answer_listeners:
+        listener(session, node, row)
 
 
 types.register(UPDATE_TYPE, LocatorUpdate)
