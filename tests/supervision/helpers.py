@@ -118,7 +118,14 @@ def known_cases(s: Session) -> None:
     """
     d = date
     put_case(s, "110000-20261127-000001", accepted=d(2026, 11, 27), due=d(2026, 12, 10))
-    put_case(s, "110000-20261127-000002", accepted=d(2026, 11, 27), accepted_hour=7, state="accepted", due=d(2026, 11, 26))
+    put_case(
+        s,
+        "110000-20261127-000002",
+        accepted=d(2026, 11, 27),
+        accepted_hour=7,
+        state="accepted",
+        due=d(2026, 11, 26),
+    )
     put_case(s, "110000-20261120-000001", accepted=d(2026, 11, 20), state="awaiting_materials")
     put_case(s, "110000-20261101-000001", accepted=d(2026, 11, 1), due=d(2026, 11, 30))
     put_case(

@@ -21,11 +21,11 @@ def nice_max(value: int) -> int:
     """The axis top: the smallest of 1, 2, 2.5, 5 × 10^k that is at least ``value`` (at least 1)."""
     if value <= 1:
         return 1
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude = int(10 ** math.floor(math.log10(value)))
     for step in (1, 2, 2.5, 5, 10):
         top = step * magnitude
         if top >= value:
-            return int(math.ceil(top))
+            return math.ceil(top)
     return int(10 * magnitude)  # pragma: no cover - the loop always returns
 
 
@@ -94,7 +94,7 @@ def column_chart(
                 show_label=(len(points) - 1 - i) % every == 0,
             )
         )
-    ticks = [Tick(_r(top + plot_h - plot_h * f), int(round(top_value * f))) for f in (0, 0.5, 1)]
+    ticks = [Tick(_r(top + plot_h - plot_h * f), round(top_value * f)) for f in (0, 0.5, 1)]
     if top_value == 1:
         ticks = [t for t in ticks if t.value in (0, 1)]
     return ColumnChart(width, height, left, top, _r(plot_w), _r(plot_h), bars, ticks)

@@ -80,7 +80,9 @@ class Formats:
         return "" if at is None else str(format_datetime(at, "medium", tzinfo=CHINA_TZ, locale=self.locale))
 
 
-def dashboard_context(node: NodeContext, user: Principal, t: Translator, period: int, reach: Reach) -> dict[str, Any]:
+def dashboard_context(
+    node: NodeContext, user: Principal, t: Translator, period: int, reach: Reach
+) -> dict[str, Any]:
     setup = cases_service.cases_setup(node)
     f = service.figures_for(node, reach, period)
     fmt = Formats(t.locale)
@@ -93,7 +95,9 @@ def dashboard_context(node: NodeContext, user: Principal, t: Translator, period:
 
     weekly = period > 30
     points = (
-        [(fmt.day(d), n) for d, n in f.accepted_per_week()] if weekly else [(fmt.day(d), n) for d, n in f.accepted_per_day]
+        [(fmt.day(d), n) for d, n in f.accepted_per_week()]
+        if weekly
+        else [(fmt.day(d), n) for d, n in f.accepted_per_day]
     )
     open_states = [s for s in STATE_COLOURS]
     matters_open = [g for g in f.by_matter if g.open]
@@ -126,7 +130,9 @@ def dashboard_context(node: NodeContext, user: Principal, t: Translator, period:
         "by_mode": by_mode,
         "mode_labels": MODE_LABELS,
         "matter_name": matter_name,
-        "unit_text": lambda unit: t(N_("working days")) if unit is DayUnit.WORKING_DAYS else t(N_("calendar days")),
+        "unit_text": lambda unit: (
+            t(N_("working days")) if unit is DayUnit.WORKING_DAYS else t(N_("calendar days"))
+        ),
         "node_code": node.code,
     }
 

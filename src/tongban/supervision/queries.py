@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,8 @@ from tongban.cases.catalog import MatterCatalog
 from tongban.cases.domain import CaseState, CloseReason, TaskState
 from tongban.cases.tables import CaseRow, CaseWindowRow, TaskRow
 from tongban.core.i18n import N_
+
+Q = TypeVar("Q", bound=Select)  # type: ignore[type-arg]  # any select, whatever its columns
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
@@ -147,7 +149,7 @@ def mode_of(catalog: MatterCatalog, matter: str, procedure: str) -> str:
     try:
         m = catalog.get(matter)
         return str((m.procedure(procedure).mode or m.mode).value)
-    except Exception:  # noqa: BLE001 - a case of a matter since removed from the catalog
+    except Exception:  # a case of a matter since removed from the catalog
         return UNKNOWN_MODE
 
 
@@ -166,7 +168,7 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _within(q: Select[Any], reach: Reach) -> Select[Any]:
+def _within(q: Q, reach: Reach) -> Q:
     if reach.office is not None:
         q = q.where(CaseRow.accepting_office == reach.office)
     if reach.division:
@@ -174,7 +176,7 @@ def _within(q: Select[Any], reach: Reach) -> Select[Any]:
     return q
 
 
-def _window_ids(prefix: str) -> Select[Any]:
+def _window_ids(prefix: str) -> Any:
     return select(CaseWindowRow.case_id).where(CaseWindowRow.division_code.startswith(prefix))
 
 
@@ -217,27 +219,24 @@ def figures(
             {"accepted": 0, "open": 0, "overdue": 0, "on_time": 0, "late": 0, "by_state": {}},
         )
 
-    q = _within(select(*keys, func.count()).where(in_period), reach).group_by(*keys)
-    for matter, procedure, office, n in s.execute(q):
+    q_accepted = _within(select(*keys, func.count()).where(in_period), reach).group_by(*keys)
+    for matter, procedure, office, n in s.execute(q_accepted):
         slot(matter, procedure, office)["accepted"] += int(n)
 
     # 2. open now, by state, with what is overdue and what falls due soon
     overdue = and_(CaseRow.state.in_(RUNNING), CaseRow.deadline_at <= now)
     pending = and_(CaseRow.state.in_(RUNNING), CaseRow.deadline_at > now)
     soon_cols = [_count(and_(pending, CaseRow.due <= due_by[n])).label(f"soon{n}") for n in soon]
-    q = (
-        _within(
-            select(*keys, CaseRow.state, func.count(), _count(overdue), *soon_cols).where(
-                CaseRow.state.in_([st.value for st in OPEN_STATES])
-            ),
-            reach,
-        )
-        .group_by(*keys, CaseRow.state)
-    )
+    q_open = _within(
+        select(*keys, CaseRow.state, func.count(), _count(overdue), *soon_cols).where(
+            CaseRow.state.in_([st.value for st in OPEN_STATES])
+        ),
+        reach,
+    ).group_by(*keys, CaseRow.state)
     open_by_state = {st.value: 0 for st in OPEN_STATES}
     due_within = dict.fromkeys(soon, 0)
     overdue_cases = 0
-    for matter, procedure, office, state, n, late_now, *soon_counts in s.execute(q):
+    for matter, procedure, office, state, n, late_now, *soon_counts in s.execute(q_open):
         g = slot(matter, procedure, office)
         g["open"] += int(n)
         g["overdue"] += int(late_now)
@@ -256,17 +255,14 @@ def figures(
         CaseRow.overdue_at.is_(None),
     )
     late = and_(CaseRow.close_reason.in_(CONCLUDED), ~on_time)
-    q = (
-        _within(
-            select(*keys, CaseRow.close_reason, func.count(), _count(on_time), _count(late)).where(
-                closed_in_period
-            ),
-            reach,
-        )
-        .group_by(*keys, CaseRow.close_reason)
-    )
+    q_closed = _within(
+        select(*keys, CaseRow.close_reason, func.count(), _count(on_time), _count(late)).where(
+            closed_in_period
+        ),
+        reach,
+    ).group_by(*keys, CaseRow.close_reason)
     closed_by_reason = {r.value: 0 for r in CloseReason}
-    for matter, procedure, office, reason, n, n_on_time, n_late in s.execute(q):
+    for matter, procedure, office, reason, n, n_on_time, n_late in s.execute(q_closed):
         g = slot(matter, procedure, office)
         g["on_time"] += int(n_on_time)
         g["late"] += int(n_late)
@@ -374,7 +370,9 @@ def overdue_items(
                 else calendar.working_days_between(due, today)
             )
         items.append(
-            OverdueItem(str(kind), number, node, matter, office, due, deadline_at, max(late_days, 0), day_unit)
+            OverdueItem(
+                str(kind), number, node, matter, office, due, deadline_at, max(late_days, 0), day_unit
+            )
         )
     items.sort(key=lambda i: (i.deadline_at or now, i.kind, i.number))
     return items[:limit]
