@@ -65,13 +65,13 @@ class ColumnChart:
 def column_chart(
     points: Sequence[tuple[str, int]],
     *,
-    width: int = 720,
-    height: int = 220,
+    width: int = 1100,
+    height: int = 240,
     left: int = 44,
     top: int = 12,
     bottom: int = 30,
     right: int = 8,
-    max_labels: int = 12,
+    max_labels: int = 16,
 ) -> ColumnChart:
     """Vertical bars, one per point (volumes per day or week); at most ``max_labels`` x labels shown."""
     plot_w = width - left - right
