@@ -40,7 +40,9 @@ def _supervisor(nation_dir: Path) -> DemoAccount:
     return next(iter(read_demo_file(nation_dir, role=Role.COUNTY_SUPERVISOR)))
 
 
-def test_supervisor_sees_charts_and_switches_the_period(server: LiveServer, nation_dir: Path, page: Page) -> None:
+def test_supervisor_sees_charts_and_switches_the_period(
+    server: LiveServer, nation_dir: Path, page: Page
+) -> None:
     sup = _supervisor(nation_dir)
     page.goto(server.url + "/supervision")
     expect(page).to_have_url(re.compile(r"/access/sign-in"))
