@@ -115,10 +115,7 @@ class Row:
     height: float
     total: int
     segments: list[Segment]
-
-    @property
-    def end(self) -> float:
-        return _r(self.segments[-1].x + self.segments[-1].width) if self.segments else 0.0
+    end: float  # where the bar ends (its start when it is empty): the total is written after it
 
 
 @dataclass(frozen=True)
@@ -134,9 +131,9 @@ class BarRows:
 def bar_rows(
     rows: Sequence[tuple[str, Sequence[tuple[str, int]]]],
     *,
-    width: int = 720,
+    width: int = 560,
     left: int = 200,
-    right: int = 56,
+    right: int = 48,
     row_height: int = 26,
     gap: int = 8,
 ) -> BarRows:
@@ -153,7 +150,7 @@ def bar_rows(
             if value > 0:
                 segments.append(Segment(key, _r(x), _r(w), value))
             x += w
-        out.append(Row(label, float(y), float(row_height), sum(v for _, v in segs), segments))
+        out.append(Row(label, float(y), float(row_height), sum(v for _, v in segs), segments, _r(x)))
     height = max(len(rows) * (row_height + gap) - gap, row_height)
     return BarRows(width, height, left, _r(plot_w), out, top_value)
 
@@ -173,7 +170,7 @@ class Gauge:
 
 
 def gauge(rate: float | None, *, width: int = 240, height: int = 140, stroke: int = 22) -> Gauge:
-    cx, cy = width / 2, height - 14
+    cx, cy = width / 2, float(height - 14)
     radius = min(cx - stroke, cy - stroke / 2)
     start = (_r(cx - radius), _r(cy))
     end = (_r(cx + radius), _r(cy))
