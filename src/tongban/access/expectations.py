@@ -105,6 +105,8 @@ ROUTES: dict[str, str | None] = {
     # exchange: the operator page
     "GET /exchange": "exchange.status.read",
     "POST /exchange/retry": "exchange.parked.retry",
+    # supervision: the supervisor's dashboard (figures within the viewer's jurisdiction)
+    "GET /supervision": "supervision.report.read",
     # papers: verification and revocation lists are public; downloads, issuing and revoking are not
     "GET /verify": None,
     "POST /verify": None,

@@ -27,7 +27,14 @@ from tongban.exchange import directory_admin
 from tongban.exchange.directory import DIRECTORY_FILE
 from tongban.exchange.locator import LOCATOR_CODE, LOCATOR_NAME, locator_key, seed_locator
 from tongban.nation import service
-from tongban.nation.demo import DEMO_FILE, DemoAccount, busiest_county, create_demo_clerk, write_demo_file
+from tongban.nation.demo import (
+    DEMO_FILE,
+    DemoAccount,
+    busiest_counties,
+    create_demo_clerk,
+    create_demo_supervisor,
+    write_demo_file,
+)
 from tongban.nation.domain import AS_OF, DEFAULT_PROVINCES, Person
 from tongban.nation.generator import generate_province
 from tongban.nation.records import ACTOR, province_records
@@ -35,6 +42,7 @@ from tongban.registry.domain import RegistrationStatus
 from tongban.registry.importing import import_records
 from tongban.registry.tables import Person as PersonRow
 from tongban.registry.tables import PersonState
+from tongban.supervision.demo import seed_cases
 
 #: Progress callback: (stage, province code, units done since the last call). Stages: generate, import.
 Progress = Callable[[str, str, int], None]
@@ -55,6 +63,8 @@ class NodeSummary:
     households: int = 0
     residents_from_elsewhere: int = 0
     demo: DemoAccount | None = None
+    supervisor: DemoAccount | None = None
+    demo_cases: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -92,7 +102,8 @@ def build_nation(
 ) -> list[NodeSummary]:
     """Create the nodes of ``codes`` under ``settings.data_dir`` and fill them with a generated nation.
 
-    With ``demo_accounts``, each node also gets a demo clerk (see ``tongban.nation.demo``).
+    With ``demo_accounts``, each node also gets a demo clerk and a demo county supervisor (see
+    ``tongban.nation.demo``), and some weeks of synthetic cases (``tongban.supervision.demo``).
     """
     data_dir = settings.data_dir
     if people < 1:
@@ -143,7 +154,14 @@ def build_nation(
             summary.persons = report.persons
             summary.households = report.households
             if demo_accounts:
-                summary.demo = create_demo_clerk(node, county=busiest_county(nation), now=SystemClock().now())
+                now = SystemClock().now()
+                counties = busiest_counties(nation, 2)
+                summary.demo = create_demo_clerk(node, county=counties[0], now=now)
+                summary.supervisor = create_demo_supervisor(node, county=counties[0], now=now)
+                t0 = time.perf_counter()
+                offices = [(f"{c}-0{i}", c) for c in counties for i in (1, 2)][:3]
+                summary.demo_cases = seed_cases(node, offices=offices, now=now, seed=seed).total
+                summary.seconds["demo cases"] = time.perf_counter() - t0
             for p in nation.residents_elsewhere():
                 assert p.residence is not None
                 if p.residence.province_code in living_in:
@@ -154,7 +172,8 @@ def build_nation(
         for node in nodes:
             node.db.dispose()
     if demo_accounts:
-        write_demo_file(data_dir, [s.demo for s in summaries if s.demo is not None])
+        accounts = [a for s in summaries for a in (s.demo, s.supervisor) if a is not None]
+        write_demo_file(data_dir, accounts)
     ensure_directory(data_dir, entries)
     ensure_locator(settings, entries)
     write_manifest(

@@ -31,7 +31,11 @@ def init(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a nation already in the data dir.")] = False,
     demo_accounts: Annotated[
-        bool, typer.Option(help="Create a demo clerk per node (credentials in demo-accounts.json).")
+        bool,
+        typer.Option(
+            help="Create a demo clerk and supervisor per node, with synthetic cases (credentials in"
+            " demo-accounts.json)."
+        ),
     ] = True,
 ) -> None:
     """Generate a synthetic nation and load it into one node database per province."""
@@ -89,7 +93,7 @@ def init(
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if demo_accounts:
         console.print(
-            "Demo clerks (synthetic data only): `tongban nation demo-login"
+            "Demo clerks and supervisors (synthetic data only): `tongban nation demo-login"
             + (f" --data-dir {settings.data_dir}" if data_dir is not None else "")
             + "` shows their sign-in names, passwords and current one-time codes."
         )
@@ -99,20 +103,22 @@ def init(
 def demo_login(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="The nation's data dir.")] = None,
 ) -> None:
-    """Print the demo clerks' sign-in names, passwords and current one-time codes."""
+    """Print the demo accounts' sign-in names, passwords and current one-time codes."""
     from tongban.cli import settings_for
     from tongban.nation.demo import current_code, read_demo_file
 
     settings = settings_for(data_dir)
-    accounts = read_demo_file(settings.data_dir)
+    accounts = read_demo_file(settings.data_dir, role=None)
     if not accounts:
         err_console.print(f"No demo accounts in {settings.data_dir} (created by `tongban nation init`).")
         raise typer.Exit(1)
-    table = Table(title="Demo clerks (each searches the people of one county)")
-    for column in ("node", "county", "sign-in name", "password", "one-time code now"):
+    table = Table(
+        title="Demo accounts (clerks search the people of one county; supervisors see /supervision)"
+    )
+    for column in ("node", "county", "role", "sign-in name", "password", "one-time code now"):
         table.add_column(column)
     for a in accounts:
-        table.add_row(a.node, a.division_code, a.login, a.password, current_code(a))
+        table.add_row(a.node, a.division_code, a.role, a.login, a.password, current_code(a))
     console.print(table)
     console.print("At the first sign-in, enter the code shown here on the second-factor page.")
 

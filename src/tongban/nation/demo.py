@@ -1,4 +1,5 @@
-"""Demo accounts of a synthetic nation: one window clerk per node, so a newcomer can sign in and search.
+"""Demo accounts of a synthetic nation: one window clerk per node, so a newcomer can sign in and search, and
+one county supervisor per node (same county), who sees the supervision dashboard over the node's demo cases.
 
 Each node gets a clerk at an office of its most populous county (a clerk's searches stay within their
 county), with a random password and a second factor whose enrolment is started but not confirmed: at the
@@ -38,26 +39,51 @@ class DemoAccount:
     division_code: str
     office_code: str
     totp_secret: str
+    role: str = Role.WINDOW_CLERK.value
 
 
 def busiest_county(nation: ProvinceNation) -> str:
     """The county with the most people registered in it now (ties: the smallest code)."""
+    return busiest_counties(nation, 1)[0]
+
+
+def busiest_counties(nation: ProvinceNation, n: int) -> list[str]:
+    """The ``n`` counties with the most people registered in them now (ties: the smallest code first)."""
     counts = Counter(h.division_code for h in nation.households)
-    return min(counts, key=lambda code: (-counts[code], code))
+    return sorted(counts, key=lambda code: (-counts[code], code))[:n]
 
 
 def create_demo_clerk(node: NodeContext, *, county: str, now: datetime) -> DemoAccount:
+    return _create_demo_account(
+        node, county=county, now=now, role=Role.WINDOW_CLERK, login=f"clerk{node.code}", office=f"{county}-01"
+    )
+
+
+def create_demo_supervisor(node: NodeContext, *, county: str, now: datetime) -> DemoAccount:
+    """A county supervisor of ``county``: the supervision dashboard shows that county's offices."""
+    return _create_demo_account(
+        node,
+        county=county,
+        now=now,
+        role=Role.COUNTY_SUPERVISOR,
+        login=f"supervisor{node.code}",
+        office=f"{county}-00",
+    )
+
+
+def _create_demo_account(
+    node: NodeContext, *, county: str, now: datetime, role: Role, login: str, office: str
+) -> DemoAccount:
     password = "demo-" + secrets.token_urlsafe(12)
-    login = f"clerk{node.code}"
-    office = f"{county}-01"
+    noun = "clerk" if role is Role.WINDOW_CLERK else "supervisor"
     user = access.add_user(
         node.db,
         settings=AccessSettings(),
         now=now,
         actor=ACTOR,
         login=login,
-        role=Role.WINDOW_CLERK,
-        display_name=f"Demo clerk {node.code}",
+        role=role,
+        display_name=f"Demo {noun} {node.code}",
         password=password,
         division_code=county,
         office_code=office,
@@ -70,6 +96,7 @@ def create_demo_clerk(node: NodeContext, *, county: str, now: datetime) -> DemoA
         division_code=county,
         office_code=office,
         totp_secret=secret,
+        role=role.value,
     )
 
 
@@ -83,12 +110,14 @@ def write_demo_file(data_dir: Path, accounts: list[DemoAccount]) -> Path:
     return path
 
 
-def read_demo_file(data_dir: Path) -> list[DemoAccount]:
+def read_demo_file(data_dir: Path, role: Role | None = Role.WINDOW_CLERK) -> list[DemoAccount]:
+    """The demo accounts of ``role`` (the clerks by default; ``None``: every account)."""
     path = data_dir / DEMO_FILE
     if not path.exists():
         return []
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return [DemoAccount(**a) for a in raw.get("accounts", [])]
+    accounts = [DemoAccount(**a) for a in raw.get("accounts", [])]
+    return [a for a in accounts if role is None or a.role == role.value]
 
 
 def current_code(account: DemoAccount, at: datetime | None = None) -> str:
