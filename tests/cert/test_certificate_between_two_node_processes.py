@@ -130,18 +130,9 @@ def test_kinship_certificate_between_two_node_processes_verifies_offline(
     for name in ("directory.signed", "directory-roots.json"):
         shutil.copyfile(pair.data_dir / name, offline / name)
     src = str(Path(__file__).resolve().parents[2] / "src")
+    cmd = [sys.executable, "-m", "tongban", "cert", "verify", str(pdf), "--json"]
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tongban",
-            "cert",
-            "verify",
-            str(pdf),
-            "--directory",
-            str(offline / "directory.signed"),
-        ]
-        + ["--json"],
+        [*cmd, "--directory", str(offline / "directory.signed")],
         capture_output=True,
         text=True,
         timeout=60,
