@@ -86,6 +86,7 @@ class Injector:
         self.on_event = on_event
         self.events: list[Event] = []
         self.errors: list[str] = []
+        self.done = 0  # faults of the schedule carried out (the rest fell after the end of the operations)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-faults", daemon=True)
         self._t0 = 0.0
@@ -137,3 +138,4 @@ class Injector:
             except Exception as exc:  # a fault that could not be undone is a finding of the run
                 self.errors.append(f"{f.kind} {f.target}: {exc}")
                 self._event(f"error: {exc}", f.target)
+            self.done += 1

@@ -71,6 +71,7 @@ class ChaosResult:
     fault_schedule: list[dict[str, Any]] = field(default_factory=list)
     fault_events: list[dict[str, Any]] = field(default_factory=list)
     fault_errors: list[str] = field(default_factory=list)
+    faults_done: int = 0  # scheduled faults carried out before the operations ended
     transport_faults: dict[str, float] = field(default_factory=dict)
     check: dict[str, Any] = field(default_factory=dict)
     replay: str = ""
@@ -248,6 +249,7 @@ def run_chaos(
         injector.stop()
         result.fault_events = [asdict(e) for e in injector.events]
         result.fault_errors = injector.errors
+        result.faults_done = injector.done
         for target, since in opened.items():  # a fault the stop cut short
             windows.append(Window(since, datetime.now(UTC), target))
         # Quiesce: everything runs again, then wait for outboxes, inboxes and operations to settle.
