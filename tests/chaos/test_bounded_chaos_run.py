@@ -5,12 +5,14 @@ past its timeouts. Every certificate request ends exactly once: nothing lost, du
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from tests.conftest import missing_service
+from tests.conftest import PG_ADMIN_URL, missing_service
 
 from tongban.chaos.run import run_chaos
 from tongban.chaos.settings import ChaosSettings
@@ -24,7 +26,7 @@ DURATION = 45.0
 def test_bounded_chaos_run_loses_and_duplicates_nothing(tmp_path: Path, pg_factory: Any) -> None:
     if pg_factory is None:
         missing_service("PostgreSQL")
-    settings = ChaosSettings()
+    settings = ChaosSettings(pg_admin_url=PG_ADMIN_URL, db_prefix=f"tongban_chaos_t{os.getpid()}")
     if shutil.which(settings.nats_server) is None:
         missing_service("nats-server")
     lines: list[str] = []
@@ -56,3 +58,9 @@ def test_bounded_chaos_run_loses_and_duplicates_nothing(tmp_path: Path, pg_facto
     # The checker ran clean, or is not there yet and says so.
     assert result.check["status"] in ("clean", "not-available"), result.check
     assert not result.failed
+    # And the run's databases are gone.
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE %s", (settings.db_prefix + "%",)
+        )
+        assert left.fetchone() == (0,)

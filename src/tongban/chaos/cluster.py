@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -336,6 +337,8 @@ class Cluster:
     nats: NatsCluster = field(init=False)
     nodes: dict[str, NodeProcess] = field(default_factory=dict)
     _closed: bool = False
+    # Held by every fault action and by ``close``: nothing is started again once the run is closing.
+    lock: threading.RLock = field(default_factory=threading.RLock)
     _on_close: list[Callable[[], None]] = field(default_factory=list)
     _previous_sigterm: Any = None
 
@@ -348,7 +351,7 @@ class Cluster:
             self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
 
     def database_name(self, code: str) -> str:
-        return f"tongban_chaos_{self.seed}_{code}"
+        return f"{self.settings.db_prefix}_{self.seed}_{code}"
 
     def add_node(self, code: str, db_url: str, *, faults: bool) -> NodeProcess:
         node = NodeProcess(
@@ -367,10 +370,26 @@ class Cluster:
         """Run ``fn`` first when closing (the orchestrator's own database pools, before the drops)."""
         self._on_close.append(fn)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def guarded(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``fn`` run under the lock, and not at all once the run is closing (the fault injector's actions)."""
+
+        def run(arg: Any) -> None:
+            with self.lock:
+                if self._closed:
+                    raise RuntimeError("the run is closing")
+                fn(arg)
+
+        return run
+
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self.lock:
+            if self._closed:
+                return
+            self._closed = True
         for fn in self._on_close:
             with contextlib.suppress(Exception):
                 fn()
@@ -390,8 +409,6 @@ class Cluster:
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 

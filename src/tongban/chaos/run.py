@@ -187,6 +187,7 @@ def run_chaos(
     wl: Workload = WORKLOADS[workload]()
     cluster.on_close(wl.close)
     ops: list[Operation] = []
+    injector: Injector | None = None
     try:
         from tongban.core import migrate
         from tongban.exchange import directory_admin
@@ -236,13 +237,14 @@ def run_chaos(
             n.start()
             n.wait_ready(settings.start_timeout_s)
 
+        g = cluster.guarded
         actions = FaultActions(
-            kill_node=lambda c: cluster.nodes[c].kill(),
-            restart_node=restart_node,
-            pause_node=lambda c: cluster.nodes[c].pause(),
-            resume_node=lambda c: cluster.nodes[c].resume(),
-            kill_broker=cluster.nats.kill,
-            restart_broker=cluster.nats.start,
+            kill_node=g(lambda c: cluster.nodes[c].kill()),
+            restart_node=g(restart_node),
+            pause_node=g(lambda c: cluster.nodes[c].pause()),
+            resume_node=g(lambda c: cluster.nodes[c].resume()),
+            kill_broker=g(cluster.nats.kill),
+            restart_broker=g(cluster.nats.start),
         )
         injector = Injector(faults, actions, on_event)
         result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress)
@@ -281,6 +283,8 @@ def run_chaos(
             node.stop(settings.stop_timeout_s)
         result.check = run_check(db_urls, cluster.data_dir)
     finally:
+        if injector is not None:
+            injector.stop()  # before closing: no fault action runs against what is being stopped
         result.elapsed_s = round(time.monotonic() - t_start, 1)
         cluster.close()
         if own_root and not keep and not result.failed:

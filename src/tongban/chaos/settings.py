@@ -11,6 +11,9 @@ class ChaosSettings(BaseSettings):
     # The PostgreSQL server whose ``postgres`` database creates and drops the nodes' databases
     # (``tongban_chaos_<seed>_<node>``).
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # Databases are named ``<db_prefix>_<seed>_<code>``; a test gives a prefix of its own, so that two suites
+    # running the same seed on one server do not drop each other's databases.
+    db_prefix: str = "tongban_chaos"
     # Debian's nats-server; three of them form the run's own cluster on free loopback ports.
     nats_server: str = "/usr/sbin/nats-server"
 
