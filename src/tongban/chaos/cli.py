@@ -72,7 +72,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps(data, ensure_ascii=False))
         else:
-            table = Table(title=f"chaos seed {seed}: {result.operations} operations in {duration:g} s")
+            console.print(
+                f"chaos seed {seed}: {result.operations} operations in {duration:g} s on {nodes} nodes"
+            )
+            table = Table()
             table.add_column("outcome")
             table.add_column("operations", justify="right")
             for name in ("ok", "recovered", "lost", "duplicated", "unexpected", "not-accepted"):
