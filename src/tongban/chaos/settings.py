@@ -39,7 +39,7 @@ class ChaosSettings(BaseSettings):
     fault_reorder: float = 0.05
 
     # Node processes: how long a start may take, and how long a graceful stop may take before SIGKILL.
-    start_timeout_s: float = 60.0
+    start_timeout_s: float = 120.0
     stop_timeout_s: float = 15.0
     # After the faults stop: how long every outbox may take to be receipted and every inbox applied.
     quiesce_timeout_s: float = 120.0

@@ -142,7 +142,7 @@ class CertWorkload:
         from tongban.exchange.runtime import node_exchange
         from tongban.exchange.settings import ExchangeSettings
 
-        per_node = planned // max(1, len(ctx.db_urls) - 0) + 5
+        per_node = planned // len(ctx.db_urls) + 5  # targets are drawn at random: a margin
         for code in ctx.db_urls:
             node = _open(ctx, code)
             self.nodes[code] = node
