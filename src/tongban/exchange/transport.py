@@ -129,8 +129,10 @@ class JetStreamTransport:
     async def start(self, codes: list[str]) -> None:
         import nats
 
+        # A comma-separated list names several servers of a cluster: the client fails over between them.
+        servers = [u.strip() for u in self.url.split(",") if u.strip()]
         self._nc = await nats.connect(
-            self.url,
+            servers if len(servers) > 1 else self.url,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=5,

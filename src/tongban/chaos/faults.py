@@ -1,0 +1,141 @@
+"""The fault schedule of a run: a pure function of the seed, the duration and the nodes, so a run can be replayed.
+
+Kinds: ``node-kill`` (SIGKILL of a node process, restarted after ``hold`` seconds), ``broker-kill`` (SIGKILL of
+one of the three JetStream servers, restarted after ``hold``), ``node-pause`` (SIGSTOP of a node process for
+longer than its JetStream ack wait and its PostgreSQL idle-in-transaction timeout, then SIGCONT). One fault at a
+time, so the broker cluster always keeps its quorum of two. The fault wrapper's drop, duplicate, delay and
+reorder run all along inside the node processes (``TONGBAN_EXCHANGE_FAULT_*``).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+KINDS = ("node-pause", "broker-kill", "node-kill")  # the first three in this order: the slow restart last
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float  # seconds after the start of the operations
+    kind: str
+    target: str  # a node code, or "nats-<i>"
+    hold: float  # seconds down or stopped
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def schedule(seed: int, duration: float, nodes: list[str], *, past_timeouts_s: float) -> list[Fault]:
+    """The faults of a run of ``duration`` seconds; a node pause lasts longer than ``past_timeouts_s``."""
+    rng = random.Random(f"chaos-faults-{seed}")
+    faults: list[Fault] = []
+    t = rng.uniform(2.0, 5.0)
+    while t < duration - 1.0:
+        kind = KINDS[len(faults) % len(KINDS)] if len(faults) < len(KINDS) else rng.choice(KINDS)
+        if kind == "broker-kill":
+            target, hold = f"nats-{rng.randrange(3)}", rng.uniform(2.0, 6.0)
+        elif kind == "node-kill":
+            target, hold = rng.choice(nodes), rng.uniform(0.5, 3.0)
+        else:
+            target, hold = rng.choice(nodes), past_timeouts_s + rng.uniform(0.5, 2.0)
+        faults.append(Fault(round(t, 2), kind, target, round(hold, 2)))
+        t += hold + rng.uniform(4.0, 9.0)
+    return faults
+
+
+@dataclass
+class Event:
+    at: str  # UTC wall time
+    t: float  # seconds after the start of the operations
+    what: str
+    target: str
+
+
+class FaultActions:
+    """What the injector does to the cluster (the orchestrator implements it)."""
+
+    def __init__(
+        self,
+        *,
+        kill_node: Callable[[str], None],
+        restart_node: Callable[[str], None],
+        pause_node: Callable[[str], None],
+        resume_node: Callable[[str], None],
+        kill_broker: Callable[[int], None],
+        restart_broker: Callable[[int], None],
+    ) -> None:
+        self.kill_node, self.restart_node = kill_node, restart_node
+        self.pause_node, self.resume_node = pause_node, resume_node
+        self.kill_broker, self.restart_broker = kill_broker, restart_broker
+
+
+class Injector:
+    """Runs a schedule in a thread; ``stop()`` ends it after undoing the fault in progress."""
+
+    def __init__(
+        self, faults: list[Fault], actions: FaultActions, on_event: Callable[[Event], None] | None = None
+    ) -> None:
+        self.faults = faults
+        self.actions = actions
+        self.on_event = on_event
+        self.events: list[Event] = []
+        self.errors: list[str] = []
+        self.done = 0  # faults of the schedule carried out (the rest fell after the end of the operations)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-faults", daemon=True)
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._thread.start()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _event(self, what: str, target: str) -> None:
+        e = Event(
+            datetime.now(UTC).isoformat(timespec="milliseconds"),
+            round(time.monotonic() - self._t0, 2),
+            what,
+            target,
+        )
+        self.events.append(e)
+        if self.on_event is not None:
+            self.on_event(e)
+
+    def _run(self) -> None:
+        a = self.actions
+        for f in self.faults:
+            if self._stop.wait(max(0.0, self._t0 + f.at - time.monotonic())):
+                return
+            try:
+                if f.kind == "node-kill":
+                    a.kill_node(f.target)
+                    self._event("SIGKILL node", f.target)
+                    self._stop.wait(f.hold)  # the restart happens also when stopping
+                    a.restart_node(f.target)
+                    self._event("restarted node", f.target)
+                elif f.kind == "node-pause":
+                    a.pause_node(f.target)
+                    self._event("SIGSTOP node", f.target)
+                    self._stop.wait(f.hold)
+                    a.resume_node(f.target)
+                    self._event("SIGCONT node", f.target)
+                else:
+                    index = int(f.target.split("-")[1])
+                    a.kill_broker(index)
+                    self._event("SIGKILL broker", f.target)
+                    self._stop.wait(f.hold)
+                    a.restart_broker(index)
+                    self._event("restarted broker", f.target)
+            except Exception as exc:  # a fault that could not be undone is a finding of the run
+                self.errors.append(f"{f.kind} {f.target}: {exc}")
+                self._event(f"error: {exc}", f.target)
+            self.done += 1

@@ -1,0 +1,359 @@
+"""One chaos run: set up, operate under faults, quiesce, classify, check, tear down.
+
+1. A national directory for ``nodes`` provinces in a temporary data dir; a PostgreSQL database per node
+   (``tongban_chaos_<seed>_<code>``), migrated and loaded by the workload; a three-server JetStream cluster
+   with the exchange's stream on three replicas; each node as a ``tongban serve --node`` process whose
+   transport is wrapped in the fault wrapper (drop, duplicate, delay, reorder).
+2. For ``duration`` seconds: operations with unique ids, ``concurrency`` at a time, at ``rate_per_s`` on
+   average (intervals from the seed), while the injector runs the seed's fault schedule.
+3. Quiesce: the schedule stops (the fault in progress is undone), every process runs again, and the run waits
+   until every node's outbox is receipted, its inbox applied and every accepted operation ended.
+4. Classify every operation, look for effects nobody asked for, run ``tongban check`` if it exists.
+5. Stop everything (also on errors and Ctrl-C) and drop the databases.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tongban.chaos.cluster import Cluster, exchange_settings
+from tongban.chaos.faults import Event, FaultActions, Injector, schedule
+from tongban.chaos.settings import ChaosSettings
+from tongban.chaos.workload import (
+    FAILURES,
+    WORKLOADS,
+    Operation,
+    RunContext,
+    Verdict,
+    Window,
+    Workload,
+    node_codes,
+)
+from tongban.core.db import Database
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class ChaosResult:
+    seed: int
+    duration_s: float
+    nodes: list[str]
+    workload: str
+    started_at: str
+    elapsed_s: float = 0.0
+    operations: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    findings: list[dict[str, str]] = field(default_factory=list)  # lost, duplicated, unexpected operations
+    unexpected_effects: list[str] = field(default_factory=list)
+    exchange: dict[str, dict[str, int]] = field(default_factory=dict)  # per node: outbox/inbox states
+    stream: dict[str, Any] = field(default_factory=dict)  # the exchange's stream as the cluster reports it
+    quiesced: bool = False
+    quiesce_s: float = 0.0
+    fault_schedule: list[dict[str, Any]] = field(default_factory=list)
+    fault_events: list[dict[str, Any]] = field(default_factory=list)
+    fault_errors: list[str] = field(default_factory=list)
+    faults_done: int = 0  # scheduled faults carried out before the operations ended
+    transport_faults: dict[str, float] = field(default_factory=dict)
+    check: dict[str, Any] = field(default_factory=dict)
+    replay: str = ""
+    logs: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        bad = sum(self.outcomes.get(k, 0) for k in FAILURES)
+        return bool(
+            bad
+            or self.unexpected_effects
+            or not self.quiesced
+            or self.fault_errors
+            or self.check.get("status") == "findings"
+            or self.check.get("status") == "unreadable"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = not self.failed
+        return out
+
+
+def _exchange_states(db: Database) -> dict[str, int]:
+    """Rows of a node's outbox and inbox by state."""
+    from tongban.exchange.tables import InboxRow, OutboxRow
+
+    with db.session() as s:
+        out = s.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
+        inn = s.execute(select(InboxRow.state, func.count()).group_by(InboxRow.state)).all()
+    return {f"outbox {k}": int(v) for k, v in out} | {f"inbox {k}": int(v) for k, v in inn}
+
+
+def _drained(states: dict[str, int]) -> bool:
+    from tongban.exchange import store
+
+    open_out = sum(states.get(f"outbox {k}", 0) for k in (store.OUT_QUEUED, store.OUT_SENT, store.OUT_PARKED))
+    open_in = sum(states.get(f"inbox {k}", 0) for k in (store.IN_RECEIVED, store.IN_WAITING, store.IN_PARKED))
+    return open_out == 0 and open_in == 0
+
+
+def run_check(db_urls: dict[str, str], data_dir: Path) -> dict[str, Any]:
+    """``tongban check --node CODE=URL ... --json`` when the checker exists; its status and findings."""
+    if importlib.util.find_spec("tongban.core.checks") is None:
+        return {
+            "status": "not-available",
+            "line": "checker not available (tongban.core.checks is not installed)",
+        }
+    cmd = [sys.executable, "-m", "tongban", "check", "--json"]
+    for code, url in db_urls.items():
+        cmd += ["--node", f"{code}={url}"]
+    env = {**os.environ, "TONGBAN_DATA_DIR": str(data_dir)}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)  # noqa: S603 - our own command
+    except subprocess.TimeoutExpired:
+        return {"status": "unreadable", "line": "tongban check did not finish in 300 s"}
+    status = {0: "clean", 1: "findings", 2: "unreadable"}.get(proc.returncode, "unreadable")
+    report: Any
+    try:
+        report = json.loads(proc.stdout) if proc.stdout.strip() else None
+    except json.JSONDecodeError:
+        report = proc.stdout[-2000:]
+    return {"status": status, "exit": proc.returncode, "report": report, "stderr": proc.stderr[-2000:]}
+
+
+def run_chaos(
+    *,
+    seed: int,
+    duration: float,
+    nodes: int = 2,
+    workload: str = "cert",
+    settings: ChaosSettings | None = None,
+    root: Path | None = None,
+    keep: bool = False,
+    say: Say | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> ChaosResult:
+    """Run chaos for ``duration`` seconds; ``say`` gets progress lines, ``on_progress(submitted, accepted,
+    failed_submissions)`` the counts."""
+    settings = settings or ChaosSettings()
+    say = say or (lambda _line: None)
+    codes = node_codes(nodes)
+    own_root = root is None
+    root = Path(tempfile.mkdtemp(prefix=f"tongban-chaos-{seed}-")) if root is None else root
+    root.mkdir(parents=True, exist_ok=True)
+    past_timeouts = max(settings.ack_wait_s, settings.pg_idle_in_transaction_timeout_s) + 1.0
+    faults = schedule(seed, duration, codes, past_timeouts_s=past_timeouts)
+    result = ChaosResult(
+        seed=seed,
+        duration_s=duration,
+        nodes=codes,
+        workload=workload,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        fault_schedule=[f.to_json() for f in faults],
+        transport_faults={
+            "drop": settings.fault_drop,
+            "duplicate": settings.fault_duplicate,
+            "delay": settings.fault_delay,
+            "reorder": settings.fault_reorder,
+        },
+        replay=f"tongban chaos --seed {seed} --duration {duration:g} --nodes {nodes} --workload {workload}",
+    )
+    (root / "faults.json").write_text(
+        json.dumps(
+            {"seed": seed, "duration": duration, "nodes": codes, "schedule": result.fault_schedule}, indent=1
+        )
+    )
+    say(f"seed {seed}: {len(faults)} scheduled faults, logs in {root}")
+    for f in faults:
+        say(f"  t+{f.at:6.2f}s {f.kind:<11} {f.target:<7} for {f.hold:.2f}s")
+    t_start = time.monotonic()
+    cluster = Cluster(root=root, settings=settings, seed=seed)
+    wl: Workload = WORKLOADS[workload]()
+    cluster.on_close(wl.close)
+    ops: list[Operation] = []
+    injector: Injector | None = None
+    try:
+        from tongban.core import migrate
+        from tongban.exchange import directory_admin
+
+        now = datetime.now(UTC) - timedelta(minutes=5)
+        directory_admin.init(cluster.data_dir, now=now)
+        from tongban.chaos.workload import NAMES
+
+        for code in codes:
+            directory_admin.add_node(cluster.data_dir, code=code, name=NAMES[code], now=now)
+        db_urls = {code: cluster.pg.create(cluster.database_name(code)) for code in codes}
+        for url in db_urls.values():
+            db = Database(url)
+            migrate.upgrade(db)
+            db.dispose()
+        planned = int(duration * settings.rate_per_s * 1.3) + 10
+        say(f"databases created and migrated; loading {planned} people's households")
+        ctx = RunContext(seed, cluster.data_dir, db_urls, cluster.secret, settings.concurrency)
+        wl.prepare(ctx, planned)
+        cluster.nats.start_all()
+        result.stream = cluster.nats.ensure_stream(exchange_settings(settings))
+        say(f"JetStream cluster up ({cluster.nats.url}), stream {result.stream}")
+        for code in codes:
+            cluster.add_node(code, db_urls[code], faults=True).start()
+        for code in codes:
+            cluster.nodes[code].wait_ready(settings.start_timeout_s)
+        say(
+            f"{len(codes)} node processes ready: "
+            + ", ".join(f"{c} {n.url}" for c, n in cluster.nodes.items())
+        )
+
+        windows: list[Window] = []
+        opened: dict[str, datetime] = {}
+
+        def on_event(e: Event) -> None:
+            say(f"  t+{e.t:6.2f}s {e.what} {e.target}")
+            at = datetime.fromisoformat(e.at)
+            if e.what.startswith(("SIGKILL", "SIGSTOP")):
+                opened[e.target] = at
+            elif e.target in opened:
+                windows.append(
+                    Window(opened.pop(e.target), at + timedelta(seconds=settings.ack_wait_s), e.target)
+                )
+
+        def restart_node(code: str) -> None:
+            n = cluster.nodes[code]
+            n.start()
+            n.wait_ready(settings.start_timeout_s)
+
+        g = cluster.guarded
+        actions = FaultActions(
+            kill_node=g(lambda c: cluster.nodes[c].kill()),
+            restart_node=g(restart_node),
+            pause_node=g(lambda c: cluster.nodes[c].pause()),
+            resume_node=g(lambda c: cluster.nodes[c].resume()),
+            kill_broker=g(cluster.nats.kill),
+            restart_broker=g(cluster.nats.start),
+        )
+        injector = Injector(faults, actions, on_event)
+        result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress)
+        injector.stop()
+        result.fault_events = [asdict(e) for e in injector.events]
+        result.fault_errors = injector.errors
+        result.faults_done = injector.done
+        for target, since in opened.items():  # a fault the stop cut short
+            windows.append(Window(since, datetime.now(UTC), target))
+        # Quiesce: everything runs again, then wait for outboxes, inboxes and operations to settle.
+        for i, s in enumerate(cluster.nats.servers):
+            if not s.running:
+                cluster.nats.start(i)
+        for node in cluster.nodes.values():
+            if node.paused:
+                node.resume()
+            if not node.running:
+                node.start()
+                node.wait_ready(settings.start_timeout_s)
+        say("faults stopped; quiescing (outboxes receipted, inboxes applied, operations ended)")
+        q0 = time.monotonic()
+        dbs = {code: Database(url) for code, url in db_urls.items()}
+        try:
+            result.quiesced = _quiesce(wl, ops, list(dbs.values()), settings)
+            result.quiesce_s = round(time.monotonic() - q0, 1)
+            result.exchange = {code: _exchange_states(db) for code, db in dbs.items()}
+        finally:
+            for db in dbs.values():
+                db.dispose()
+        verdicts, unexpected = wl.classify(ops, windows)
+        result.outcomes = dict(Counter(v.outcome for v in verdicts))
+        result.findings = [asdict(v) for v in verdicts if v.outcome in FAILURES]
+        result.unexpected_effects = unexpected
+        say("checking the invariants")
+        # The node processes keep running: the checker pauses their relays and drains what is in flight.
+        result.check = run_check(db_urls, cluster.data_dir)
+    finally:
+        if injector is not None:
+            injector.stop()  # before closing: no fault action runs against what is being stopped
+        result.elapsed_s = round(time.monotonic() - t_start, 1)
+        cluster.close()
+        if own_root and not keep and not result.failed:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            result.logs = str(root)
+    return result
+
+
+def _operate(
+    wl: Workload,
+    ops: list[Operation],
+    seed: int,
+    duration: float,
+    settings: ChaosSettings,
+    injector: Injector,
+    on_progress: Callable[[int, int, int], None] | None,
+) -> int:
+    rng = random.Random(f"chaos-ops-{seed}")
+    lock = threading.Lock()
+    counts = [0, 0, 0]  # submitted, accepted, failed submissions
+
+    def submit(op: Operation) -> None:
+        op.submitted_at = datetime.now(UTC)
+        wl.submit(op)
+        with lock:
+            counts[1 if op.ref is not None else 2] += 1
+            if on_progress is not None:
+                on_progress(*counts)
+
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="chaos-op")
+    futures: list[Future[None]] = []
+    injector.start()
+    t0 = time.monotonic()
+    try:
+        index = 0
+        while time.monotonic() - t0 < duration:
+            op = wl.next_operation(index, rng)
+            if op is None:
+                break
+            op.id = f"{seed}-{index}"
+            ops.append(op)
+            futures.append(pool.submit(submit, op))
+            with lock:
+                counts[0] += 1
+            index += 1
+            time.sleep(
+                min(rng.expovariate(settings.rate_per_s), max(0.0, duration - (time.monotonic() - t0)))
+            )
+        for f in futures:
+            f.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return len(ops)
+
+
+def _quiesce(wl: Workload, ops: list[Operation], dbs: list[Database], settings: ChaosSettings) -> bool:
+    deadline = time.monotonic() + settings.quiesce_timeout_s
+    calm = 0
+    while time.monotonic() < deadline:
+        drained = all(_drained(_exchange_states(db)) for db in dbs)
+        if drained and wl.settled(ops):
+            calm += 1
+            if calm >= 3:  # three quiet looks in a row: nothing is left in flight
+                return True
+        else:
+            calm = 0
+        time.sleep(0.5)
+    return False
+
+
+def verdict_lines(verdicts: list[Verdict]) -> list[str]:
+    return [f"{v.op}: {v.outcome} {v.detail}".rstrip() for v in verdicts]
