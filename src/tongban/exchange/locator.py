@@ -62,8 +62,10 @@ def id_digest(key: bytes, id_number: str) -> str:
 
 class LocatorUpdate(BaseModel):
     digest: str = Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
-    status: Literal["registered", "cancelled"]
+    status: Literal["registered", "cancelled", "in_transit"]
     changed_at: datetime
+    # In transit: the owning case (the destination's case number); nothing else about the person.
+    case_ref: str | None = Field(default=None, max_length=64)
 
 
 class LocatorUpdates(BaseModel):
@@ -77,7 +79,14 @@ class LocatorQuery(BaseModel):
 class LocatorAnswer(BaseModel):
     digest: str = Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
     node: str | None
-    status: Literal["registered", "cancelled", "unknown"]
+    status: Literal["registered", "cancelled", "in_transit", "unknown"]
+    case_ref: str | None = Field(default=None, max_length=64)
+
+
+def _status(change: RegistrationChange) -> str:
+    if change.in_transit:
+        return "in_transit"
+    return "cancelled" if change.cancelled else "registered"
 
 
 def _data_dir(node: NodeContext) -> Path:
@@ -88,13 +97,21 @@ def _data_dir(node: NodeContext) -> Path:
 
 
 def report_registration(
-    session: Session, *, node: NodeContext, id_number: str, changed_at: datetime, cancelled: bool = False
+    session: Session,
+    *,
+    node: NodeContext,
+    id_number: str,
+    changed_at: datetime,
+    cancelled: bool = False,
+    in_transit_case: str | None = None,
 ) -> uuid.UUID:
-    """Tell the locator, in the caller's transaction, that ``node`` now registers (or cancelled) this person."""
+    """Tell the locator, in the caller's transaction, that ``node`` now registers (or cancelled) this person,
+    or moved them out in a migration owned by case ``in_transit_case``."""
     body = LocatorUpdate(
         digest=id_digest(locator_key(_data_dir(node)), id_number),
-        status="cancelled" if cancelled else "registered",
+        status="in_transit" if in_transit_case else ("cancelled" if cancelled else "registered"),
         changed_at=changed_at,
+        case_ref=in_transit_case,
     )
     return enqueue(
         session, node=node, recipient=LOCATOR_CODE, type=UPDATE_TYPE, body=body.model_dump(mode="json")
@@ -110,7 +127,12 @@ def report_registrations(
     if len(changes) == 1:
         c = changes[0]
         report_registration(
-            session, node=node, id_number=c.id_number, changed_at=c.changed_at, cancelled=c.cancelled
+            session,
+            node=node,
+            id_number=c.id_number,
+            changed_at=c.changed_at,
+            cancelled=c.cancelled,
+            in_transit_case=(c.case_ref or "?") if c.in_transit else None,
         )
         return
     key = locator_key(_data_dir(node))
@@ -120,8 +142,9 @@ def report_registrations(
             updates=[
                 LocatorUpdate(
                     digest=id_digest(key, c.id_number),
-                    status="cancelled" if c.cancelled else "registered",
+                    status=_status(c),  # type: ignore[arg-type]
                     changed_at=c.changed_at,
+                    case_ref=c.case_ref if c.in_transit else None,
                 )
                 for c in chunk
             ]
@@ -171,6 +194,7 @@ def _apply_one(session: Session, node: NodeContext, sender: str, update: Locator
                 digest=update.digest,
                 node=sender,
                 status=update.status,
+                case_ref=update.case_ref,
                 changed_at=update.changed_at,
                 updated_at=node.clock.now(),
             )
@@ -181,7 +205,7 @@ def _apply_one(session: Session, node: NodeContext, sender: str, update: Locator
             # The origin confirming a move-out after the destination registered the person: the person
             # is registered elsewhere, which a cancellation by another node does not change.
             return
-        entry.node, entry.status = sender, update.status
+        entry.node, entry.status, entry.case_ref = sender, update.status, update.case_ref
         entry.changed_at, entry.updated_at = update.changed_at, node.clock.now()
 
 
@@ -205,7 +229,8 @@ def apply_query(session: Session, node: NodeContext, incoming: Incoming) -> None
     answer = LocatorAnswer(
         digest=query.digest,
         node=entry.node if entry else None,
-        status="unknown" if entry is None else entry.status,
+        status="unknown" if entry is None else entry.status,  # type: ignore[arg-type]
+        case_ref=entry.case_ref if entry is not None and entry.status == "in_transit" else None,
     )
     enqueue(
         session,
@@ -228,6 +253,7 @@ def apply_answer(session: Session, node: NodeContext, incoming: Incoming) -> Non
             digest=answer.digest,
             node=answer.node,
             status=answer.status,
+            case_ref=answer.case_ref,
             answered_at=incoming.envelope.created_at,
         )
     )
