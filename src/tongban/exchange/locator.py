@@ -142,7 +142,7 @@ def report_registrations(
             updates=[
                 LocatorUpdate(
                     digest=id_digest(key, c.id_number),
-                    status=_status(c),  # type: ignore[arg-type]
+                    status=_status(c),
                     changed_at=c.changed_at,
                     case_ref=c.case_ref if c.in_transit else None,
                 )
@@ -229,7 +229,7 @@ def apply_query(session: Session, node: NodeContext, incoming: Incoming) -> None
     answer = LocatorAnswer(
         digest=query.digest,
         node=entry.node if entry else None,
-        status="unknown" if entry is None else entry.status,  # type: ignore[arg-type]
+        status="unknown" if entry is None else entry.status,
         case_ref=entry.case_ref if entry is not None and entry.status == "in_transit" else None,
     )
     enqueue(
