@@ -103,7 +103,7 @@ class MigrationView:
     note: str | None
 
 
-def _view(node: NodeContext, s: Session, row: MigrationCaseRow, locale: str) -> MigrationView:
+def view_of(node: NodeContext, s: Session, row: MigrationCaseRow, locale: str) -> MigrationView:
     from tongban.cases.policy import Decision
 
     case = cases_store.load_case(s, row.case_number).obj
@@ -140,7 +140,7 @@ def get_migration(node: NodeContext, *, number: str, locale: str = "zh_CN") -> M
         row = store.case_row(s, number)
         if row is None:
             raise NotFound(N_("No migration case {number} here"), number=number)
-        return _view(node, s, row, locale)
+        return view_of(node, s, row, locale)
 
 
 def list_migrations(
@@ -148,7 +148,7 @@ def list_migrations(
 ) -> list[MigrationView]:
     wanted = [x.value for x in (states or list(DestState))]
     with node.db.session() as s:
-        return [_view(node, s, r, locale) for r in store.cases_in(s, wanted, limit=limit)]
+        return [view_of(node, s, r, locale) for r in store.cases_in(s, wanted, limit=limit)]
 
 
 def certificates_nearing_expiry(node: NodeContext, *, within_days: int | None = None) -> list[str]:
@@ -295,7 +295,7 @@ def accept_migration(
                 now=now,
             )
         s.flush()
-        holder["view"] = _view(node, s, row, applicant.locale)
+        holder["view"] = view_of(node, s, row, applicant.locale)
 
     window.accept(node, actor=actor, matter=matter, applicant=applicant, then=then)
     return holder["view"]
@@ -387,7 +387,7 @@ def approve(node: NodeContext, *, actor: window.Actor, number: str) -> Migration
             params={"number": number, "paper": permit.number},
             now=now,
         )
-        return _view(node, s, row, "zh_CN")
+        return view_of(node, s, row, "zh_CN")
 
 
 def _close(
@@ -456,7 +456,7 @@ def refuse(node: NodeContext, *, actor: window.Actor, number: str, note: str | N
         audit(
             s, actor=actor.id, action="migration.case.refuse", number=number, change={"reason": why}, now=now
         )
-        return _view(node, s, row, "zh_CN")
+        return view_of(node, s, row, "zh_CN")
 
 
 def withdraw(
@@ -482,7 +482,7 @@ def withdraw(
             change={"compensation": compensated, "from": before.value},
             now=now,
         )
-        return _view(node, s, row, "zh_CN")
+        return view_of(node, s, row, "zh_CN")
 
 
 def abandon(node: NodeContext, *, actor: window.Actor, number: str, note: str | None = None) -> MigrationView:
@@ -499,7 +499,7 @@ def abandon(node: NodeContext, *, actor: window.Actor, number: str, note: str | 
         audit(
             s, actor=actor.id, action="migration.case.abandon", number=number, change={"note": note}, now=now
         )
-        return _view(node, s, row, "zh_CN")
+        return view_of(node, s, row, "zh_CN")
 
 
 def request_reissue(node: NodeContext, *, actor: window.Actor, number: str) -> MigrationView:
@@ -527,7 +527,7 @@ def request_reissue(node: NodeContext, *, actor: window.Actor, number: str) -> M
             change={"certificate": row.certificate_number},
             now=now,
         )
-        return _view(node, s, row, "zh_CN")
+        return view_of(node, s, row, "zh_CN")
 
 
 def move_in(
@@ -609,7 +609,7 @@ def move_in(
             params={"number": number, "household": household},
             now=now,
         )
-        return _view(node, s, row, "zh_CN")
+        return view_of(node, s, row, "zh_CN")
 
 
 # -- messages from the origin ----------------------------------------------------------------------------
