@@ -198,5 +198,5 @@ def test_two_destinations_compete_for_one_person_and_exactly_one_wins(nation: Mi
     mig.move_in(win_node, actor=CLERK_BJ if win_node is bj else CLERK_GD, number=winner)
     assert wait_task(sh, winner, "settled")
     assert status_at(win_node, LONER) == "active" and status_at(lose_node, LONER) is None
-    assert {BJ, GD} == {win_node.code, lose_node.code} and SH == sh.code
+    assert {BJ, GD} == {win_node.code, lose_node.code} and sh.code == SH
     assert_nation_consistent(nation, [LONER])
