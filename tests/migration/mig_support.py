@@ -143,6 +143,9 @@ class MigNation:
     data_dir: Path
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"MigNation({', '.join(self.nodes)})"
+
     @property
     def bj(self) -> NodeContext:
         return self.nodes[BJ]
@@ -253,6 +256,16 @@ def drained(nation: MigNation) -> bool:
             ):
                 return False
     return True
+
+
+def stuck(nation: MigNation) -> list[tuple[str, str, str, str | None]]:
+    """Inbox rows not applied (waiting or parked), with their errors: what to look at when a saga hangs."""
+    found = []
+    for code, node in nation.nodes.items():
+        with node.db.session() as s:
+            for row in s.scalars(select(InboxRow).where(InboxRow.state.in_(["waiting", "parked"]))):
+                found.append((code, row.type, row.state, row.error))
+    return found
 
 
 def assert_nation_consistent(nation: MigNation, people: list[str], *, timeout: float = 30) -> None:
