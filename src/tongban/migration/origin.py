@@ -27,6 +27,7 @@ from tongban.cases.window import applicant_ref
 from tongban.core.errors import Conflict, NotFound
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
+from tongban.exchange.domain import envelope_hash
 from tongban.exchange.service import Incoming, enqueue
 from tongban.migration import store
 from tongban.migration.common import AUTOMATIC_ACTOR, audit, settings_of, verified
@@ -119,6 +120,8 @@ def _refuse(
         type=REFUSED_TYPE,
         body=body.model_dump(mode="json"),
         case_ref=row.case_number,
+        consent_ref=row.consent_ref,
+        in_reply_to=row.permit_hash,
     )
     audit(
         s,
@@ -142,6 +145,7 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
     if existing is not None:
         if existing.permit_json is None:  # the abandon came first: the permit arrives to a closed task
             existing.permit_json, existing.id_number, existing.matter = msg.permit, msg.id_number, msg.matter
+            existing.permit_hash, existing.consent_ref = envelope_hash(env.raw), env.consent_ref
         return
     row = MigrationTaskRow(
         case_node=env.sender,
@@ -151,6 +155,8 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         person_ref=applicant_ref(node, msg.id_number),
         state=OriginState.RECEIVED.value,
         permit_json=msg.permit,
+        permit_hash=envelope_hash(env.raw),
+        consent_ref=env.consent_ref,
         created_at=now,
         updated_at=now,
     )
@@ -337,6 +343,8 @@ def _send_certificate(
         type=CERTIFICATE_TYPE,
         body=body.model_dump(mode="json"),
         case_ref=row.case_number,
+        consent_ref=row.consent_ref,
+        in_reply_to=row.permit_hash,
     )
 
 

@@ -59,6 +59,9 @@ class MigrationTaskRow(Base):
     state: Mapped[str] = mapped_column(String(24), index=True)
     permit_number: Mapped[str | None] = mapped_column(String(64))
     permit_json: Mapped[str | None] = mapped_column(Text)
+    # The permit envelope's hash (every answer names it) and the applicant's consent it referenced.
+    permit_hash: Mapped[str | None] = mapped_column(String(64))
+    consent_ref: Mapped[str | None] = mapped_column(String(36))
     certificate_number: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(String(200))

@@ -1,8 +1,8 @@
 """create migration tables
 
-Revision ID: a3e7570d3797
+Revision ID: 5dc8582256ff
 Revises:
-Create Date: 2026-11-27 17:53:21.248923
+Create Date: 2026-11-27 18:28:29.265121
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import tongban.core.db
 
-revision: str = "a3e7570d3797"
+revision: str = "5dc8582256ff"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("migration",)
 depends_on: str | Sequence[str] | None = None
@@ -74,6 +74,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=24), nullable=False),
         sa.Column("permit_number", sa.String(length=64), nullable=True),
         sa.Column("permit_json", sa.Text(), nullable=True),
+        sa.Column("permit_hash", sa.String(length=64), nullable=True),
+        sa.Column("consent_ref", sa.String(length=36), nullable=True),
         sa.Column("certificate_number", sa.String(length=64), nullable=True),
         sa.Column("reason", sa.String(length=32), nullable=True),
         sa.Column("note", sa.String(length=200), nullable=True),
