@@ -404,8 +404,9 @@ def get_task(node: NodeContext, *, case_number: str) -> OriginTaskView:
 
 
 def list_tasks(node: NodeContext, *, include_closed: bool = False, limit: int = 200) -> list[OriginTaskView]:
-    """The origin's queue of incoming move-out tasks (open ones by default), oldest first."""
-    states = [s.value for s in (OriginState if include_closed else ORIGIN_OPEN)]
+    """The origin clerk's queue: move-out tasks waiting for a decision, oldest first (every task of every
+    state with ``include_closed``)."""
+    states = [s.value for s in OriginState] if include_closed else [OriginState.RECEIVED.value]
     with node.db.session() as s:
         return [_task_view(s, r) for r in store.tasks_in(s, states, limit=limit)]
 
