@@ -59,6 +59,10 @@ def test_an_identity_check_anywhere_sees_the_person_in_transit_with_the_owning_c
     assert during is not None and not during.valid and during.case_ref == number
     assert during.text("zh_CN") == f"暂时无效：已迁出，尚未迁入（案件 {number}）"
     assert during.text("en") == f"temporarily invalid: moved out, not yet moved in (case {number})"
+    # Another destination asking the locator before it accepts refuses at once, naming the owning case.
+    with pytest.raises(Conflict) as refused:
+        accept(nation, nation.gd, LONER)
+    assert number in str(refused.value)
     assert wait_state(bj, number, "certificate_received")
     mig.move_in(bj, actor=CLERK_BJ, number=number)
     assert wait_task(sh, number, "settled")
@@ -69,6 +73,9 @@ def test_an_identity_check_anywhere_sees_the_person_in_transit_with_the_owning_c
 
     assert wait_until(settled, 20)
     assert_nation_consistent(nation, [LONER])
+    # A later migration is routed by the locator to where the person lives now, not by the ID number.
+    onward = mig.get_migration(nation.gd, number=accept(nation, nation.gd, LONER))
+    assert (onward.origin, onward.routed_by) == (BJ, "locator")
 
 
 def test_a_same_city_move_is_one_transaction(nation: MigNation) -> None:

@@ -29,6 +29,7 @@ class MigrationSettings:
 
     automatic_move_out: bool = False
     reissue_within_days: int = 5  # a certificate ending within this many days is "nearing expiry"
+    locator_wait_s: float = 3.0  # how long an acceptance without a given origin waits for the locator
 
 
 def settings_of(node: NodeContext) -> MigrationSettings:

@@ -163,6 +163,28 @@ def certificates_nearing_expiry(node: NodeContext, *, within_days: int | None = 
 # -- routing ---------------------------------------------------------------------------------------------
 
 
+def ask_locator_first(node: NodeContext, *, id_number: str) -> tuple[str, str] | None:
+    """Before accepting, where no origin is given: ask the national locator (when the directory has one) and
+    wait up to ``MigrationSettings.locator_wait_s``. A person in transit is refused at once (``Conflict``
+    naming the owning case); a registered person is routed to the node registering them; no answer in time
+    leaves the routing to ``route_origin``."""
+    from tongban.exchange.locator import LOCATOR_CODE
+    from tongban.migration import identity
+
+    if exchange_of(node).directory.current.node(LOCATOR_CODE) is None:
+        return None
+    found = identity.check(node, id_number=id_number, timeout_s=settings_of(node).locator_wait_s)
+    if found is None:
+        return None
+    if found.status == "in_transit":
+        raise Conflict(
+            N_("The person is in transit in another migration: case {number}"), number=found.case_ref or ""
+        )
+    if found.status == "registered" and found.node:
+        return found.node, "locator"
+    return None
+
+
 def route_origin(s: Session, node: NodeContext, *, id_number: str, origin: str | None) -> tuple[str, str]:
     """The origin node: the one given (the applicant's household booklet names it), else the locator's newest
     answer, else the ID number's provincial prefix (see ``cert.service.route_for``)."""
@@ -209,10 +231,14 @@ def accept_migration(
     setup = cases_setup(node)
     m = setup.catalog.get(matter)
     holder: dict[str, MigrationView] = {}
+    located = ask_locator_first(node, id_number=applicant.id_number) if origin is None else None
 
     def then(s: Session, case_id: int, case: Any) -> None:
         now = node.clock.now()
-        target, routed_by = route_origin(s, node, id_number=applicant.id_number, origin=origin)
+        if located is not None:
+            target, routed_by = located
+        else:
+            target, routed_by = route_origin(s, node, id_number=applicant.id_number, origin=origin)
         if target == node.code:
             raise InvalidInput(
                 N_("The applicant is registered in this province: use a move within the province")
