@@ -17,7 +17,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +66,9 @@ class LocatorUpdate(BaseModel):
     changed_at: datetime
     # In transit: the owning case (the destination's case number); nothing else about the person.
     case_ref: str | None = Field(default=None, max_length=64)
+    # A "cancelled" that only confirms a migration's move-out: the person is registered elsewhere (or about to
+    # be); it never hides that registration, whatever order the two reports arrive in.
+    moved_out: bool = False
 
 
 class LocatorUpdates(BaseModel):
@@ -104,6 +107,7 @@ def report_registration(
     changed_at: datetime,
     cancelled: bool = False,
     in_transit_case: str | None = None,
+    moved_out: bool = False,
 ) -> uuid.UUID:
     """Tell the locator, in the caller's transaction, that ``node`` now registers (or cancelled) this person,
     or moved them out in a migration owned by case ``in_transit_case``."""
@@ -112,6 +116,7 @@ def report_registration(
         status="in_transit" if in_transit_case else ("cancelled" if cancelled else "registered"),
         changed_at=changed_at,
         case_ref=in_transit_case,
+        moved_out=moved_out,
     )
     return enqueue(
         session, node=node, recipient=LOCATOR_CODE, type=UPDATE_TYPE, body=body.model_dump(mode="json")
@@ -133,6 +138,7 @@ def report_registrations(
             changed_at=c.changed_at,
             cancelled=c.cancelled,
             in_transit_case=(c.case_ref or "?") if c.in_transit else None,
+            moved_out=c.moved_out,
         )
         return
     key = locator_key(_data_dir(node))
@@ -145,6 +151,7 @@ def report_registrations(
                     status=_status(c),
                     changed_at=c.changed_at,
                     case_ref=c.case_ref if c.in_transit else None,
+                    moved_out=c.moved_out,
                 )
                 for c in chunk
             ]
@@ -186,7 +193,34 @@ def answer_for(session: Session, question_id: uuid.UUID) -> LocatorAnswerRow | N
 # -- the locator node ------------------------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _apply_moved_out(session: Session, node: NodeContext, sender: str, update: LocatorUpdate) -> None:
+    """The origin confirms a move-out: it no longer registers the person, another node does (or will). The
+    entry's time is not advanced, so the destination's registration wins even when it arrives later; a person
+    in transit stays in transit until that registration arrives."""
+    entry = session.get(LocatorEntryRow, update.digest)
+    if entry is None:
+        session.add(
+            LocatorEntryRow(
+                digest=update.digest,
+                node=sender,
+                status="cancelled",
+                case_ref=None,
+                changed_at=_EPOCH,
+                updated_at=node.clock.now(),
+            )
+        )
+        session.flush()
+    elif entry.node == sender and entry.status == "registered" and update.changed_at > entry.changed_at:
+        entry.status, entry.case_ref, entry.updated_at = "cancelled", None, node.clock.now()
+
+
 def _apply_one(session: Session, node: NodeContext, sender: str, update: LocatorUpdate) -> None:
+    if update.moved_out:
+        _apply_moved_out(session, node, sender, update)
+        return
     entry = session.get(LocatorEntryRow, update.digest)
     if entry is None:
         session.add(

@@ -32,6 +32,7 @@ class RegistrationChange:
     cancelled: bool
     in_transit: bool = False
     case_ref: str | None = None
+    moved_out: bool = False  # the origin confirming a migration's move-out: registered elsewhere now
 
 
 RegistrationListener = Callable[[Session, Sequence[RegistrationChange]], None]
@@ -52,6 +53,7 @@ def change_of(
         cancelled=status is not RegistrationStatus.ACTIVE,
         in_transit=transit,
         case_ref=case_ref if transit else None,
+        moved_out=status is RegistrationStatus.MOVED_OUT,
     )
 
 
