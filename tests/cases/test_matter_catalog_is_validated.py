@@ -109,7 +109,8 @@ def test_shipped_sample_policies_cover_every_key_the_catalog_uses() -> None:
         assert CATALOG.missing_in(policy) == []
 
 
-GOOD = (MATTERS_DIR / "MIG-JOB.toml").read_text(encoding="utf-8")
+# MIG-JOB without its ``allows_automatic`` flag (the origin's automatic move-out), so an automatic step is refused.
+GOOD = (MATTERS_DIR / "MIG-JOB.toml").read_text(encoding="utf-8").replace("allows_automatic = true\n", "")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -63,8 +63,13 @@ def id_digest(key: bytes, id_number: str) -> str:
 
 class LocatorUpdate(BaseModel):
     digest: str = Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
-    status: Literal["registered", "cancelled"]
+    status: Literal["registered", "cancelled", "in_transit"]
     changed_at: datetime
+    # In transit: the owning case (the destination's case number); nothing else about the person.
+    case_ref: str | None = Field(default=None, max_length=64)
+    # A "cancelled" that only confirms a migration's move-out: the person is registered elsewhere (or about to
+    # be); it never hides that registration, whatever order the two reports arrive in.
+    moved_out: bool = False
 
 
 class LocatorUpdates(BaseModel):
@@ -78,7 +83,14 @@ class LocatorQuery(BaseModel):
 class LocatorAnswer(BaseModel):
     digest: str = Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
     node: str | None
-    status: Literal["registered", "cancelled", "unknown"]
+    status: Literal["registered", "cancelled", "in_transit", "unknown"]
+    case_ref: str | None = Field(default=None, max_length=64)
+
+
+def _status(change: RegistrationChange) -> str:
+    if change.in_transit:
+        return "in_transit"
+    return "cancelled" if change.cancelled else "registered"
 
 
 def _data_dir(node: NodeContext) -> Path:
@@ -89,13 +101,23 @@ def _data_dir(node: NodeContext) -> Path:
 
 
 def report_registration(
-    session: Session, *, node: NodeContext, id_number: str, changed_at: datetime, cancelled: bool = False
+    session: Session,
+    *,
+    node: NodeContext,
+    id_number: str,
+    changed_at: datetime,
+    cancelled: bool = False,
+    in_transit_case: str | None = None,
+    moved_out: bool = False,
 ) -> uuid.UUID:
-    """Tell the locator, in the caller's transaction, that ``node`` now registers (or cancelled) this person."""
+    """Tell the locator, in the caller's transaction, that ``node`` now registers (or cancelled) this person,
+    or moved them out in a migration owned by case ``in_transit_case``."""
     body = LocatorUpdate(
         digest=id_digest(locator_key(_data_dir(node)), id_number),
-        status="cancelled" if cancelled else "registered",
+        status="in_transit" if in_transit_case else ("cancelled" if cancelled else "registered"),
         changed_at=changed_at,
+        case_ref=in_transit_case,
+        moved_out=moved_out,
     )
     return enqueue(
         session, node=node, recipient=LOCATOR_CODE, type=UPDATE_TYPE, body=body.model_dump(mode="json")
@@ -111,7 +133,13 @@ def report_registrations(
     if len(changes) == 1:
         c = changes[0]
         report_registration(
-            session, node=node, id_number=c.id_number, changed_at=c.changed_at, cancelled=c.cancelled
+            session,
+            node=node,
+            id_number=c.id_number,
+            changed_at=c.changed_at,
+            cancelled=c.cancelled,
+            in_transit_case=(c.case_ref or "?") if c.in_transit else None,
+            moved_out=c.moved_out,
         )
         return
     key = locator_key(_data_dir(node))
@@ -121,8 +149,10 @@ def report_registrations(
             updates=[
                 LocatorUpdate(
                     digest=id_digest(key, c.id_number),
-                    status="cancelled" if c.cancelled else "registered",
+                    status=_status(c),
                     changed_at=c.changed_at,
+                    case_ref=c.case_ref if c.in_transit else None,
+                    moved_out=c.moved_out,
                 )
                 for c in chunk
             ]
@@ -164,7 +194,34 @@ def answer_for(session: Session, question_id: uuid.UUID) -> LocatorAnswerRow | N
 # -- the locator node ------------------------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _apply_moved_out(session: Session, node: NodeContext, sender: str, update: LocatorUpdate) -> None:
+    """The origin confirms a move-out: it no longer registers the person, another node does (or will). The
+    entry's time is not advanced, so the destination's registration wins even when it arrives later; a person
+    in transit stays in transit until that registration arrives."""
+    entry = session.get(LocatorEntryRow, update.digest)
+    if entry is None:
+        session.add(
+            LocatorEntryRow(
+                digest=update.digest,
+                node=sender,
+                status="cancelled",
+                case_ref=None,
+                changed_at=_EPOCH,
+                updated_at=node.clock.now(),
+            )
+        )
+        session.flush()
+    elif entry.node == sender and entry.status == "registered" and update.changed_at > entry.changed_at:
+        entry.status, entry.case_ref, entry.updated_at = "cancelled", None, node.clock.now()
+
+
 def _apply_one(session: Session, node: NodeContext, sender: str, update: LocatorUpdate) -> None:
+    if update.moved_out:
+        _apply_moved_out(session, node, sender, update)
+        return
     entry = session.get(LocatorEntryRow, update.digest)
     if entry is None:
         session.add(
@@ -172,6 +229,7 @@ def _apply_one(session: Session, node: NodeContext, sender: str, update: Locator
                 digest=update.digest,
                 node=sender,
                 status=update.status,
+                case_ref=update.case_ref,
                 changed_at=update.changed_at,
                 updated_at=node.clock.now(),
             )
@@ -182,7 +240,7 @@ def _apply_one(session: Session, node: NodeContext, sender: str, update: Locator
             # The origin confirming a move-out after the destination registered the person: the person
             # is registered elsewhere, which a cancellation by another node does not change.
             return
-        entry.node, entry.status = sender, update.status
+        entry.node, entry.status, entry.case_ref = sender, update.status, update.case_ref
         entry.changed_at, entry.updated_at = update.changed_at, node.clock.now()
 
 
@@ -231,6 +289,7 @@ def apply_query(session: Session, node: NodeContext, incoming: Incoming) -> None
         digest=query.digest,
         node=entry.node if entry else None,
         status="unknown" if entry is None else entry.status,
+        case_ref=entry.case_ref if entry is not None and entry.status == "in_transit" else None,
     )
     enqueue(
         session,
@@ -264,6 +323,7 @@ def apply_answer(session: Session, node: NodeContext, incoming: Incoming) -> Non
         digest=answer.digest,
         node=answer.node,
         status=answer.status,
+        case_ref=answer.case_ref,
         answered_at=incoming.envelope.created_at,
     )
     session.add(row)

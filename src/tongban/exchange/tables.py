@@ -122,7 +122,8 @@ class LocatorEntryRow(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     node: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # registered | cancelled
+    status: Mapped[str] = mapped_column(String(16))  # registered | cancelled | in_transit
+    case_ref: Mapped[str | None] = mapped_column(String(64))  # in transit: the owning (destination) case
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the registration change's time
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -136,7 +137,8 @@ class LocatorAnswerRow(Base):
     question_hash: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
     node: Mapped[str | None] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # registered | cancelled | unknown
+    status: Mapped[str] = mapped_column(String(16))  # registered | cancelled | in_transit | unknown
+    case_ref: Mapped[str | None] = mapped_column(String(64))  # in transit: the owning (destination) case
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("question_hash", name="uq_exchange_locator_answer_question_hash"),)

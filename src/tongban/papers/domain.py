@@ -429,13 +429,17 @@ def _freshness(revocations: Revocations | None, issuer: str) -> list[Reason]:
     as_of = None if revocations is None else revocations.as_of(issuer)
     if rl is None or as_of is None:
         return []
-    return [
-        Reason(
-            "revocations-as-of",
-            N_("Revocation list of {issuer} as of {time} (serial {serial})."),
-            {"issuer": issuer, "time": format_time(as_of), "serial": str(rl.serial)},
-        )
-    ]
+    return [_freshness_reason(issuer, as_of, rl.serial)]
+
+
+@functools.lru_cache(maxsize=256)
+def _freshness_reason(issuer: str, as_of: datetime, serial: int) -> Reason:
+    """One reason per list and time, shared by every verdict that used it (bulk verification formats it once)."""
+    return Reason(
+        "revocations-as-of",
+        N_("Revocation list of {issuer} as of {time} (serial {serial})."),
+        {"issuer": issuer, "time": format_time(as_of), "serial": str(serial)},
+    )
 
 
 def verify_paper(

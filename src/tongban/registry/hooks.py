@@ -23,11 +23,16 @@ REGISTRATION_LISTENER = "registry.registration_listener"
 
 @dataclass(frozen=True)
 class RegistrationChange:
-    """A person's registration changed at ``changed_at``; ``cancelled``: this node no longer registers them."""
+    """A person's registration changed at ``changed_at``; ``cancelled``: this node no longer registers them;
+    ``in_transit``: moved out for a migration owned by case ``case_ref`` (the destination's case number), not
+    yet moved in anywhere (``cancelled`` is then true too: this node no longer registers them)."""
 
     id_number: str
     changed_at: datetime
     cancelled: bool
+    in_transit: bool = False
+    case_ref: str | None = None
+    moved_out: bool = False  # the origin confirming a migration's move-out: registered elsewhere now
 
 
 RegistrationListener = Callable[[Session, Sequence[RegistrationChange]], None]
@@ -38,8 +43,18 @@ def listener_of(node: NodeContext) -> RegistrationListener | None:
     return found if callable(found) else None
 
 
-def change_of(id_number: str, status: RegistrationStatus, at: datetime) -> RegistrationChange:
-    return RegistrationChange(id_number, at, cancelled=status is not RegistrationStatus.ACTIVE)
+def change_of(
+    id_number: str, status: RegistrationStatus, at: datetime, *, case_ref: str | None = None
+) -> RegistrationChange:
+    transit = status is RegistrationStatus.IN_TRANSIT
+    return RegistrationChange(
+        id_number,
+        at,
+        cancelled=status is not RegistrationStatus.ACTIVE,
+        in_transit=transit,
+        case_ref=case_ref if transit else None,
+        moved_out=status is RegistrationStatus.MOVED_OUT,
+    )
 
 
 def notify(s: Session, node: NodeContext, changes: Sequence[RegistrationChange]) -> None:

@@ -55,10 +55,17 @@ MAX_SEQUENCE = 999
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def _report(s: Session, node: NodeContext, id_number: str, state: PersonState, at: datetime) -> None:
+def _report(
+    s: Session,
+    node: NodeContext,
+    id_number: str,
+    state: PersonState,
+    at: datetime,
+    case_ref: str | None = None,
+) -> None:
     """Tell the node's registration listener (the locator report, when the node has an exchange) of the
-    person's new status, in the change's transaction."""
-    notify(s, node, [change_of(id_number, RegistrationStatus(state.status), at)])
+    person's new status, in the change's transaction (a person in transit with the owning case)."""
+    notify(s, node, [change_of(id_number, RegistrationStatus(state.status), at, case_ref=case_ref)])
 
 
 def _audit(
@@ -81,9 +88,17 @@ def _audit(
 
 
 @contextlib.contextmanager
-def _writing(node: NodeContext) -> Iterator[Session]:
+def _writing(node: NodeContext, session: Session | None = None) -> Iterator[Session]:
     """One use case's transaction. A unique key lost to a concurrent writer (the same ID number or household
-    number registered at the same moment) is a ``Conflict`` to retry, not an internal error."""
+    number registered at the same moment) is a ``Conflict`` to retry, not an internal error.
+
+    With ``session`` (a caller's open transaction, e.g. a migration's step that must commit the registry
+    change with its case event and its outgoing message) the change joins that transaction instead, and the
+    caller commits or rolls back everything together.
+    """
+    if session is not None:
+        yield session
+        return
     try:
         with node.db.transaction() as s:
             yield s
@@ -251,6 +266,7 @@ def register_person(
     on_date: date | None = None,
     reason: str | None = None,
     case_ref: str | None = None,
+    session: Session | None = None,
 ) -> PersonView:
     """Register a person into a household of this node, at birth or on moving in.
 
@@ -274,7 +290,7 @@ def register_person(
     if id_number is not None:
         _check_consistent(check_id_number(id_number, on=today(node)), sex=sex.value, birth_date=birth_date)
     now = node.clock.now()
-    with _writing(node) as s:
+    with _writing(node, session) as s:
         household = find_household(s, household_number, lock=True)
         if id_number is None:
             id_number = _allocate(s, node=node, area=household.division_code, birth_date=birth_date, sex=sex)
@@ -349,13 +365,14 @@ def move_within_node(
     on_date: date | None = None,
     case_ref: str | None = None,
     new_head_id_number: str | None = None,
+    session: Session | None = None,
 ) -> PersonView:
     """Move an actively registered person to another household of this node (moved out, then in)."""
     rel = _relation(str(relation))
     on_date = _check_date(node, on_date)
     _require_reason(reason)
     now = node.clock.now()
-    with _writing(node) as s:
+    with _writing(node, session) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         if state is None or state.status != RegistrationStatus.ACTIVE:
@@ -433,11 +450,12 @@ def _leave(
     case_ref: str | None,
     new_head_id_number: str | None,
     detail: dict[str, Any] | None = None,
+    session: Session | None = None,
 ) -> PersonView:
     """An active person leaves their household: in transit, cancelled or deceased."""
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with _writing(node) as s:
+    with _writing(node, session) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         before = RegistrationStatus(state.status) if state else None
@@ -462,7 +480,7 @@ def _leave(
             case_ref=case_ref,
             detail=detail,
         )
-        _report(s, node, person.id_number, after, now)
+        _report(s, node, person.id_number, after, now, case_ref)
         _audit(
             s,
             actor=actor,
@@ -518,6 +536,7 @@ def mark_in_transit(
     on_date: date | None = None,
     reason: str | None = None,
     new_head_id_number: str | None = None,
+    session: Session | None = None,
 ) -> PersonView:
     """The origin's move-out in a migration: the person is in transit, owned by case ``case_ref``."""
     _require_case_ref(case_ref)
@@ -531,6 +550,7 @@ def mark_in_transit(
         reason=reason,
         case_ref=case_ref,
         new_head_id_number=new_head_id_number,
+        session=session,
     )
 
 
@@ -551,6 +571,7 @@ def restore_registration(
     reason: str | None = None,
     household_number: str | None = None,
     relation: Relation | str | None = None,
+    session: Session | None = None,
 ) -> PersonView:
     """Restore a person in transit (the destination abandoned), or cancelled, into a household.
 
@@ -559,7 +580,7 @@ def restore_registration(
     _require_case_ref(case_ref)
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with _writing(node) as s:
+    with _writing(node, session) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         next_status(RegistrationStatus(state.status) if state else None, JournalEvent.RESTORED)
@@ -615,12 +636,13 @@ def confirm_moved_out(
     case_ref: str,
     on_date: date | None = None,
     reason: str | None = None,
+    session: Session | None = None,
 ) -> PersonView:
     """The destination registered the move-in: the person in transit is now registered elsewhere."""
     _require_case_ref(case_ref)
     on_date = _check_date(node, on_date)
     now = node.clock.now()
-    with _writing(node) as s:
+    with _writing(node, session) as s:
         person = find_person(s, id_number)
         state = _locked_state(s, person)
         check_not_before(on_date, store.last_journal_date(s, person.id))

@@ -1,0 +1,1 @@
+"""One-stop cross-province migration: the saga between the destination and the origin."""
