@@ -200,7 +200,8 @@ def ensure_directory(data_dir: Path, entries: list[NodeEntry]) -> None:
     if not (data_dir / DIRECTORY_FILE).exists():
         directory_admin.init(data_dir, now=now)
     listed = directory_admin.show(data_dir, now=now)
-    for entry in [*entries, NodeEntry(code=LOCATOR_CODE, name=LOCATOR_NAME)]:
+    wanted = {e.code: e for e in [NodeEntry(code=LOCATOR_CODE, name=LOCATOR_NAME), *entries]}
+    for entry in wanted.values():
         if listed.node(entry.code) is None:
             directory_admin.add_node(data_dir, code=entry.code, name=entry.name, now=now)
 

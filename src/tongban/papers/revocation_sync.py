@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from tongban.audit.service import record_audit
 from tongban.core.node import NodeContext
 from tongban.exchange.domain import types
+from tongban.exchange.locator import LOCATOR_CODE
 from tongban.exchange.service import Incoming, enqueue, exchange_of, register_handler
 from tongban.papers import store
 from tongban.papers.directory import DirectoryKeyResolver
@@ -66,7 +67,10 @@ def cache_of(node: NodeContext) -> RevocationCache:
 
 
 def _peers(node: NodeContext) -> list[str]:
-    return sorted(n.code for n in exchange_of(node).directory.current.nodes if n.code != node.code)
+    """The other issuing nodes (the national locator issues and verifies no papers)."""
+    return sorted(
+        n.code for n in exchange_of(node).directory.current.nodes if n.code not in (node.code, LOCATOR_CODE)
+    )
 
 
 def _body(issuer: str, signed: SignedPaper) -> dict[str, Any]:
