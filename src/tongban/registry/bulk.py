@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from tongban.registry.domain import RegistrationStatus, Relation, next_status
 from tongban.registry.names import search_keys
+from tongban.registry.store import HOUSEHOLDS, add_counts
 from tongban.registry.records import HouseholdRec, JournalRec, MembershipRec, PersonRec
 
 # Tables in load order (foreign keys point backwards), with the columns rows are built in.
@@ -73,8 +74,14 @@ def reserve_ids(s: Session, table: str, n: int) -> list[int]:
     return list(range(top + 1, top + 1 + n))
 
 
-def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """Every row of the plan, ids assigned, table by table in load order (cheap tables first)."""
+def iter_rows(
+    s: Session, plan: Plan, tally: dict[tuple[str, str], int] | None = None
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Every row of the plan, ids assigned, table by table in load order (cheap tables first).
+
+    ``tally`` receives the loaded persons per (jurisdiction, status) and households per (division,
+    ``store.HOUSEHOLDS``): the deltas of the maintained counts."""
+    tally = {} if tally is None else tally
     person_ids = dict(
         zip(
             (p.id_number for p in plan.persons),
@@ -91,6 +98,9 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
     )
     membership_ids = reserve_ids(s, "registry_memberships", len(plan.memberships))
     divisions = {h.number: h.division for h in plan.households}
+    for h in plan.households:
+        tally[(h.division, HOUSEHOLDS)] = tally.get((h.division, HOUSEHOLDS), 0) + 1
+    jurisdictions = {p.id_number: _jurisdiction(plan.journal[p.id_number], divisions) for p in plan.persons}
     yield (
         "registry_persons",
         [
@@ -137,7 +147,7 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
     yield (
         "registry_search_keys",
         [
-            (k, person_ids[p.id_number], _jurisdiction(plan.journal[p.id_number], divisions))
+            (k, person_ids[p.id_number], jurisdictions[p.id_number])
             for p in plan.persons
             for k in search_keys(p.name)
         ],
@@ -173,6 +183,8 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
                 )
             )
         assert status is not None
+        key = (jurisdictions[p.id_number] or "", status.value)
+        tally[key] = tally.get(key, 0) + 1
         here = current.get(p.id_number) if status is RegistrationStatus.ACTIVE else None
         states.append(
             (
@@ -273,11 +285,12 @@ def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = Non
                     failure.append(exc)
 
     person_ids: list[int] = []
+    tally: dict[tuple[str, str], int] = {}
     s.connection()  # the transaction's connection, opened here, not in the writer
     thread = threading.Thread(target=writer, name="registry-bulk-writer", daemon=True)
     thread.start()
     try:
-        for table, rows in iter_rows(s, plan):
+        for table, rows in iter_rows(s, plan, tally):
             if failure:
                 break
             counts[table] = len(rows)
@@ -290,4 +303,5 @@ def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = Non
     if failure:
         raise failure[0]
     seed_counters(s, person_ids)
+    add_counts(s, tally)
     return {name: counts.get(table, 0) for table, name in COUNT_NAMES.items()}
