@@ -13,6 +13,7 @@ The load itself uses each backend's fast path (``bulk``): COPY on PostgreSQL, ex
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from collections import defaultdict
@@ -21,6 +22,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from tongban.audit.service import record_batch
 from tongban.core.clock import Clock, SystemClock
@@ -382,21 +386,28 @@ def import_records(
     report.rejected_lines = sorted(rejected)
     plan = _plan(checker, rejected, actor=actor, now=now)
     t1 = time.perf_counter()
-    with db.transaction() as s:
-        counts = bulk.load(s, plan, progress=progress)
-        if listener is not None:
-            # One call for the whole import: the exchange batches it into a few envelopes.
-            listener(s, _changes(plan, now))
-        record_batch(
-            s,
-            actor=actor,
-            action="registry.import.run",
-            object_type="registry",
-            batch_id=batch_id or uuid.uuid4().hex,
-            count=counts["persons"],
-            at=now,
-            source=source,
-        )
+    try:
+        with db.transaction() as s:
+            _check_still_free(s, plan)
+            counts = bulk.load(s, plan, progress=progress)
+            if listener is not None:
+                # One call for the whole import: the exchange batches it into a few envelopes.
+                listener(s, _changes(plan, now))
+            record_batch(
+                s,
+                actor=actor,
+                action="registry.import.run",
+                object_type="registry",
+                batch_id=batch_id or uuid.uuid4().hex,
+                count=counts["persons"],
+                at=now,
+                source=source,
+            )
+    except Exception as exc:
+        if not _lost_race(exc):
+            raise
+        # A concurrent import or registration committed one of these numbers while this load ran.
+        raise Conflict(RACE) from None
     report.seconds["load"] = time.perf_counter() - t1
     report.households = counts["households"]
     report.persons = counts["persons"]
@@ -404,6 +415,41 @@ def import_records(
     report.journal = counts["journal"]
     report.search_keys = counts["search_keys"]
     return report
+
+
+RACE = N_(
+    "Some of these ID numbers or household numbers were registered by someone else while the file was "
+    "being imported: nothing was imported. Import the file again to see which records are affected."
+)
+# SQLSTATEs of a load that lost to a concurrent writer: unique violation, deadlock, serialization failure.
+_RACE_STATES = frozenset({"23505", "40P01", "40001"})
+
+
+def _check_still_free(s: Session, plan: bulk.Plan) -> None:
+    """Inside the load's transaction, the numbers checked before must still be free.
+
+    On SQLite the writing transaction holds the database, so this check is final. On PostgreSQL a
+    concurrent transaction not yet committed is invisible here: its unique keys make the COPY wait for it
+    and then fail, which ``_lost_race`` turns into the same ``Conflict``.
+    """
+    if store.is_empty(s):
+        return
+    if store.existing_household_numbers(s, [h.number for h in plan.households]) or store.existing_id_numbers(
+        s, [p.id_number for p in plan.persons]
+    ):
+        raise Conflict(RACE)
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` (from SQLAlchemy or straight from the driver, as COPY raises) is a unique key taken by
+    a concurrent writer, or a deadlock or serialization failure with one."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    if isinstance(exc, DBAPIError):
+        if isinstance(exc.orig, sqlite3.IntegrityError):
+            return "UNIQUE" in str(exc.orig)
+        return getattr(exc.orig, "sqlstate", None) in _RACE_STATES
+    return getattr(exc, "sqlstate", None) in _RACE_STATES
 
 
 def _changes(plan: bulk.Plan, now: datetime) -> list[RegistrationChange]:
