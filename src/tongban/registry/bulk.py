@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from tongban.registry.domain import RegistrationStatus, Relation, next_status
 from tongban.registry.names import search_keys
-from tongban.registry.store import HOUSEHOLDS, add_counts
 from tongban.registry.records import HouseholdRec, JournalRec, MembershipRec, PersonRec
+from tongban.registry.store import HOUSEHOLDS, add_counts
 
 # Tables in load order (foreign keys point backwards), with the columns rows are built in.
 COLUMNS: dict[str, tuple[str, ...]] = {

@@ -186,9 +186,7 @@ def add_count(s: Session, division_code: str, status: str, delta: int) -> None:
 
 def add_counts(s: Session, deltas: dict[tuple[str, str], int]) -> None:
     """Add each delta to its maintained count: one upsert per row, in key order (no deadlocks)."""
-    rows = [
-        {"division_code": d, "status": st, "total": n} for (d, st), n in sorted(deltas.items()) if n != 0
-    ]
+    rows = [{"division_code": d, "status": st, "total": n} for (d, st), n in sorted(deltas.items()) if n != 0]
     if not rows:
         return
     ins = insert_for(s)(RegistryCount)
@@ -211,7 +209,9 @@ def counts(s: Session, division_prefix: str = "") -> list[tuple[str, str, int]]:
             RegistryCount.division_code >= division_prefix,
             RegistryCount.division_code < prefix_upper_bound(division_prefix),
         )
-    return [(d, st, n) for d, st, n in s.execute(q.order_by(RegistryCount.division_code, RegistryCount.status))]
+    return [
+        (d, st, n) for d, st, n in s.execute(q.order_by(RegistryCount.division_code, RegistryCount.status))
+    ]
 
 
 def recount(s: Session) -> dict[tuple[str, str], int]:
@@ -227,7 +227,9 @@ def recount(s: Session) -> dict[tuple[str, str], int]:
     )
     found: dict[tuple[str, str], int] = {}
     for d, st, n in s.execute(
-        sa.select(jurisdiction, PersonState.status, sa.func.count()).group_by(jurisdiction, PersonState.status)
+        sa.select(jurisdiction, PersonState.status, sa.func.count()).group_by(
+            jurisdiction, PersonState.status
+        )
     ):
         found[(d, st)] = n
     for d, n in s.execute(
