@@ -94,6 +94,9 @@ def test_concurrent_imports_on_postgresql_one_wins_the_other_is_a_conflict(
     unique-violation traceback, and none of its rows stay."""
     settings = Settings(data_dir=tmp_path, db_pool_size=6)
     db = Database(pg_url, settings)
+    # A node with records already: the loads keep their indexes (an empty node's first load rebuilds them,
+    # and its table locks make the second import wait before its check instead).
+    import_records(db, family("H0", [21]), node_code="110000", clock=FixedClock(NOW))
     waiting = threading.Event()
     a_loading = threading.Event()
     outcome: dict[str, BaseException | None] = {}
@@ -133,7 +136,7 @@ def test_concurrent_imports_on_postgresql_one_wins_the_other_is_a_conflict(
         assert waiting.is_set(), "the second import never waited on the first"
         assert outcome["a"] is None
         assert isinstance(outcome["b"], Conflict), outcome["b"]
-        assert numbers(db) == ({"H1"}, {new_id(seq=11), new_id(seq=13)})
+        assert numbers(db) == ({"H0", "H1"}, {new_id(seq=21), new_id(seq=11), new_id(seq=13)})
         assert consistent_counts(db)
     finally:
         db.dispose()

@@ -388,8 +388,8 @@ def import_records(
     t1 = time.perf_counter()
     try:
         with db.transaction() as s:
-            _check_still_free(s, plan)
-            counts = bulk.load(s, plan, progress=progress)
+            empty = _check_still_free(s, plan)
+            counts = bulk.load(s, plan, progress=progress, build_indexes_after=empty)
             if listener is not None:
                 # One call for the whole import: the exchange batches it into a few envelopes.
                 listener(s, _changes(plan, now))
@@ -425,19 +425,20 @@ RACE = N_(
 _RACE_STATES = frozenset({"23505", "40P01", "40001"})
 
 
-def _check_still_free(s: Session, plan: bulk.Plan) -> None:
+def _check_still_free(s: Session, plan: bulk.Plan) -> bool:
     """Inside the load's transaction, the numbers checked before must still be free.
 
     On SQLite the writing transaction holds the database, so this check is final. On PostgreSQL a
     concurrent transaction not yet committed is invisible here: its unique keys make the COPY wait for it
-    and then fail, which ``_lost_race`` turns into the same ``Conflict``.
+    and then fail, which ``_lost_race`` turns into the same ``Conflict``. Returns whether the node is empty.
     """
     if store.is_empty(s):
-        return
+        return True
     if store.existing_household_numbers(s, [h.number for h in plan.households]) or store.existing_id_numbers(
         s, [p.id_number for p in plan.persons]
     ):
         raise Conflict(RACE)
+    return False
 
 
 def _lost_race(exc: BaseException) -> bool:
