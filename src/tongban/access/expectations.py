@@ -43,6 +43,8 @@ ROUTES: dict[str, str | None] = {
     "POST /people/": "registry.person.search",
     "POST /people/results": "registry.person.search",
     "GET /people/p/{person_id}": "registry.person.read",
+    "POST /people/households/{number}/address": "registry.household.update",
+    "POST /people/households/{number}/head": "registry.household.update",
     # registry
     "POST /api/v1/registry/households": "registry.household.update",
     "GET /api/v1/registry/households/{number}": "registry.household.read",
