@@ -10,8 +10,10 @@ transaction holds the database exclusively, so nobody else can take them meanwhi
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from queue import Queue
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from tongban.core.db import Base
 from tongban.registry.domain import RegistrationStatus, Relation, next_status
-from tongban.registry.names import search_keys
+from tongban.registry.names import keys_of_names, search_keys
 from tongban.registry.records import HouseholdRec, JournalRec, MembershipRec, PersonRec
 from tongban.registry.store import HOUSEHOLDS, add_counts
 
@@ -49,6 +51,53 @@ COUNT_NAMES = {
 }
 
 
+class BackgroundKeys:
+    """Search keys of the names of a large import, computed in a worker process while it checks and builds.
+
+    Generating search keys (every pinyin reading of every name) is the largest piece of Python work of a
+    load and needs no database, so on a machine with a second core it runs there, overlapping the checks.
+    Names are sent in chunks as they are read; nothing starts below ``start_at`` names (a small import would
+    only pay for starting the process). ``keys()`` waits for the results; ``close()`` ends the worker.
+    """
+
+    def __init__(self, *, start_at: int = 20_000, chunk: int = 5_000) -> None:
+        self.start_at = start_at
+        self.chunk = chunk
+        self._pending: list[str] = []
+        self._futures: list[tuple[list[str], Future[list[list[str]]]]] = []
+        self._pool: ProcessPoolExecutor | None = None
+        self._seen = 0
+
+    def add(self, name: str) -> None:
+        self._pending.append(name)
+        self._seen += 1
+        if self._seen >= self.start_at and len(self._pending) >= self.chunk:
+            self._submit()
+
+    def _submit(self) -> None:
+        if not self._pending:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        names, self._pending = self._pending, []
+        self._futures.append((names, self._pool.submit(keys_of_names, names)))
+
+    def keys(self) -> dict[str, list[str]]:
+        """Keys by name of every name added (computed here for what was never sent)."""
+        if self._seen < self.start_at:
+            return {}
+        self._submit()
+        found: dict[str, list[str]] = {}
+        for names, future in self._futures:
+            found.update(zip(names, future.result(), strict=True))
+        return found
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 @dataclass
 class Plan:
     households: list[HouseholdRec] = field(default_factory=list)
@@ -56,6 +105,7 @@ class Plan:
     memberships: list[MembershipRec] = field(default_factory=list)
     journal: dict[str, list[JournalRec]] = field(default_factory=dict)  # by ID number, in order
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    keys: BackgroundKeys | None = None  # search keys computed elsewhere meanwhile (large imports)
 
 
 def reserve_ids(s: Session, table: str, n: int) -> list[int]:
@@ -145,12 +195,13 @@ def iter_rows(
         ],
     )
     yield "registry_memberships", memberships
+    known = plan.keys.keys() if plan.keys is not None else {}
     yield (
         "registry_search_keys",
         [
             (k, person_ids[p.id_number], jurisdictions[p.id_number])
             for p in plan.persons
-            for k in search_keys(p.name)
+            for k in (known.get(p.name) or search_keys(p.name))
         ],
     )
     states: list[tuple[Any, ...]] = []

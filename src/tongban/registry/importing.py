@@ -12,6 +12,7 @@ The load itself uses each backend's fast path (``bulk``): COPY on PostgreSQL, ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -333,13 +334,15 @@ def import_records(
     source: str | None = None,
     batch_id: str | None = None,
     listener: RegistrationListener | None = None,
+    parallel_keys_from: int = 20_000,
 ) -> ImportReport:
     """Check ``records`` as a whole and load them into the node's database in one transaction.
 
     ``records`` are parsed JSON objects of the format (``numbered``: ``(line, object)`` pairs, as
     ``read_jsonl`` yields; otherwise the n-th record is line n). Raises ``ImportRefused`` listing every
     bad record when any is bad and ``skip_invalid`` is false; then nothing is written. The import is
-    audited as one batch (``source``: the file's name, ``batch_id``: given or generated).
+    audited as one batch (``source``: the file's name, ``batch_id``: given or generated). From
+    ``parallel_keys_from`` persons on, their search keys are computed in a worker process meanwhile.
     """
     clock = clock or SystemClock()
     now = clock.now()
@@ -352,12 +355,40 @@ def import_records(
     pairs: Iterable[tuple[int, object]] = (
         records if numbered else enumerate(records, start=1)  # type: ignore[assignment]
     )
+    with contextlib.closing(bulk.BackgroundKeys(start_at=parallel_keys_from)) as keys:
+        return _import_checked(
+            db, pairs, keys, reader=reader, checker=checker, report=report, t0=t0, skip_invalid=skip_invalid,
+            actor=actor, now=now, progress=progress, listener=listener, batch_id=batch_id, source=source,
+        )  # fmt: skip
+
+
+def _import_checked(
+    db: Database,
+    pairs: Iterable[tuple[int, object]],
+    keys: bulk.BackgroundKeys,
+    *,
+    reader: RecordReader,
+    checker: _Checker,
+    report: ImportReport,
+    t0: float,
+    skip_invalid: bool,
+    actor: str,
+    now: datetime,
+    progress: Callable[[int], None] | None,
+    listener: RegistrationListener | None,
+    batch_id: str | None,
+    source: str | None,
+) -> ImportReport:
+    """The body of ``import_records``: read and check every record, then load the good ones."""
     for line, raw in pairs:
         if isinstance(raw, RecordError):
             checker.fail(line, raw.message, **raw.params)
             continue
         try:
-            checker.add(reader.read(line, raw))
+            rec = reader.read(line, raw)
+            checker.add(rec)
+            if isinstance(rec, PersonRec):
+                keys.add(rec.name)
         except RecordError as exc:
             checker.fail(line, exc.message, **exc.params)
             owner = raw.get("id_number") if isinstance(raw, Mapping) else None
@@ -385,6 +416,7 @@ def import_records(
     rejected = checker.rejected_lines()
     report.rejected_lines = sorted(rejected)
     plan = _plan(checker, rejected, actor=actor, now=now)
+    plan.keys = keys
     t1 = time.perf_counter()
     try:
         with db.transaction() as s:

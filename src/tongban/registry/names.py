@@ -122,3 +122,8 @@ def prefix_upper_bound(prefix: str) -> str:
     if nxt > 0x10FFFF:
         return prefix + "\U0010ffff"
     return prefix[:-1] + chr(nxt)
+
+
+def keys_of_names(names: list[str]) -> list[list[str]]:
+    """``search_keys`` of each name, in order (a worker process's task: see ``bulk.BackgroundKeys``)."""
+    return [search_keys(name) for name in names]
