@@ -324,6 +324,12 @@ def secondary_indexes() -> list[sa.Index]:
     return sorted((ix for t in tables for ix in t.indexes if not ix.unique), key=lambda ix: str(ix.name))
 
 
+def foreign_keys() -> list[sa.ForeignKeyConstraint]:
+    """The foreign keys of the loaded tables."""
+    tables = [Base.metadata.tables[name] for name in COLUMNS]
+    return sorted((fk for t in tables for fk in t.foreign_key_constraints), key=lambda fk: str(fk.name))
+
+
 def load(
     s: Session,
     plan: Plan,
@@ -337,10 +343,16 @@ def load(
     (COPY, index and foreign-key maintenance) overlaps the building in Python; the session's connection
     is used by that thread alone until it is done.
 
-    ``build_indexes_after`` (a load into an empty node): the secondary indexes are dropped first and built
-    once over all the rows at the end, in the same transaction, instead of being maintained row by row.
+    ``build_indexes_after`` (a load into an empty node): the secondary indexes (and on PostgreSQL the foreign
+    keys among these tables) are dropped first and built (checked) once over all the rows at the end, in the
+    same transaction, instead of being maintained row by row.
     """
     indexes = secondary_indexes() if build_indexes_after else []
+    # On PostgreSQL the foreign keys among the loaded tables are checked once, as a whole, when they are
+    # added back at the end, instead of by a trigger per row. (SQLite cannot drop a constraint in place.)
+    keys = foreign_keys() if indexes and s.get_bind().dialect.name == "postgresql" else []
+    for fk in keys:
+        s.execute(sa.schema.DropConstraint(fk))
     for ix in indexes:
         ix.drop(s.connection())
     advance = progress or (lambda _n: None)
@@ -378,6 +390,8 @@ def load(
         s.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
     for ix in indexes:
         ix.create(s.connection())
+    for fk in keys:
+        s.execute(sa.schema.AddConstraint(fk))
     seed_counters(s, person_ids)
     add_counts(s, tally)
     return {name: counts.get(table, 0) for table, name in COUNT_NAMES.items()}
