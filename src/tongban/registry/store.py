@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -179,9 +180,29 @@ def last_division(s: Session, person_id: int) -> str | None:
     ).scalar_one_or_none()
 
 
+_COUNT_DELTAS = "tongban.registry.count_deltas"
+
+
 def add_count(s: Session, division_code: str, status: str, delta: int) -> None:
-    """Add ``delta`` to the maintained count of (division, status) in the caller's transaction."""
-    add_counts(s, {(division_code, status): delta})
+    """Add ``delta`` to the maintained count of (division, status) when the caller's transaction commits.
+
+    The deltas of a transaction are summed and written just before it commits, in key order: every writer
+    locks counter rows last and in the same order, so two moves in opposite directions cannot deadlock on
+    them, and a move within one county writes nothing."""
+    deltas: dict[tuple[str, str], int] = s.info.setdefault(_COUNT_DELTAS, {})
+    deltas[(division_code, status)] = deltas.get((division_code, status), 0) + delta
+
+
+@event.listens_for(Session, "before_commit")
+def _write_count_deltas(s: Session) -> None:
+    deltas = s.info.pop(_COUNT_DELTAS, None)
+    if deltas:
+        add_counts(s, deltas)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_count_deltas(s: Session) -> None:
+    s.info.pop(_COUNT_DELTAS, None)
 
 
 def add_counts(s: Session, deltas: dict[tuple[str, str], int]) -> None:
