@@ -231,7 +231,9 @@ def iter_rows(
                     j.case_ref,
                     json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None,
                     j.actor,
-                    _instant(j.recorded_at) if j.recorded_at is not None else default_at,
+                    default_at
+                    if j.recorded_at is None or j.recorded_at is plan.recorded_at
+                    else _instant(j.recorded_at),
                 )
             )
         assert status is not None
