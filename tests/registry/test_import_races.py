@@ -169,3 +169,34 @@ def test_concurrent_overlapping_imports_leave_exactly_one(database: Database) ->
     expected = {r["id_number"] for r in files[winners[0]] if r["type"] == "person"}
     assert numbers(database)[1] == expected
     assert consistent_counts(database)
+
+
+def test_the_command_says_so_when_it_loses_the_race(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tongban.cli import app
+
+    plan = importing._plan
+    settings = Settings(data_dir=tmp_path)
+    node = NodeContext(code="110000", name="北京市", db=database, settings=settings, clock=FixedClock(NOW))
+
+    def register_meanwhile(*args: Any, **kw: Any) -> Any:
+        service.create_household(
+            node, actor=ACTOR, number="H1", kind="family", address="别处", division_code="110105"
+        )
+        return plan(*args, **kw)
+
+    monkeypatch.setattr(importing, "_plan", register_meanwhile)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in family("H1", [11])), "utf-8")
+    result = CliRunner().invoke(
+        app, ["registry", "import", str(src), "--node", "110000", "--db", database.url, "--lang", "en"]
+    )
+    assert result.exit_code == 1
+    assert "registered by someone else" in result.output and "nothing was imported" in result.output
+    assert "Traceback" not in result.output and "IntegrityError" not in result.output
+    assert numbers(database) == ({"H1"}, set())
