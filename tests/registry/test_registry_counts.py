@@ -8,6 +8,8 @@ import threading
 from datetime import date
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from tongban.core.clock import FixedClock
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
@@ -120,3 +122,21 @@ def test_moves_in_opposite_directions_at_once_keep_counts_right(pg_url: str, tmp
         }
     finally:
         db.dispose()
+
+
+def test_the_migration_fills_the_counts_of_a_node_with_records(node: NodeContext) -> None:
+    from alembic import command
+
+    from tongban.core import migrate
+
+    build_history(node)
+    expected = maintained(node.db)
+    cfg = migrate.alembic_config()
+    with node.db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "87df22b826b3")  # the registry before the counts existed
+    node.db.engine.dispose()
+    with node.db.engine.connect() as conn:
+        assert "registry_counts" not in sa.inspect(conn).get_table_names()
+    migrate.upgrade(node.db)
+    assert maintained(node.db) == expected == recounted(node.db)
