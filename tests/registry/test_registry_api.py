@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from tongban.core.db import Database
 
 from ..access.helpers import Env, add, make_env, signed_in
 from .registry_helpers import new_id
+
+_CHILD_BORN = date(2010, 3, 3)
 
 API = "/api/v1/registry"
 
@@ -139,3 +142,79 @@ def test_every_write_is_audited(database: Database, tmp_path: Path) -> None:
     with database.session() as s:
         actions = s.execute(sa.select(AuditRow.action).order_by(AuditRow.seq)).scalars().all()
     assert "registry.household.create" in actions and "registry.person.moved_in" in actions
+
+
+def test_household_address_and_head_through_the_api(database: Database, tmp_path: Path) -> None:
+    env = make_env(database, tmp_path)
+    client, h = reviewer(env)
+    household(client, h)
+    head = register(client, h).json()
+    child = register(
+        client, h, relation="child", name="小明", id_number=new_id(born=_CHILD_BORN, seq=13),
+        birth_date=_CHILD_BORN.isoformat(), on_date="2020-01-02",
+    ).json()  # fmt: skip
+
+    fixed = client.post(
+        f"{API}/households/H1/address-corrections",
+        json={"address": "朝阳区测试路2号", "reason": "门牌整编"},
+        headers=h,
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["address"] == "朝阳区测试路2号"
+    same = client.post(
+        f"{API}/households/H1/address-corrections",
+        json={"address": "朝阳区测试路2号", "reason": "x"},
+        headers=h,
+    )
+    assert same.status_code == 422 and same.headers["content-type"].startswith("application/problem+json")
+
+    outsider = client.post(
+        f"{API}/households/H1/head",
+        json={"new_head_person_id": 999999, "old_head_relation": "parent", "reason": "x"},
+        headers=h,
+    )
+    assert outsider.status_code == 409 and outsider.json()["code"] == "conflict"
+    changed = client.post(
+        f"{API}/households/H1/head",
+        json={"new_head_person_id": child["person_id"], "old_head_relation": "parent", "reason": "户主变更"},
+        headers=h,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["head_person_id"] == child["person_id"]
+    assert [m["relation"] for m in changed.json()["members"]] == ["head", "parent"]
+    journal = client.get(f"{API}/households/H1/journal").json()
+    assert [e["event"] for e in journal] == ["address_corrected", "head_changed"]
+    assert journal[0]["detail"]["old"] == "朝阳区测试路1号"
+    assert journal[1]["detail"]["old_head_person_id"] == head["person_id"]
+
+    counts = client.get(f"{API}/counts").json()
+    assert counts == {
+        "persons": {"active": 2},
+        "households": 1,
+        "divisions": [{"division_code": "110105", "persons": {"active": 2}, "households": 1}],
+    }
+
+
+def test_household_changes_and_counts_stay_in_the_jurisdiction(database: Database, tmp_path: Path) -> None:
+    env = make_env(database, tmp_path)
+    client, h = reviewer(env)
+    household(client, h)
+    register(client, h)
+    other, oh = reviewer(env, "110108")
+    assert household(other, oh, "H2", division="110108").status_code == 201
+    refused = other.post(
+        f"{API}/households/H1/address-corrections", json={"address": "别处", "reason": "x"}, headers=oh
+    )
+    assert refused.status_code == 404
+    assert other.get(f"{API}/households/H1/journal").status_code == 404
+    assert other.get(f"{API}/counts").json() == {
+        "persons": {},
+        "households": 1,
+        "divisions": [{"division_code": "110108", "persons": {}, "households": 1}],
+    }
+    clerk, _ = signed_in(env, add(env, Role.WINDOW_CLERK, "clerk1", division="110105"))
+    assert clerk.get(f"{API}/counts").json()["persons"] == {"active": 1}
+    assert (
+        clerk.post(f"{API}/households/H1/head", json={"new_head_person_id": 1, "reason": "x"}).status_code
+        == 403
+    )

@@ -1,4 +1,4 @@
-"""`tongban bench load` and `tongban bench search` run on both backends and report the harness's shape."""
+"""`tongban bench load`, `search` and `counts` run on both backends and report the harness's shape."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ def test_load_then_search_report_figure_baseline_and_ratio(database: Database) -
     assert searched["workload"] == "search"
     assert set(searched["latency_ms"]) == {"p50", "p95", "p99"}
     assert searched["details"]["persons"] == 40 and searched["details"]["queries_with_hits"] == 10
+
+    counted = run("counts", "--db", database.url, "--repeat", "3")
+    assert counted["workload"] == "counts" and counted["ratio"] > 0
+    assert set(counted["latency_ms"]) == {"p50", "p95", "p99"}
+    assert counted["details"]["persons"] == 40
 
 
 def test_load_refuses_a_node_that_has_records(database: Database) -> None:

@@ -146,3 +146,24 @@ def test_reasons_are_given_in_the_operators_language(node: NodeContext) -> None:
     (error,) = refused.value.errors
     assert error.text("en") == "Unknown division code 119999."
     assert "119999" in error.text("zh_CN") and error.text("zh_CN") != error.text("en")
+
+
+def test_a_first_import_puts_back_every_index_and_foreign_key(node: NodeContext) -> None:
+    """A load into an empty node builds its secondary indexes (and foreign keys) at the end: all are back."""
+
+    def schema() -> dict[str, tuple[list[str], list[str]]]:
+        with node.db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            return {
+                t: (
+                    sorted(str(ix["name"]) for ix in inspector.get_indexes(t)),
+                    sorted(str(fk["name"]) for fk in inspector.get_foreign_keys(t)),
+                )
+                for t in inspector.get_table_names()
+                if t.startswith("registry_")
+            }
+
+    before = schema()
+    load(node, good_file())
+    assert schema() == before
+    assert any(before[t][0] for t in before) and any(before[t][1] for t in before)

@@ -114,6 +114,7 @@ _CLERK = (
     Grant("registry.person.read", Scope.COUNTY),
     Grant("registry.person.search", Scope.COUNTY),
     Grant("registry.household.read", Scope.COUNTY),
+    Grant("registry.counts.read", Scope.COUNTY),
     Grant("cases.case.create", Scope.OFFICE),
     Grant("cases.case.read", Scope.OFFICE),
     Grant("cases.case.update", Scope.OFFICE),
@@ -143,6 +144,7 @@ _COUNTY_SUPERVISOR = (
     Grant("registry.person.read", Scope.COUNTY),
     Grant("registry.person.search", Scope.COUNTY),
     Grant("registry.household.read", Scope.COUNTY),
+    Grant("registry.counts.read", Scope.COUNTY),
     Grant("cases.case.read", Scope.COUNTY),
     Grant("access.user.read", Scope.COUNTY),
     Grant("access.user.manage", Scope.COUNTY),
@@ -161,6 +163,7 @@ _PROVINCIAL_ADMIN = (
     Grant("cases.matter.manage", Scope.PROVINCE),
     Grant("exchange.*.*", Scope.PROVINCE),
     Grant("registry.import.run", Scope.PROVINCE),
+    Grant("registry.counts.read", Scope.PROVINCE),
     Grant("supervision.report.read", Scope.PROVINCE),
 )
 _NATIONAL_SUPERVISOR = (
@@ -168,6 +171,7 @@ _NATIONAL_SUPERVISOR = (
     Grant("access.log.read", Scope.NATION),
     Grant("audit.log.read", Scope.NATION),
     Grant("cases.case.read", Scope.NATION),
+    Grant("registry.counts.read", Scope.NATION),
     Grant("supervision.report.read", Scope.NATION),
 )
 _CITIZEN = (

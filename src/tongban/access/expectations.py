@@ -43,9 +43,15 @@ ROUTES: dict[str, str | None] = {
     "POST /people/": "registry.person.search",
     "POST /people/results": "registry.person.search",
     "GET /people/p/{person_id}": "registry.person.read",
+    "POST /people/households/{number}/address": "registry.household.update",
+    "POST /people/households/{number}/head": "registry.household.update",
     # registry
     "POST /api/v1/registry/households": "registry.household.update",
     "GET /api/v1/registry/households/{number}": "registry.household.read",
+    "GET /api/v1/registry/households/{number}/journal": "registry.household.read",
+    "POST /api/v1/registry/households/{number}/address-corrections": "registry.household.update",
+    "POST /api/v1/registry/households/{number}/head": "registry.household.update",
+    "GET /api/v1/registry/counts": "registry.counts.read",
     "POST /api/v1/registry/persons": "registry.person.update",
     "POST /api/v1/registry/persons/lookup": "registry.person.read",
     "GET /api/v1/registry/persons/{person_id}": "registry.person.read",
@@ -192,6 +198,9 @@ EXPECTED: dict[str, dict[Role, Scope | None]] = {
     "registry.household.read": row(clerk=COUNTY, reviewer=COUNTY, head=COUNTY, county=COUNTY, citizen=OWN),
     "registry.household.update": row(reviewer=COUNTY, head=COUNTY),
     "registry.import.run": row(admin=PROV),
+    "registry.counts.read": row(
+        clerk=COUNTY, reviewer=COUNTY, head=COUNTY, county=COUNTY, admin=PROV, national=NATION
+    ),
     "cases.case.create": row(clerk=OFFICE, reviewer=OFFICE, head=OFFICE, citizen=OWN, enterprise=OWN),
     "cases.case.read": row(
         clerk=OFFICE,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tongban.access.masking import present_id
 from tongban.access.web import CurrentUser, ensure_in_scope, record_view, scope_filter
-from tongban.core.errors import Forbidden, NotFound
+from tongban.core.errors import Conflict, Forbidden, NotFound
 from tongban.core.i18n import N_
 from tongban.core.routing import RowId, requires
 from tongban.registry import queries, service
@@ -32,6 +32,7 @@ PERSON_UPDATE = "registry.person.update"
 PERSON_SEARCH = "registry.person.search"
 HOUSEHOLD_READ = "registry.household.read"
 HOUSEHOLD_UPDATE = "registry.household.update"
+COUNTS_READ = "registry.counts.read"
 
 ID_EXAMPLE = ["11010519491231002X"]
 
@@ -192,6 +193,50 @@ class StatusRead(BaseModel):
     division_code: str | None
 
 
+class AddressCorrectionCreate(_Schema):
+    address: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=200)
+    on_date: date | None = None
+    case_ref: str | None = Field(default=None, max_length=64)
+
+
+class HeadChangeCreate(_Schema):
+    """A current, active member becomes the head; the old head (if any) takes ``old_head_relation``."""
+
+    new_head_person_id: int = Field(ge=1)
+    old_head_relation: Relation | None = None
+    reason: str = Field(min_length=1, max_length=200)
+    on_date: date | None = None
+    case_ref: str | None = Field(default=None, max_length=64)
+
+
+class HouseholdJournalEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    event: str
+    on_date: date
+    reason: str | None
+    case_ref: str | None
+    detail: dict[str, Any] | None
+    actor: str
+    recorded_at: datetime
+
+
+class DivisionCountsRead(BaseModel):
+    division_code: str
+    persons: dict[str, int]
+    households: int
+
+
+class CountsRead(BaseModel):
+    """Persons by registration status and households, in the user's jurisdiction, per division and in all."""
+
+    persons: dict[str, int]
+    households: int
+    divisions: list[DivisionCountsRead]
+
+
 class IdNumberCreate(_Schema):
     area: str = Field(pattern=r"^\d{6}$")
     birth_date: date
@@ -280,6 +325,72 @@ def create_household(
 @router.get("/households/{number}", dependencies=[requires(HOUSEHOLD_READ)])
 def read_household(number: str, request: Request, node: CurrentNode, user: CurrentUser) -> HouseholdRead:
     return _household_read(_household_in_scope(request, node, user, number), user)
+
+
+@router.get("/households/{number}/journal", dependencies=[requires(HOUSEHOLD_READ)])
+def read_household_journal(
+    number: str, request: Request, node: CurrentNode, user: CurrentUser
+) -> list[HouseholdJournalEntryRead]:
+    _household_in_scope(request, node, user, number)
+    entries = queries.household_journal(node, actor=user.id, number=number)
+    return [HouseholdJournalEntryRead.model_validate(e) for e in entries]
+
+
+@router.post("/households/{number}/address-corrections", dependencies=[requires(HOUSEHOLD_UPDATE)])
+def correct_household_address(
+    number: str, body: AddressCorrectionCreate, request: Request, node: CurrentNode, user: CurrentUser
+) -> HouseholdRead:
+    _household_in_scope(request, node, user, number)
+    done = service.correct_household_address(
+        node,
+        actor=user.id,
+        household_number=number,
+        address=body.address,
+        reason=body.reason,
+        on_date=body.on_date,
+        case_ref=body.case_ref,
+    )
+    return _household_read(done, user)
+
+
+@router.post("/households/{number}/head", dependencies=[requires(HOUSEHOLD_UPDATE)])
+def change_household_head(
+    number: str, body: HeadChangeCreate, request: Request, node: CurrentNode, user: CurrentUser
+) -> HouseholdRead:
+    """Make a member the head. The new head is named by person id: a member of the household, or refused."""
+    _household_in_scope(request, node, user, number)
+    try:
+        new_head = queries.get_person_by_ref(node, actor=user.id, person_id=body.new_head_person_id)
+    except NotFound:
+        raise Conflict(N_("The new head must be an active member of the household.")) from None
+    done = service.change_household_head(
+        node,
+        actor=user.id,
+        household_number=number,
+        new_head_id_number=new_head.id_number,
+        old_head_relation=body.old_head_relation,
+        reason=body.reason,
+        on_date=body.on_date,
+        case_ref=body.case_ref,
+    )
+    return _household_read(done, user)
+
+
+@router.get("/counts", dependencies=[requires(COUNTS_READ)])
+def read_counts(request: Request, node: CurrentNode, user: CurrentUser) -> CountsRead:
+    """Persons by status and households in the user's jurisdiction (a county clerk: their county)."""
+    _, prefix = scope_filter(request)
+    if prefix is None:  # pragma: no cover - every role granted the action has a territorial scope
+        raise Forbidden(N_("You may not do this."))
+    counts = queries.registry_counts(node, actor=user.id, division_prefix=prefix)
+    return CountsRead(
+        persons=counts.persons,
+        households=counts.households,
+        divisions=[
+            DivisionCountsRead(division_code=d.division_code, persons=d.persons, households=d.households)
+            for d in counts.divisions
+        ],
+    )
 
 
 @router.post("/persons", status_code=201, dependencies=[requires(PERSON_UPDATE)])

@@ -272,6 +272,54 @@ def search(
     )
 
 
+# -------------------------------------------------------------------------------------------- counts
+def counts(
+    db: DbOpt,
+    node: NodeOpt = "110000",
+    repeat: Annotated[int, typer.Option("--repeat", min=3, help="How many times to read each.")] = 20,
+    within: Annotated[str, typer.Option(help="Read as a clerk of this division prefix (e.g. 110105).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Reading the registry counts (maintained rows) against counting them from the current state."""
+    settings = Settings()
+    database = Database(db, settings)
+    ctx = NodeContext(code=node, name=node, db=database, settings=settings, clock=SystemClock())
+    try:
+        ours: list[float] = []
+        full: list[float] = []
+        for _ in range(repeat):  # alternate, so that the machine's load weighs on both alike
+            ours.append(_timed(lambda: queries.registry_counts(ctx, actor="bench", division_prefix=within)))
+
+            def recount() -> None:
+                with database.session() as s:
+                    store.recount(s)
+
+            full.append(_timed(recount))
+        with database.session() as s:
+            persons = s.execute(sa.select(sa.func.count()).select_from(Person)).scalar_one()
+    finally:
+        database.dispose()
+    mine, base = percentiles(ours), percentiles(full)
+    report(
+        BenchResult(
+            workload="counts",
+            figure=Measure("maintained counts read p50", mine["p50"], "ms"),
+            baseline=Measure("full recount (GROUP BY over the current state) p50", base["p50"], "ms"),
+            ratio=round(base["p50"] / mine["p50"], 1) if mine["p50"] > 0 else 0.0,
+            latency_ms=mine,
+            details={
+                "backend": database.backend,
+                "persons": persons,
+                "repeat": repeat,
+                "within": within or "whole node",
+                "recount_latency_ms": base,
+            },
+        ),
+        as_json,
+    )
+
+
 def register(bench_app: typer.Typer) -> None:
     bench_app.command("load")(load)
     bench_app.command("search")(search)
+    bench_app.command("counts")(counts)

@@ -10,8 +10,10 @@ transaction holds the database exclusively, so nobody else can take them meanwhi
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from queue import Queue
@@ -20,9 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tongban.core.db import Base
 from tongban.registry.domain import RegistrationStatus, Relation, next_status
-from tongban.registry.names import search_keys
+from tongban.registry.names import keys_of_names, search_keys
 from tongban.registry.records import HouseholdRec, JournalRec, MembershipRec, PersonRec
+from tongban.registry.store import HOUSEHOLDS, add_counts
 
 # Tables in load order (foreign keys point backwards), with the columns rows are built in.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -47,6 +51,53 @@ COUNT_NAMES = {
 }
 
 
+class BackgroundKeys:
+    """Search keys of the names of a large import, computed in a worker process while it checks and builds.
+
+    Generating search keys (every pinyin reading of every name) is the largest piece of Python work of a
+    load and needs no database, so on a machine with a second core it runs there, overlapping the checks.
+    Names are sent in chunks as they are read; nothing starts below ``start_at`` names (a small import would
+    only pay for starting the process). ``keys()`` waits for the results; ``close()`` ends the worker.
+    """
+
+    def __init__(self, *, start_at: int = 20_000, chunk: int = 5_000) -> None:
+        self.start_at = start_at
+        self.chunk = chunk
+        self._pending: list[str] = []
+        self._futures: list[tuple[list[str], Future[list[list[str]]]]] = []
+        self._pool: ProcessPoolExecutor | None = None
+        self._seen = 0
+
+    def add(self, name: str) -> None:
+        self._pending.append(name)
+        self._seen += 1
+        if self._seen >= self.start_at and len(self._pending) >= self.chunk:
+            self._submit()
+
+    def _submit(self) -> None:
+        if not self._pending:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        names, self._pending = self._pending, []
+        self._futures.append((names, self._pool.submit(keys_of_names, names)))
+
+    def keys(self) -> dict[str, list[str]]:
+        """Keys by name of every name added (computed here for what was never sent)."""
+        if self._seen < self.start_at:
+            return {}
+        self._submit()
+        found: dict[str, list[str]] = {}
+        for names, future in self._futures:
+            found.update(zip(names, future.result(), strict=True))
+        return found
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 @dataclass
 class Plan:
     households: list[HouseholdRec] = field(default_factory=list)
@@ -54,6 +105,7 @@ class Plan:
     memberships: list[MembershipRec] = field(default_factory=list)
     journal: dict[str, list[JournalRec]] = field(default_factory=dict)  # by ID number, in order
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    keys: BackgroundKeys | None = None  # search keys computed elsewhere meanwhile (large imports)
 
 
 def reserve_ids(s: Session, table: str, n: int) -> list[int]:
@@ -73,8 +125,14 @@ def reserve_ids(s: Session, table: str, n: int) -> list[int]:
     return list(range(top + 1, top + 1 + n))
 
 
-def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """Every row of the plan, ids assigned, table by table in load order (cheap tables first)."""
+def iter_rows(
+    s: Session, plan: Plan, tally: dict[tuple[str, str], int] | None = None
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Every row of the plan, ids assigned, table by table in load order (cheap tables first).
+
+    ``tally`` receives the loaded persons per (jurisdiction, status) and households per (division,
+    ``store.HOUSEHOLDS``): the deltas of the maintained counts."""
+    tally = {} if tally is None else tally
     person_ids = dict(
         zip(
             (p.id_number for p in plan.persons),
@@ -91,6 +149,9 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
     )
     membership_ids = reserve_ids(s, "registry_memberships", len(plan.memberships))
     divisions = {h.number: h.division for h in plan.households}
+    for h in plan.households:
+        tally[(h.division, HOUSEHOLDS)] = tally.get((h.division, HOUSEHOLDS), 0) + 1
+    jurisdictions = {p.id_number: _jurisdiction(plan.journal[p.id_number], divisions) for p in plan.persons}
     yield (
         "registry_persons",
         [
@@ -134,12 +195,13 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
         ],
     )
     yield "registry_memberships", memberships
+    known = plan.keys.keys() if plan.keys is not None else {}
     yield (
         "registry_search_keys",
         [
-            (k, person_ids[p.id_number], _jurisdiction(plan.journal[p.id_number], divisions))
+            (k, person_ids[p.id_number], jurisdictions[p.id_number])
             for p in plan.persons
-            for k in search_keys(p.name)
+            for k in (known.get(p.name) or search_keys(p.name))
         ],
     )
     states: list[tuple[Any, ...]] = []
@@ -169,10 +231,14 @@ def iter_rows(s: Session, plan: Plan) -> Iterator[tuple[str, list[tuple[Any, ...
                     j.case_ref,
                     json.dumps(j.detail, ensure_ascii=False) if j.detail is not None else None,
                     j.actor,
-                    _instant(j.recorded_at) if j.recorded_at is not None else default_at,
+                    default_at
+                    if j.recorded_at is None or j.recorded_at is plan.recorded_at
+                    else _instant(j.recorded_at),
                 )
             )
         assert status is not None
+        key = (jurisdictions[p.id_number] or "", status.value)
+        tally[key] = tally.get(key, 0) + 1
         here = current.get(p.id_number) if status is RegistrationStatus.ACTIVE else None
         states.append(
             (
@@ -252,13 +318,45 @@ def seed_counters(s: Session, person_ids: Sequence[int]) -> None:
     )
 
 
-def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+def secondary_indexes() -> list[sa.Index]:
+    """The non-unique indexes of the loaded tables: what a load into an empty node builds once at the end.
+
+    Unique indexes stay: they are the node's guard against a number loaded twice."""
+    tables = [Base.metadata.tables[name] for name in COLUMNS]
+    return sorted((ix for t in tables for ix in t.indexes if not ix.unique), key=lambda ix: str(ix.name))
+
+
+def foreign_keys() -> list[sa.ForeignKeyConstraint]:
+    """The foreign keys of the loaded tables."""
+    tables = [Base.metadata.tables[name] for name in COLUMNS]
+    return sorted((fk for t in tables for fk in t.foreign_key_constraints), key=lambda fk: str(fk.name))
+
+
+def load(
+    s: Session,
+    plan: Plan,
+    *,
+    progress: Callable[[int], None] | None = None,
+    build_indexes_after: bool = False,
+) -> dict[str, int]:
     """Build and write every row of the plan, then raise the ID counters past the loaded numbers.
 
     A writer thread sends each table to the database while the next one is built, so the server's work
     (COPY, index and foreign-key maintenance) overlaps the building in Python; the session's connection
     is used by that thread alone until it is done.
+
+    ``build_indexes_after`` (a load into an empty node): the secondary indexes (and on PostgreSQL the foreign
+    keys among these tables) are dropped first and built (checked) once over all the rows at the end, in the
+    same transaction, instead of being maintained row by row.
     """
+    indexes = secondary_indexes() if build_indexes_after else []
+    # On PostgreSQL the foreign keys among the loaded tables are checked once, as a whole, when they are
+    # added back at the end, instead of by a trigger per row. (SQLite cannot drop a constraint in place.)
+    keys = foreign_keys() if indexes and s.get_bind().dialect.name == "postgresql" else []
+    for fk in keys:
+        s.execute(sa.schema.DropConstraint(fk))
+    for ix in indexes:
+        ix.drop(s.connection())
     advance = progress or (lambda _n: None)
     queue: Queue[tuple[str, list[tuple[Any, ...]]] | None] = Queue(maxsize=2)
     failure: list[BaseException] = []
@@ -273,11 +371,12 @@ def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = Non
                     failure.append(exc)
 
     person_ids: list[int] = []
+    tally: dict[tuple[str, str], int] = {}
     s.connection()  # the transaction's connection, opened here, not in the writer
     thread = threading.Thread(target=writer, name="registry-bulk-writer", daemon=True)
     thread.start()
     try:
-        for table, rows in iter_rows(s, plan):
+        for table, rows in iter_rows(s, plan, tally):
             if failure:
                 break
             counts[table] = len(rows)
@@ -289,5 +388,12 @@ def load(s: Session, plan: Plan, *, progress: Callable[[int], None] | None = Non
         thread.join()
     if failure:
         raise failure[0]
+    if indexes and s.get_bind().dialect.name == "postgresql":
+        s.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for ix in indexes:
+        ix.create(s.connection())
+    for fk in keys:
+        s.execute(sa.schema.AddConstraint(fk))
     seed_counters(s, person_ids)
+    add_counts(s, tally)
     return {name: counts.get(table, 0) for table, name in COUNT_NAMES.items()}

@@ -12,6 +12,7 @@ from rich.table import Table
 from tongban.bench.harness import progress
 from tongban.core import migrate
 from tongban.core.db import Database
+from tongban.core.errors import Conflict
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.settings import Settings
@@ -103,6 +104,9 @@ def import_(
     except ImportRefused as refused:
         _print_errors(t, refused.errors)
         err_console.print(t(N_("Nothing was imported: {n} bad record(s)."), n=len(refused.errors)))
+        raise typer.Exit(1) from None
+    except Conflict as conflict:
+        err_console.print(t(conflict.message, **conflict.params))
         raise typer.Exit(1) from None
     finally:
         database.dispose()

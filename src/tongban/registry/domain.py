@@ -213,3 +213,54 @@ def check_not_before(on_date: date, last: date | None) -> None:
 
 
 CORRECTABLE = ("id_number", "name", "sex", "birth_date", "ethnicity", "birthplace")
+
+
+class HouseholdEvent(StrEnum):
+    """What an entry of a household's journal records."""
+
+    ADDRESS_CORRECTED = "address_corrected"
+    HEAD_CHANGED = "head_changed"
+
+
+MAX_ADDRESS_LENGTH = 200
+
+
+def check_address(address: str) -> str:
+    if not address.strip() or len(address) > MAX_ADDRESS_LENGTH:
+        raise InvalidInput(N_("An address of 1 to 200 characters is required."))
+    return address
+
+
+def check_head_change(
+    kind: HouseholdKind,
+    *,
+    new_head_is_member: bool,
+    new_head_is_head: bool,
+    has_head: bool,
+    old_head_relation: Relation | None,
+) -> None:
+    """Whether a current member may become the head of a household of ``kind``.
+
+    The new head must be an active member (not the head already). A household with a head gives the old
+    head a new relation that fits the household (not ``head``; ``collective_member`` exactly in a collective
+    household); a household without one (a collective, or a family whose head left) takes no such relation.
+    The other members keep their relations: the rules ask nothing of them.
+    """
+    if not new_head_is_member:
+        raise Conflict(N_("The new head must be an active member of the household."))
+    if new_head_is_head:
+        raise Conflict(N_("This person already heads the household."))
+    if not has_head:
+        if old_head_relation is not None:
+            raise InvalidInput(N_("The household has no head to give a new relation."))
+        return
+    if old_head_relation is None:
+        raise InvalidInput(N_("Give the old head's new relation to the new head."))
+    if old_head_relation is Relation.HEAD:
+        raise InvalidInput(N_("A household has one head: give the old head another relation."))
+    if (kind is HouseholdKind.COLLECTIVE) != (old_head_relation is Relation.COLLECTIVE_MEMBER):
+        raise InvalidInput(
+            N_("A household of kind {kind} has no members with relation {relation}."),
+            kind=kind.value,
+            relation=old_head_relation.value,
+        )

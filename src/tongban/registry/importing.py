@@ -12,7 +12,9 @@ The load itself uses each backend's fast path (``bulk``): COPY on PostgreSQL, ex
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
 import uuid
 from collections import defaultdict
@@ -21,6 +23,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from tongban.audit.service import record_batch
 from tongban.core.clock import Clock, SystemClock
@@ -329,13 +334,15 @@ def import_records(
     source: str | None = None,
     batch_id: str | None = None,
     listener: RegistrationListener | None = None,
+    parallel_keys_from: int = 20_000,
 ) -> ImportReport:
     """Check ``records`` as a whole and load them into the node's database in one transaction.
 
     ``records`` are parsed JSON objects of the format (``numbered``: ``(line, object)`` pairs, as
     ``read_jsonl`` yields; otherwise the n-th record is line n). Raises ``ImportRefused`` listing every
     bad record when any is bad and ``skip_invalid`` is false; then nothing is written. The import is
-    audited as one batch (``source``: the file's name, ``batch_id``: given or generated).
+    audited as one batch (``source``: the file's name, ``batch_id``: given or generated). From
+    ``parallel_keys_from`` persons on, their search keys are computed in a worker process meanwhile.
     """
     clock = clock or SystemClock()
     now = clock.now()
@@ -348,12 +355,40 @@ def import_records(
     pairs: Iterable[tuple[int, object]] = (
         records if numbered else enumerate(records, start=1)  # type: ignore[assignment]
     )
+    with contextlib.closing(bulk.BackgroundKeys(start_at=parallel_keys_from)) as keys:
+        return _import_checked(
+            db, pairs, keys, reader=reader, checker=checker, report=report, t0=t0, skip_invalid=skip_invalid,
+            actor=actor, now=now, progress=progress, listener=listener, batch_id=batch_id, source=source,
+        )  # fmt: skip
+
+
+def _import_checked(
+    db: Database,
+    pairs: Iterable[tuple[int, object]],
+    keys: bulk.BackgroundKeys,
+    *,
+    reader: RecordReader,
+    checker: _Checker,
+    report: ImportReport,
+    t0: float,
+    skip_invalid: bool,
+    actor: str,
+    now: datetime,
+    progress: Callable[[int], None] | None,
+    listener: RegistrationListener | None,
+    batch_id: str | None,
+    source: str | None,
+) -> ImportReport:
+    """The body of ``import_records``: read and check every record, then load the good ones."""
     for line, raw in pairs:
         if isinstance(raw, RecordError):
             checker.fail(line, raw.message, **raw.params)
             continue
         try:
-            checker.add(reader.read(line, raw))
+            rec = reader.read(line, raw)
+            checker.add(rec)
+            if isinstance(rec, PersonRec):
+                keys.add(rec.name)
         except RecordError as exc:
             checker.fail(line, exc.message, **exc.params)
             owner = raw.get("id_number") if isinstance(raw, Mapping) else None
@@ -381,22 +416,30 @@ def import_records(
     rejected = checker.rejected_lines()
     report.rejected_lines = sorted(rejected)
     plan = _plan(checker, rejected, actor=actor, now=now)
+    plan.keys = keys
     t1 = time.perf_counter()
-    with db.transaction() as s:
-        counts = bulk.load(s, plan, progress=progress)
-        if listener is not None:
-            # One call for the whole import: the exchange batches it into a few envelopes.
-            listener(s, _changes(plan, now))
-        record_batch(
-            s,
-            actor=actor,
-            action="registry.import.run",
-            object_type="registry",
-            batch_id=batch_id or uuid.uuid4().hex,
-            count=counts["persons"],
-            at=now,
-            source=source,
-        )
+    try:
+        with db.transaction() as s:
+            empty = _check_still_free(s, plan)
+            counts = bulk.load(s, plan, progress=progress, build_indexes_after=empty)
+            if listener is not None:
+                # One call for the whole import: the exchange batches it into a few envelopes.
+                listener(s, _changes(plan, now))
+            record_batch(
+                s,
+                actor=actor,
+                action="registry.import.run",
+                object_type="registry",
+                batch_id=batch_id or uuid.uuid4().hex,
+                count=counts["persons"],
+                at=now,
+                source=source,
+            )
+    except Exception as exc:
+        if not _lost_race(exc):
+            raise
+        # A concurrent import or registration committed one of these numbers while this load ran.
+        raise Conflict(RACE) from None
     report.seconds["load"] = time.perf_counter() - t1
     report.households = counts["households"]
     report.persons = counts["persons"]
@@ -404,6 +447,42 @@ def import_records(
     report.journal = counts["journal"]
     report.search_keys = counts["search_keys"]
     return report
+
+
+RACE = N_(
+    "Some of these ID numbers or household numbers were registered by someone else while the file was "
+    "being imported: nothing was imported. Import the file again to see which records are affected."
+)
+# SQLSTATEs of a load that lost to a concurrent writer: unique violation, deadlock, serialization failure.
+_RACE_STATES = frozenset({"23505", "40P01", "40001"})
+
+
+def _check_still_free(s: Session, plan: bulk.Plan) -> bool:
+    """Inside the load's transaction, the numbers checked before must still be free.
+
+    On SQLite the writing transaction holds the database, so this check is final. On PostgreSQL a
+    concurrent transaction not yet committed is invisible here: its unique keys make the COPY wait for it
+    and then fail, which ``_lost_race`` turns into the same ``Conflict``. Returns whether the node is empty.
+    """
+    if store.is_empty(s):
+        return True
+    if store.existing_household_numbers(s, [h.number for h in plan.households]) or store.existing_id_numbers(
+        s, [p.id_number for p in plan.persons]
+    ):
+        raise Conflict(RACE)
+    return False
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` (from SQLAlchemy or straight from the driver, as COPY raises) is a unique key taken by
+    a concurrent writer, or a deadlock or serialization failure with one."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    if isinstance(exc, DBAPIError):
+        if isinstance(exc.orig, sqlite3.IntegrityError):
+            return "UNIQUE" in str(exc.orig)
+        return getattr(exc.orig, "sqlstate", None) in _RACE_STATES
+    return getattr(exc, "sqlstate", None) in _RACE_STATES
 
 
 def _changes(plan: bulk.Plan, now: datetime) -> list[RegistrationChange]:

@@ -38,14 +38,20 @@ def readings(char: str) -> tuple[str, ...]:
 
 
 def _variants(per_char: list[tuple[str, ...]], limit: int) -> Iterator[tuple[str, ...]]:
-    """Reading combinations, fewest uncommon readings first, at most ``limit``."""
+    """Reading combinations, fewest uncommon readings first, at most ``limit``.
+
+    Only characters with more than one reading can take an uncommon one, so the positions taking one are
+    combinations of those characters alone (in the same order as of all positions, skipping the rest)."""
     n = len(per_char)
+    common = [options[:1] for options in per_char]
+    uncommon = [options[1:] for options in per_char]
+    poly = [i for i in range(n) if len(per_char[i]) > 1]
     emitted = 0
-    for k in range(n + 1):
-        for positions in itertools.combinations(range(n), k):
-            if any(len(per_char[p]) < 2 for p in positions):
-                continue
-            choices = [per_char[i][1:] if i in positions else per_char[i][:1] for i in range(n)]
+    for k in range(len(poly) + 1):
+        for positions in itertools.combinations(poly, k):
+            choices = list(common)
+            for p in positions:
+                choices[p] = uncommon[p]
             for combo in itertools.product(*choices):
                 yield combo
                 emitted += 1
@@ -116,3 +122,8 @@ def prefix_upper_bound(prefix: str) -> str:
     if nxt > 0x10FFFF:
         return prefix + "\U0010ffff"
     return prefix[:-1] + chr(nxt)
+
+
+def keys_of_names(names: list[str]) -> list[list[str]]:
+    """``search_keys`` of each name, in order (a worker process's task: see ``bulk.BackgroundKeys``)."""
+    return [search_keys(name) for name in names]

@@ -252,3 +252,87 @@ def search_persons(
             )
             for p, st, number in store.search(s, query, limit=limit, division_prefix=division_prefix)
         ]
+
+
+@dataclass(frozen=True)
+class HouseholdJournalView:
+    seq: int
+    event: str
+    on_date: date
+    reason: str | None
+    case_ref: str | None
+    detail: dict[str, Any] | None
+    actor: str
+    recorded_at: datetime
+
+
+def household_journal(node: NodeContext, /, *, actor: str, number: str) -> list[HouseholdJournalView]:
+    """The household's own journal (address corrections, changes of head), oldest first."""
+    with node.db.session() as s:
+        household = find_household(s, number)
+        return [
+            HouseholdJournalView(
+                seq=e.seq,
+                event=e.event,
+                on_date=e.on_date,
+                reason=e.reason,
+                case_ref=e.case_ref,
+                detail=e.detail,
+                actor=e.actor,
+                recorded_at=e.recorded_at,
+            )
+            for e in store.household_journal_of(s, household.id)
+        ]
+
+
+@dataclass(frozen=True)
+class DivisionCounts:
+    """A division's registry counts: persons by registration status, and households."""
+
+    division_code: str
+    persons: dict[str, int]
+    households: int
+
+    @property
+    def active(self) -> int:
+        return self.persons.get(RegistrationStatus.ACTIVE.value, 0)
+
+
+@dataclass(frozen=True)
+class RegistryCounts:
+    """The counts of the divisions in a scope, and their sum."""
+
+    divisions: tuple[DivisionCounts, ...]
+
+    @property
+    def persons(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for d in self.divisions:
+            for status, n in d.persons.items():
+                total[status] = total.get(status, 0) + n
+        return total
+
+    @property
+    def households(self) -> int:
+        return sum(d.households for d in self.divisions)
+
+    @property
+    def active(self) -> int:
+        return self.persons.get(RegistrationStatus.ACTIVE.value, 0)
+
+
+def registry_counts(node: NodeContext, /, *, actor: str, division_prefix: str = "") -> RegistryCounts:
+    """Persons by status and households, per division starting with ``division_prefix`` (a county clerk:
+    their county's six digits; the province: empty). Read from the maintained counts: a few rows, however
+    large the node."""
+    with node.db.session() as s:
+        rows = store.counts(s, division_prefix)
+    by_division: dict[str, DivisionCounts] = {}
+    for division, status, n in rows:
+        entry = by_division.setdefault(division, DivisionCounts(division, {}, 0))
+        if status == store.HOUSEHOLDS:
+            entry = DivisionCounts(division, entry.persons, n)
+            by_division[division] = entry
+        else:
+            entry.persons[status] = n
+    return RegistryCounts(tuple(by_division[d] for d in sorted(by_division)))

@@ -155,6 +155,8 @@ class RecordReader:
         self.node_code = node_code
         self.today = today
         self.ever_existed = ever_existed
+        self._good_divisions: set[tuple[str, bool]] = set()
+        self._good_areas: set[str] = set()
         self._readers: dict[str, Callable[[int, Mapping[str, Any]], Record]] = {
             "household": self._household,
             "person": self._person,
@@ -165,7 +167,20 @@ class RecordReader:
     def division(self, code: object, *, of_node: bool) -> str:
         if not isinstance(code, str):
             raise RecordError(N_("Unknown division code {code}."), code=str(code))
-        return check_division(code, self.node_code, in_use=False) if of_node else check_birthplace(code)
+        key = (code, of_node)
+        if key in self._good_divisions:  # a file names the same few hundred divisions again and again
+            return code
+        checked = check_division(code, self.node_code, in_use=False) if of_node else check_birthplace(code)
+        self._good_divisions.add(key)
+        return checked
+
+    def _area_exists(self, area: str) -> bool:
+        if area in self._good_areas:
+            return True
+        if self.ever_existed(area):
+            self._good_areas.add(area)
+            return True
+        return False
 
     def read(self, line: int, raw: object) -> Record:
         if type(raw) is not dict and not isinstance(raw, Mapping):
@@ -199,7 +214,7 @@ class RecordReader:
         )
 
     def _person(self, line: int, raw: Mapping[str, Any]) -> PersonRec:
-        number = _id_number(raw, "id_number", today=self.today, area_exists=self.ever_existed)
+        number = _id_number(raw, "id_number", today=self.today, area_exists=self._area_exists)
         name = raw.get("name")
         if not isinstance(name, str):
             raise RecordError(N_("A name is required."))

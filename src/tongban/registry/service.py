@@ -26,13 +26,16 @@ from tongban.registry import store
 from tongban.registry.domain import (
     CORRECTABLE,
     CancelReason,
+    HouseholdEvent,
     HouseholdKind,
     JournalEvent,
     RegistrationStatus,
     Relation,
+    check_address,
     check_birthplace,
     check_division,
     check_ethnicity,
+    check_head_change,
     check_household_number,
     check_membership,
     check_name,
@@ -237,6 +240,7 @@ def create_household(
         )
         s.add(household)
         s.flush()
+        store.add_count(s, division_code, store.HOUSEHOLDS, 1)
         _audit(
             s,
             actor=actor,
@@ -763,6 +767,147 @@ def correct_person(
         )
         s.flush()
         return person_view(s, person)
+
+
+def correct_household_address(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    household_number: str,
+    address: str,
+    reason: str,
+    on_date: date | None = None,
+    case_ref: str | None = None,
+) -> HouseholdView:
+    """Correct a household's address with a reason; the household's journal keeps the prior address."""
+    check_address(address)
+    _require_reason(reason)
+    on_date = _check_date(node, on_date)
+    now = node.clock.now()
+    with _writing(node) as s:
+        household = find_household(s, household_number, lock=True)
+        if household.address == address:
+            raise InvalidInput(N_("Nothing to correct: the values are those on record."))
+        store.append_household_journal(
+            s,
+            household_id=household.id,
+            event=HouseholdEvent.ADDRESS_CORRECTED.value,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            reason=reason,
+            case_ref=case_ref,
+            detail={"field": "address", "old": household.address, "new": address},
+        )
+        household.address = address
+        _audit(
+            s,
+            actor=actor,
+            action="registry.household.correct",
+            object_type="household",
+            object_id=str(household.id),
+            change={"fields": ["address"], "case_ref": case_ref},
+            at=now,
+        )
+        s.flush()
+        return household_view(s, household)
+
+
+def change_household_head(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    household_number: str,
+    new_head_id_number: str,
+    reason: str,
+    old_head_relation: Relation | str | None = None,
+    on_date: date | None = None,
+    case_ref: str | None = None,
+) -> HouseholdView:
+    """Make an active member the head of their household (变更户主).
+
+    The old head stays a member with ``old_head_relation``; the new head's relation becomes ``head``; the
+    other members keep theirs. Each of the two gets a ``corrected`` entry in their journal (field
+    ``relation``, prior value kept) and the household's journal records the change of head.
+    """
+    _require_reason(reason)
+    old_rel = _relation(str(old_head_relation)) if old_head_relation is not None else None
+    on_date = _check_date(node, on_date)
+    now = node.clock.now()
+    with _writing(node) as s:
+        household = find_household(s, household_number, lock=True)
+        members = store.open_members(s, household.id)
+        new = next(
+            (
+                (m, p)
+                for m, p, st in members
+                if p.id_number == new_head_id_number and st.status == RegistrationStatus.ACTIVE
+            ),
+            None,
+        )
+        old = next(((m, p) for m, p, _ in members if p.id == household.head_person_id), None)
+        check_head_change(
+            HouseholdKind(household.kind),
+            new_head_is_member=new is not None,
+            new_head_is_head=new is not None and new[1].id == household.head_person_id,
+            has_head=old is not None,
+            old_head_relation=old_rel,
+        )
+        assert new is not None
+        changes = [(new[0], new[1], Relation.HEAD)]
+        if old is not None:
+            assert old_rel is not None
+            changes.insert(0, (old[0], old[1], old_rel))
+        for membership, person, rel in changes:
+            state = _locked_state(s, person)
+            check_not_before(on_date, store.last_journal_date(s, person.id))
+            store.append_journal(
+                s,
+                person_id=person.id,
+                state=state,
+                event=JournalEvent.CORRECTED,
+                on_date=on_date,
+                actor=actor,
+                at=now,
+                reason=reason,
+                case_ref=case_ref,
+                detail={"field": "relation", "old": membership.relation, "new": rel.value},
+                keep_place=True,
+            )
+            membership.relation = rel.value
+        store.append_household_journal(
+            s,
+            household_id=household.id,
+            event=HouseholdEvent.HEAD_CHANGED.value,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            reason=reason,
+            case_ref=case_ref,
+            detail={
+                "old_head_person_id": old[1].id if old is not None else None,
+                "new_head_person_id": new[1].id,
+                "old_head_relation": old_rel.value if old_rel is not None else None,
+            },
+        )
+        household.head_person_id = new[1].id
+        _audit(
+            s,
+            actor=actor,
+            action="registry.household.change_head",
+            object_type="household",
+            object_id=str(household.id),
+            change={
+                "new_head_person_id": new[1].id,
+                "old_head_relation": old_rel.value if old_rel else None,
+                "case_ref": case_ref,
+            },
+            at=now,
+        )
+        s.flush()
+        return household_view(s, household)
 
 
 def _jsonable(value: object) -> str:

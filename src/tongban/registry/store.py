@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,13 +19,17 @@ from tongban.registry.domain import JournalEvent, RegistrationStatus, next_statu
 from tongban.registry.names import normalize_query, prefix_upper_bound, search_keys
 from tongban.registry.tables import (
     Household,
+    HouseholdJournalEntry,
     IdCounter,
     JournalEntry,
     Membership,
     Person,
     PersonState,
+    RegistryCount,
     SearchKey,
 )
+
+HOUSEHOLDS = "household"  # the ``status`` under which ``registry_counts`` counts households
 
 
 def person_by_id_number(s: Session, id_number: str) -> Person | None:
@@ -112,6 +117,16 @@ def append_journal(
     before = RegistrationStatus(state.status) if state is not None else None
     after = next_status(before, event)
     seq = (state.last_seq if state is not None else 0) + 1
+    if state is None:
+        add_count(s, division_code or "", after.value, 1)
+    elif after is not before or (division_code is not None and division_code != state.division_code):
+        # The person's count moves from (jurisdiction, status) before to after. The jurisdiction of a
+        # person not active here is the division of their latest entry naming one (read before adding).
+        old = state.division_code or last_division(s, person_id) or ""
+        new = division_code or old
+        if (old, state.status) != (new, after.value):
+            add_count(s, old, state.status, -1)
+            add_count(s, new, after.value, 1)
     s.add(
         JournalEntry(
             person_id=person_id,
@@ -153,6 +168,137 @@ def append_journal(
             state.household_id = None
             state.division_code = None
     return state
+
+
+def last_division(s: Session, person_id: int) -> str | None:
+    """The division of the person's latest journal entry that names one: their jurisdiction here."""
+    return s.execute(
+        sa.select(JournalEntry.division_code)
+        .where(JournalEntry.person_id == person_id, JournalEntry.division_code.is_not(None))
+        .order_by(JournalEntry.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+_COUNT_DELTAS = "tongban.registry.count_deltas"
+
+
+def add_count(s: Session, division_code: str, status: str, delta: int) -> None:
+    """Add ``delta`` to the maintained count of (division, status) when the caller's transaction commits.
+
+    The deltas of a transaction are summed and written just before it commits, in key order: every writer
+    locks counter rows last and in the same order, so two moves in opposite directions cannot deadlock on
+    them, and a move within one county writes nothing."""
+    deltas: dict[tuple[str, str], int] = s.info.setdefault(_COUNT_DELTAS, {})
+    deltas[(division_code, status)] = deltas.get((division_code, status), 0) + delta
+
+
+@event.listens_for(Session, "before_commit")
+def _write_count_deltas(s: Session) -> None:
+    deltas = s.info.pop(_COUNT_DELTAS, None)
+    if deltas:
+        add_counts(s, deltas)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_count_deltas(s: Session) -> None:
+    s.info.pop(_COUNT_DELTAS, None)
+
+
+def add_counts(s: Session, deltas: dict[tuple[str, str], int]) -> None:
+    """Add each delta to its maintained count: one upsert per row, in key order (no deadlocks)."""
+    rows = [{"division_code": d, "status": st, "total": n} for (d, st), n in sorted(deltas.items()) if n != 0]
+    if not rows:
+        return
+    ins = insert_for(s)(RegistryCount)
+    s.execute(
+        ins.on_conflict_do_update(
+            index_elements=[RegistryCount.division_code, RegistryCount.status],
+            set_={"total": RegistryCount.total + ins.excluded.total},
+        ),
+        rows,
+    )
+
+
+def counts(s: Session, division_prefix: str = "") -> list[tuple[str, str, int]]:
+    """The maintained counts ``(division, status, total)`` of divisions starting with ``division_prefix``."""
+    q = sa.select(RegistryCount.division_code, RegistryCount.status, RegistryCount.total).where(
+        RegistryCount.total != 0
+    )
+    if division_prefix:
+        q = q.where(
+            RegistryCount.division_code >= division_prefix,
+            RegistryCount.division_code < prefix_upper_bound(division_prefix),
+        )
+    return [
+        (d, st, n) for d, st, n in s.execute(q.order_by(RegistryCount.division_code, RegistryCount.status))
+    ]
+
+
+def recount(s: Session) -> dict[tuple[str, str], int]:
+    """The counts computed from the current state (set-based, a full scan): what ``counts`` must equal."""
+    jurisdiction = sa.func.coalesce(
+        PersonState.division_code,
+        sa.select(JournalEntry.division_code)
+        .where(JournalEntry.person_id == PersonState.person_id, JournalEntry.division_code.is_not(None))
+        .order_by(JournalEntry.seq.desc())
+        .limit(1)
+        .scalar_subquery(),
+        "",
+    )
+    found: dict[tuple[str, str], int] = {}
+    for d, st, n in s.execute(
+        sa.select(jurisdiction, PersonState.status, sa.func.count()).group_by(
+            jurisdiction, PersonState.status
+        )
+    ):
+        found[(d, st)] = n
+    for d, n in s.execute(
+        sa.select(Household.division_code, sa.func.count()).group_by(Household.division_code)
+    ):
+        found[(d, HOUSEHOLDS)] = n
+    return found
+
+
+def append_household_journal(
+    s: Session,
+    *,
+    household_id: int,
+    event: str,
+    on_date: date,
+    actor: str,
+    at: datetime,
+    reason: str | None,
+    case_ref: str | None,
+    detail: dict[str, Any],
+) -> None:
+    """Append one entry to the household's journal (the household row is locked by the caller)."""
+    last = s.execute(
+        sa.select(sa.func.max(HouseholdJournalEntry.seq)).where(
+            HouseholdJournalEntry.household_id == household_id
+        )
+    ).scalar_one()
+    s.add(
+        HouseholdJournalEntry(
+            household_id=household_id,
+            seq=(last or 0) + 1,
+            event=event,
+            on_date=on_date,
+            reason=reason,
+            case_ref=case_ref,
+            detail=detail,
+            actor=actor,
+            recorded_at=at,
+        )
+    )
+
+
+def household_journal_of(s: Session, household_id: int) -> Sequence[HouseholdJournalEntry]:
+    return s.scalars(
+        sa.select(HouseholdJournalEntry)
+        .where(HouseholdJournalEntry.household_id == household_id)
+        .order_by(HouseholdJournalEntry.seq)
+    ).all()
 
 
 def last_journal_date(s: Session, person_id: int) -> date | None:

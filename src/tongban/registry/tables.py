@@ -121,3 +121,32 @@ class IdCounter(Base):
     birth_date: Mapped[date] = mapped_column(Date, primary_key=True)
     sex: Mapped[str] = mapped_column(String(6), primary_key=True)
     last_sequence: Mapped[int] = mapped_column(Integer)
+
+
+class HouseholdJournalEntry(Base):
+    """A household's append-only journal: corrections of its address and changes of its head, each with the
+    prior value kept in ``detail``. (Membership changes live in the persons' journals.)"""
+
+    __tablename__ = "registry_household_journal"
+
+    household_id: Mapped[int] = mapped_column(ForeignKey("registry_households.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event: Mapped[str] = mapped_column(String(20))
+    on_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    case_ref: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RegistryCount(Base):
+    """Maintained counts per division: persons by current status (``status``) and households (``status`` is
+    ``"household"``), kept in the transaction of every change of a person's state or a new household, so
+    that the counts of a 10-million-person node are read from a few rows instead of counted."""
+
+    __tablename__ = "registry_counts"
+
+    division_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer)

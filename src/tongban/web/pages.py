@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from tongban.core.migrate import current_heads
 from tongban.core.plugins import capability_modules
@@ -28,7 +29,20 @@ def home(request: Request, runtime: CurrentRuntime, t: CurrentTranslator) -> HTM
                 "extra": [value(node) for _heading, value in columns],
             }
         )
-    return render(request, "web/home.html", node_rows=nodes, extra_heads=[t(h) for h, _value in columns])
+    # And sections below it: a pages module's HOME_SECTIONS, callables of the request giving HTML (or None).
+    sections = [
+        html
+        for module in capability_modules("pages")
+        for section in getattr(module, "HOME_SECTIONS", ())
+        if (html := section(request))
+    ]
+    return render(
+        request,
+        "web/home.html",
+        node_rows=nodes,
+        extra_heads=[t(h) for h, _value in columns],
+        sections=[Markup(html) for html in sections],  # noqa: S704 - rendered by the capability's template
+    )
 
 
 @router.get("/healthz", dependencies=[public()])
