@@ -75,7 +75,8 @@ def make_node(code: str, db: Database, data_dir: Path, *, automatic: bool = Fals
         node=node, keys=node_key_provider(data_dir, code), directory=holder, settings=settings
     )
     node.services[KEYS_SERVICE] = DirectorySignerSource(holder, data_dir)
-    node.services[SETTINGS_SERVICE] = MigrationSettings(automatic_move_out=automatic)
+    # A loaded machine answers the locator slowly; a test waits longer than a window would.
+    node.services[SETTINGS_SERVICE] = MigrationSettings(automatic_move_out=automatic, locator_wait_s=20.0)
     if code != LOCATOR_CODE:
         install_registration_listener(node)
     return node
@@ -191,7 +192,13 @@ def start_nation(
     populate_destination(nodes[GD], "440103")
     runner = ExchangeRunner([exchange_of(n) for n in nodes.values()], transport)
     runner.start()
-    return MigNation(nodes=nodes, runner=runner, data_dir=data_dir)
+    nation = MigNation(nodes=nodes, runner=runner, data_dir=data_dir)
+    # The locator learns of the populated registers through the exchange; routing asks it, so a test starts
+    # once it knows everyone (as a production locator is seeded before the nodes take applications).
+    if not wait_until(lambda: drained(nation), 60):
+        runner.stop()
+        raise AssertionError("the locator did not learn of the populated registers in time")
+    return nation
 
 
 def stop_nation(nation: MigNation) -> Iterator[None]:
@@ -364,6 +371,7 @@ def accept(
     household: str = "D1",
     facts: dict[str, Any] | None = None,
     locale: str = "zh_CN",
+    origin: str | None = None,
 ) -> str:
     view = mig.accept_migration(
         node,
@@ -375,5 +383,6 @@ def accept(
         household_number=household,
         relation="other_relative" if (node.code, household) == (BJ, "D1") else "head",
         origin_address="上海市徐汇区测试路",
+        origin=origin,
     )
     return view.number

@@ -36,7 +36,7 @@ from tongban.cases import notify
 from tongban.cases.domain import CloseReason
 from tongban.cases.service import get_case, get_task
 from tongban.core.clock import FixedClock, SystemClock
-from tongban.core.errors import Conflict
+from tongban.core.errors import Conflict, InvalidInput
 from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.service import exchange_of
 from tongban.exchange.tables import OutboxRow
@@ -73,7 +73,8 @@ def test_the_origin_refuses_and_the_destination_closes_with_the_reason(
 
 
 def test_a_person_not_registered_at_the_origin_is_refused_there(nation: MigNation) -> None:
-    number = accept(nation, nation.bj, STRANGER, locale="en")
+    # Unknown to the locator; the household booklet the applicant shows names Shanghai.
+    number = accept(nation, nation.bj, STRANGER, locale="en", origin=SH)
     mig.approve(nation.bj, actor=CLERK_BJ, number=number)
     assert wait_state(nation.bj, number, "refused")
     assert mig.get_migration(nation.bj, number=number, locale="en").reason_text == (
@@ -200,3 +201,15 @@ def test_two_destinations_compete_for_one_person_and_exactly_one_wins(nation: Mi
     assert status_at(win_node, LONER) == "active" and status_at(lose_node, LONER) is None
     assert {BJ, GD} == {win_node.code, lose_node.code} and sh.code == SH
     assert_nation_consistent(nation, [LONER])
+
+
+def test_a_person_the_locator_does_not_know_is_not_routed_by_the_id_prefix(nation: MigNation) -> None:
+    """Without an origin from the household booklet and without the locator's answer, acceptance is refused
+    with a clear error and nothing is kept: the ID number's prefix says where a person was first registered,
+    not where they are registered now."""
+    with pytest.raises(InvalidInput) as refused:
+        accept(nation, nation.bj, STRANGER, locale="en")
+    assert "household booklet" in str(refused.value)
+    with nation.bj.db.session() as s:
+        assert s.scalars(select(OutboxRow).where(OutboxRow.type.like("mig.%"))).first() is None
+    assert_nation_consistent(nation, [STRANGER])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.cases import store as cases_store
@@ -187,12 +188,32 @@ def ask_locator_first(node: NodeContext, *, id_number: str) -> tuple[str, str] |
 
 def route_origin(s: Session, node: NodeContext, *, id_number: str, origin: str | None) -> tuple[str, str]:
     """The origin node: the one given (the applicant's household booklet names it), else the locator's newest
-    answer, else the ID number's provincial prefix (see ``cert.service.route_for``)."""
+    answer about the person. Never the ID number's provincial prefix (DESIGN.md: routing is by the current
+    hukou division): without either, acceptance is refused with a clear error and nothing is kept."""
     if origin is not None:
         return origin, "given"
-    from tongban.cert.service import route_for
+    from tongban.exchange.locator import id_digest, locator_key
+    from tongban.exchange.tables import LocatorAnswerRow
 
-    return route_for(s, node=node, id_number=id_number)
+    try:
+        digest = id_digest(locator_key(exchange_of(node).directory.data_dir), id_number)
+    except OSError:
+        digest = None
+    if digest is not None:
+        answer = s.scalars(
+            select(LocatorAnswerRow)
+            .where(LocatorAnswerRow.digest == digest)
+            .order_by(LocatorAnswerRow.seq.desc())
+            .limit(1)
+        ).first()
+        if answer is not None and answer.node is not None and answer.status == "registered":
+            return answer.node, "locator"
+    raise InvalidInput(
+        N_(
+            "The national locator has not told where the applicant is registered: name the origin from "
+            "the household booklet, or try again shortly"
+        )
+    )
 
 
 # -- accept ----------------------------------------------------------------------------------------------
@@ -235,6 +256,11 @@ def accept_migration(
 
     def then(s: Session, case_id: int, case: Any) -> None:
         now = node.clock.now()
+        # A second open migration of the person is the clearer answer, before any routing question.
+        ref = window.applicant_ref(node, applicant.id_number)
+        other = store.try_open(s, person_ref=ref, case_number=case.number, role="destination", now=now)
+        if other is not None:
+            raise Conflict(N_("Another migration of this person is open: case {number}"), number=other)
         if located is not None:
             target, routed_by = located
         else:
@@ -249,10 +275,6 @@ def accept_migration(
         if not (len(division) == 6 and division.isdigit() and division[:2] == target[:2]):
             division = target
         household = find_household(s, household_number)
-        ref = window.applicant_ref(node, applicant.id_number)
-        other = store.try_open(s, person_ref=ref, case_number=case.number, role="destination", now=now)
-        if other is not None:
-            raise Conflict(N_("Another migration of this person is open: case {number}"), number=other)
         consent_ref = str(uuid.uuid4())
         s.add(
             ConsentRow(
