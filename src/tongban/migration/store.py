@@ -90,3 +90,14 @@ def certificates_ending(s: Session, *, before: datetime, limit: int = 200) -> li
             .limit(limit)
         )
     )
+
+
+def numbers_of_person(s: Session, person_ref: str, *, limit: int = 50) -> list[str]:
+    """The destination case numbers of one person (the citizen's own migrations), newest first."""
+    q = (
+        select(MigrationCaseRow.case_number)
+        .where(MigrationCaseRow.person_ref == person_ref)
+        .order_by(MigrationCaseRow.id.desc())
+        .limit(limit)
+    )
+    return list(s.scalars(q))
