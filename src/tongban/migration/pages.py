@@ -36,7 +36,7 @@ from tongban.cases.domain import TimeLeft
 from tongban.cases.rules import FACTS, FactType
 from tongban.cases.service import cases_setup
 from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Applicant, CaseView
-from tongban.core.errors import InvalidInput, NotFound, TongbanError
+from tongban.core.errors import Forbidden, InvalidInput, NotFound, TongbanError
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import requires
@@ -355,7 +355,15 @@ def _new_form(request: Request, node: NodeContext, t: Translator, **ctx: Any) ->
 def new_migration_page(
     request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
 ) -> HTMLResponse:
+    _staff_only(user)
     return _new_form(request, node, t)
+
+
+def _staff_only(user: Principal) -> None:
+    """Migrations are accepted at the window: an online case (office ``online``) would be out of every
+    office-scoped clerk's reach for the move-in, so the citizen follows their cases but does not start one."""
+    if not user.is_staff:
+        raise Forbidden(N_("Migrations are accepted at the destination's window"))
 
 
 def facts_of(values: dict[str, str]) -> dict[str, Any]:
@@ -382,9 +390,8 @@ async def accept_migration_form(
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     values.pop("csrf_token", None)
     handed = {str(v) for v in form.getlist("handed_in")}
+    _staff_only(user)
     try:
-        if not user.is_staff:
-            raise InvalidInput(N_("Migrations are accepted at the destination's window"))
         matter = cases_setup(node).catalog.get(values.get("matter", ""))
         missing = [m for m in matter.asked_materials() if m.required and m.key not in handed]
         if missing:
