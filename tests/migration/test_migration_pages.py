@@ -174,6 +174,9 @@ def test_a_spouse_migration_through_the_pages(site: Site) -> None:
     )
     assert moved.status_code == 303, moved.text
     assert status_at(nation.sh, WIFE) == "in_transit"
+    # Still in the reviewer's jurisdiction while in transit (where she was last registered).
+    task = origin_rev.get(f"/migrations/origin/tasks/{number}")
+    assert task.status_code == 200 and 'data-status="in_transit"' in task.text
 
     # Beijing: the certificate arrives, the clerk registers the move-in into the chosen household.
     assert wait_state(nation.bj, number, "certificate_received")

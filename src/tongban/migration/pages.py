@@ -193,10 +193,14 @@ def _task_division(node: NodeContext, case_number: str) -> tuple[str | None, Any
             return None, None, (None, None)
         person = registry_store.person_by_id_number(s, row.id_number) if row.id_number else None
         state = registry_store.state_of(s, person.id) if person is not None else None
+        division = state.division_code if state is not None else None
+        if division is None and person is not None:
+            # Moved out (in transit, or gone): the jurisdiction is where they were last registered here.
+            placed = registry_store.last_placed_entry(s, person.id)
+            division = placed.division_code if placed is not None else None
         for obj in (row, person, state):
             if obj is not None:
                 s.expunge(obj)
-        division = state.division_code if state is not None else None
         return division, row, (person, state)
 
 
