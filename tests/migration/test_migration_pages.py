@@ -143,8 +143,8 @@ def test_a_spouse_migration_through_the_pages(site: Site) -> None:
     other, _ = site.client(BJ, Role.WINDOW_CLERK, "clerk.other", office="OFF-X")
     assert other.get(f"/migrations/{number}").status_code == 404
     assert f'data-case="{number}"' not in other.get("/migrations").text
-    # A citizen is not staff.
-    assert citizen.get("/migrations/new").status_code == 403
+    # A citizen follows their migrations but does not start one (see docs/migration.md).
+    assert citizen.get("/migrations/new").status_code == 422
 
     page = reviewer.get(f"/migrations/{number}")
     assert 'id="approve"' in page.text
@@ -259,3 +259,7 @@ def test_an_origin_refusal_with_its_reason_and_a_withdrawal(site: Site) -> None:
     assert done.status_code == 303 and mig_state(nation.bj, other) == "withdrawn"
     again = clerk.post(f"/migrations/{other}/act", data={"csrf_token": csrf, "action": "withdraw"})
     assert again.status_code == 409
+    # In English, the refusal of an illegal step too.
+    again = clerk.post(f"/migrations/{other}/act?lang=en", data={"csrf_token": csrf, "action": "withdraw"})
+    assert again.status_code == 409 and "withdraw is not allowed" in again.text
+    assert "withdrawn" in clerk.get(f"/migrations/{other}?lang=en").text

@@ -36,7 +36,7 @@ from tongban.cases.domain import TimeLeft
 from tongban.cases.rules import FACTS, FactType
 from tongban.cases.service import cases_setup
 from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Applicant, CaseView
-from tongban.core.errors import Forbidden, InvalidInput, NotFound, TongbanError
+from tongban.core.errors import InvalidInput, NotFound, TongbanError
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import requires
@@ -367,7 +367,7 @@ def _staff_only(user: Principal) -> None:
     """Migrations are accepted at the window: an online case (office ``online``) would be out of every
     office-scoped clerk's reach for the move-in, so the citizen follows their cases but does not start one."""
     if not user.is_staff:
-        raise Forbidden(N_("Migrations are accepted at the destination's window"))
+        raise InvalidInput(N_("Migrations are accepted at the destination's window"))
 
 
 def facts_of(values: dict[str, str]) -> dict[str, Any]:
