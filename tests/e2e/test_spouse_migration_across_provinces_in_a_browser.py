@@ -223,6 +223,10 @@ def test_a_spouse_moves_from_shanghai_to_beijing(
     expect(citizen.locator("#mig-state")).to_have_text("已落户")
     expect(citizen.locator("#history li").first).to_contain_text("已受理")
     expect(citizen.locator("#history li[data-action='complete']")).to_have_count(1)
+    expect(citizen.locator("#steps li")).to_have_count(4)
+    expect(citizen.locator("#steps li[data-step='migration.certificate.receive']")).to_contain_text(
+        "迁移证已送达"
+    )
     screenshot(citizen, "mig-citizen-zh")
     with citizen.expect_download() as dl:
         citizen.locator("#my-certificate-pdf").click()

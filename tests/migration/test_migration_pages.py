@@ -195,6 +195,13 @@ def test_a_spouse_migration_through_the_pages(site: Site) -> None:
     assert mine.status_code == 200 and f'data-case="{number}"' in mine.text
     page = citizen.get(f"/my/migrations/{number}")
     assert page.status_code == 200 and "已落户" in page.text and 'id="history"' in page.text
+    steps = re.findall(r'data-step="([a-z_.]+)"', page.text)
+    assert steps == [
+        "migration.case.accept",
+        "migration.case.approve",
+        "migration.certificate.receive",
+        "migration.case.move_in",
+    ]
     assert citizen.get(f"/my/migrations/{number}/papers/certificate.pdf").content.startswith(b"%PDF")
     paper = citizen.get(f"/my/migrations/{number}/papers/permit.json")
     assert paper.status_code == 200 and paper.json()

@@ -112,6 +112,17 @@ DONE_TEXTS = {
     "move_out": N_("Moved out: the migration certificate is on its way to the destination."),
     "refuse_move_out": N_("The move-out is refused; the destination is told."),
 }
+STEP_LABELS = {
+    "migration.case.accept": N_("Accepted at the destination"),
+    "migration.case.approve": N_("Approved: the move-in permit was sent to the origin"),
+    "migration.certificate.receive": N_("Moved out at the origin: the migration certificate arrived"),
+    "migration.certificate.reissue_request": N_("A new migration certificate was asked of the origin"),
+    "migration.case.move_in": N_("Moved in"),
+    "migration.case.refuse": N_("Refused at the destination"),
+    "migration.case.origin_refused": N_("Refused by the origin"),
+    "migration.case.withdraw": N_("Withdrawn"),
+    "migration.case.abandon": N_("Abandoned by the destination"),
+}
 _NUMBER = re.compile(r"^[0-9]{6}-[0-9]{8}-[0-9]{6}$")
 
 
@@ -142,6 +153,7 @@ def _common(t: Translator) -> dict[str, Any]:
         "refusal_codes": REFUSAL_CODES,
         "paper_kinds": PAPER_KINDS,
         "done_texts": DONE_TEXTS,
+        "step_labels": STEP_LABELS,
         "badge": URGENCY_BADGE,
         "urgency": window.urgency,
         "left_text": lambda left: window.time_left_text(left, t),
@@ -451,6 +463,11 @@ def _papers(m: mig.MigrationView) -> list[str]:
     return [k for k, n in (("permit", m.permit_number), ("certificate", m.certificate_number)) if n]
 
 
+def _steps(node: NodeContext, number: str) -> list[tuple[Any, str]]:
+    with node.db.session() as s:
+        return [(at, a) for at, a in store.saga_steps(s, number) if a in STEP_LABELS]
+
+
 def _history_context(node: NodeContext, v: CaseView) -> dict[str, Any]:
     staff_ids = {int(e.actor) for e in v.case.events if e.actor.isdigit()}
     names = {str(k): row[0] for k, row in access_service.user_rows_for_names(node.db, staff_ids).items()}
@@ -492,6 +509,7 @@ def _case_page(
         actions=actions,
         relation=relation,
         papers=_papers(m),
+        steps=_steps(node, number),
         done=request.query_params.get("done"),
         **_history_context(node, v),
         **ctx,
@@ -671,6 +689,7 @@ def my_migration_page(
         c=v.case,
         m=m,
         papers=_papers(m),
+        steps=_steps(node, number),
         actor_names={},
         **_common(t),
     )
