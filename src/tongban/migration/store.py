@@ -90,3 +90,28 @@ def certificates_ending(s: Session, *, before: datetime, limit: int = 200) -> li
             .limit(limit)
         )
     )
+
+
+def numbers_of_person(s: Session, person_ref: str, *, limit: int = 50) -> list[str]:
+    """The destination case numbers of one person (the citizen's own migrations), newest first."""
+    q = (
+        select(MigrationCaseRow.case_number)
+        .where(MigrationCaseRow.person_ref == person_ref)
+        .order_by(MigrationCaseRow.id.desc())
+        .limit(limit)
+    )
+    return list(s.scalars(q))
+
+
+def saga_steps(s: Session, case_number: str) -> list[tuple[datetime, str]]:
+    """The saga's steps of a destination case, as audited here (time, ``migration.*`` action), in order:
+    the timeline the case's own history does not tell (permit sent, certificate received, ...)."""
+    from tongban.audit.tables import AuditRow
+
+    q = (
+        select(AuditRow.at, AuditRow.action)
+        .where(AuditRow.object_type == "case", AuditRow.object_id == case_number)
+        .where(AuditRow.action.like("migration.%"))
+        .order_by(AuditRow.seq)
+    )
+    return [(at, action) for at, action in s.execute(q)]
