@@ -76,7 +76,7 @@ def test_paused_relays(backend: str, tmp_path: Path, sqlite_template: Path, pg_f
             )
             assert report.findings == []  # the locator update still queued is not judged
         assert control.paused_until(bj.db) is None
-        assert _wait(lambda: _entry(nodes[LOCATOR_CODE], digest) == (BJ, "cancelled"))
+        assert _wait(lambda: _entry(nodes[LOCATOR_CODE], digest) == (BJ, "in_transit"))
 
         # The whole command's path: node databases given by URL, relays paused while reading.
         urls = {e.code: str(e.db_url) for e in nation.entries}

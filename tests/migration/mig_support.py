@@ -19,6 +19,7 @@ import tongban.migration.service  # noqa: F401  (registers the mig.*.v1 types an
 from tongban.cases import window
 from tongban.cases.domain import CaseState
 from tongban.cases.tables import CaseRow, NotificationRow, TaskRow
+from tongban.core.checks import check_nation
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
 from tongban.exchange import directory_admin
@@ -276,8 +277,8 @@ def stuck(nation: MigNation) -> list[tuple[str, str, str, str | None]]:
 
 
 def assert_nation_consistent(nation: MigNation, people: list[str], *, timeout: float = 30) -> None:
-    """The invariants ``tongban check`` will report on, by direct queries (to be replaced by a call of
-    ``tongban.core.checks`` when it exists): after the messages in flight drained,
+    """The invariants, by direct queries of the migration's own tables and then through ``tongban check``'s
+    ``check_nation``: after the messages in flight drained,
 
     - every person is active in exactly one node, or in transit at exactly one node owned by an open case of
       the node the ``case_ref`` names (the destination case number starts with its node code), or cancelled;
@@ -353,6 +354,9 @@ def assert_nation_consistent(nation: MigNation, people: list[str], *, timeout: f
             marks = set(s.scalars(select(MigrationOpenRow.case_number)))
             assert marks <= open_cases, (node.code, marks - open_cases)
     del now
+    # And the nation's own invariant checker (``tongban check``), over every node, after the drain above.
+    report = check_nation(registries, locator=nation.locator, locator_key=key)
+    assert report.findings == [], [f.to_json() for f in report.findings]
 
 
 def facts_for(matter: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tests.migration.mig_support import (
     MigNation,
     accept,
     assert_nation_consistent,
+    drained,
     mig_state,
     status_at,
     stuck,
@@ -126,6 +127,8 @@ def test_random_interleavings_keep_the_nation_consistent(
     competing, steps = program
     made = [_new_person(nation) for _ in competing]
     people = [who for who, _ in made]
+    # Acceptance routes by the locator: it must have heard of the new registrations first.
+    assert wait_until(lambda: drained(nation), 60)
     cases: dict[tuple[int, str], str] = {}
     for i, (who, both) in enumerate(zip(people, competing, strict=True)):
         cases[(i, BJ)] = accept(nation, nation.bj, who, household=made[i][1])
