@@ -1,0 +1,127 @@
+"""A certificate across provinces in a real browser, in Chinese, against one node process each: Beijing
+(accepts), Shanghai (keeps the register) and the national locator are each a ``tongban serve --node CODE --db
+URL --nats URL`` process on a PostgreSQL database of its own, over a JetStream server of the test's own.
+
+A clerk signs in at Beijing's pages and accepts a kinship certificate for a person registered in Shanghai; the
+case routes through the locator's process to Shanghai's, which issues the paper automatically; the clerk
+downloads the PDF; the citizen signs in to Beijing's portal and downloads it; both PDFs verify offline with
+``tongban cert verify FILE --directory FILE``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+from sqlalchemy import func, select
+
+from tests.cert.cert_support import SUBJECT, make_nation, make_node, populate
+from tests.conftest import PgFactory, test_settings
+from tests.e2e.cert_walk import (
+    A,
+    B,
+    accept,
+    add_citizen,
+    add_staff,
+    sign_in_citizen,
+    sign_in_staff,
+    verify_offline,
+    wait_for_state,
+)
+from tests.e2e.conftest import screenshot
+from tests.e2e.processes import NodeProcesses, node_processes, process_env, require_services
+from tests.exchange.exchange_support import wait_until
+from tongban.access.domain import Role
+from tongban.access.tables import RecordView
+from tongban.core.db import Database
+from tongban.core.node import NodeContext
+from tongban.exchange import store
+from tongban.exchange.locator import LOCATOR_CODE
+from tongban.exchange.tables import InboxRow, OutboxRow
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.nats]
+
+
+def _located(dbs: dict[str, Database]) -> bool:
+    """Whether the locator's process applied every registration Shanghai reported."""
+    with dbs[B].session() as s:
+        sent = s.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.recipient == LOCATOR_CODE)
+        )
+    with dbs[LOCATOR_CODE].session() as s:
+        applied = s.scalar(
+            select(func.count()).select_from(InboxRow).where(InboxRow.state == store.IN_APPLIED)
+        )
+    return bool(sent) and (applied or 0) >= (sent or 0)
+
+
+@pytest.fixture
+def nation(
+    tmp_path: Path, pg_factory: PgFactory | None
+) -> Iterator[tuple[NodeProcesses, dict[str, Database]]]:
+    pg = require_services(pg_factory)
+    data_dir = make_nation(tmp_path / "nation")
+    settings = test_settings(data_dir)
+    urls = {
+        code: pg.new() for code in (LOCATOR_CODE, B, A)
+    }  # scratch databases, migrated, dropped at the end
+    dbs = {code: Database(url, settings) for code, url in urls.items()}
+    # Shanghai's register; its changes wait in its outbox for the locator until its process runs.
+    populate(make_node(B, dbs[B], data_dir))
+    add_staff(dbs[A], "zhou.clerk", Role.WINDOW_CLERK, "110105", "OFF-A", tmp_path)
+    add_citizen(dbs[A], NodeContext(code=A, name="北京市", db=dbs[A], settings=settings), SUBJECT)
+    try:
+        for nodes in node_processes(tmp_path, data_dir, urls, process_env()):
+            assert wait_until(lambda: _located(dbs), 30), nodes.logs()
+            yield nodes, dbs
+    finally:
+        for db in dbs.values():
+            db.dispose()
+
+
+def test_a_certificate_between_node_processes_reaches_the_citizen(
+    nation: tuple[NodeProcesses, dict[str, Database]], browser: Browser, tmp_path: Path
+) -> None:
+    nodes, dbs = nation
+    beijing = nodes.url(A)
+    clerk = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    sign_in_staff(clerk, beijing, A, "zhou.clerk", tmp_path)
+    # The process serves Beijing alone, named as the directory names it (as when served embedded).
+    expect(clerk.locator(f"tr[data-node='{A}']")).to_contain_text("北京市")
+    expect(clerk.locator(f"tr[data-node='{A}']")).to_contain_text("postgresql")
+    number = accept(clerk, beijing, SUBJECT)
+
+    try:
+        wait_for_state(clerk, f"{beijing}/cert/{number}", "issued")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{nodes.logs()}") from exc
+    expect(clerk.locator("#cert-state")).to_have_text("证明已出具")
+    expect(clerk.locator("#recipient")).to_contain_text(B)
+    screenshot(clerk, "cert-processes-clerk-zh")
+    with clerk.expect_download() as dl:
+        clerk.locator("#paper-pdf").click()
+    clerk_pdf = tmp_path / "clerk.pdf"
+    dl.value.save_as(clerk_pdf)
+    assert clerk_pdf.read_bytes().startswith(b"%PDF")
+    assert "亲属关系证明" in verify_offline(nodes.data_dir, clerk_pdf)
+    clerk.context.close()
+
+    citizen = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+    sign_in_citizen(citizen, beijing, SUBJECT)
+    row = citizen.locator(f"tr[data-case='{number}']")
+    expect(row).to_contain_text("证明已出具")
+    row.get_by_role("link", name=number).click()
+    citizen.wait_for_url(f"**/my/cases/{number}")
+    expect(citizen.locator("#case-state")).to_contain_text("已办结")
+    screenshot(citizen, "cert-processes-citizen-zh")
+    with citizen.expect_download() as dl:
+        citizen.locator("#my-paper-pdf").click()
+    citizen_pdf = tmp_path / "citizen.pdf"
+    dl.value.save_as(citizen_pdf)
+    verify_offline(nodes.data_dir, citizen_pdf)
+    citizen.context.close()
+
+    # Shanghai's process read the register for Beijing's case, and logged it with the case as the reason.
+    with dbs[B].session() as s:
+        assert list(s.scalars(select(RecordView.reason_ref))) == [f"{A}/{number}"]
