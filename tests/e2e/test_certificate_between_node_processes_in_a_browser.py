@@ -3,7 +3,8 @@
 URL --nats URL`` process on a PostgreSQL database of its own, over a JetStream server of the test's own.
 
 A clerk signs in at Beijing's pages and accepts a kinship certificate for a person registered in Shanghai; the
-case routes through the locator's process to Shanghai's, which issues the paper automatically; the clerk
+case routes through the locator's process to Shanghai's, which issues the paper automatically (or, where its
+operators have every certificate reviewed, its reviewer does on the review page of Shanghai's process); the clerk
 downloads the PDF; the citizen signs in to Beijing's portal and downloads it; both PDFs verify offline with
 ``tongban cert verify FILE --directory FILE``."""
 
@@ -33,7 +34,7 @@ from tests.e2e.conftest import screenshot
 from tests.e2e.processes import NodeProcesses, node_processes, process_env, require_services
 from tests.exchange.exchange_support import wait_until
 from tongban.access.domain import Role
-from tongban.access.tables import RecordView
+from tongban.access.tables import RecordView, User
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
 from tongban.exchange import store
@@ -58,21 +59,23 @@ def _located(dbs: dict[str, Database]) -> bool:
 
 @pytest.fixture
 def nation(
-    tmp_path: Path, pg_factory: PgFactory | None
+    request: pytest.FixtureRequest, tmp_path: Path, pg_factory: PgFactory | None
 ) -> Iterator[tuple[NodeProcesses, dict[str, Database]]]:
+    review = request.param == "review"
     pg = require_services(pg_factory)
     data_dir = make_nation(tmp_path / "nation")
     settings = test_settings(data_dir)
-    urls = {
-        code: pg.new() for code in (LOCATOR_CODE, B, A)
-    }  # scratch databases, migrated, dropped at the end
+    # Scratch databases, migrated, dropped at the end of the session.
+    urls = {code: pg.new() for code in (LOCATOR_CODE, B, A)}
     dbs = {code: Database(url, settings) for code, url in urls.items()}
     # Shanghai's register; its changes wait in its outbox for the locator until its process runs.
     populate(make_node(B, dbs[B], data_dir))
     add_staff(dbs[A], "zhou.clerk", Role.WINDOW_CLERK, "110105", "OFF-A", tmp_path)
+    add_staff(dbs[B], "wu.reviewer", Role.REVIEWER, "310104", "OFF-SH", tmp_path)
     add_citizen(dbs[A], NodeContext(code=A, name="北京市", db=dbs[A], settings=settings), SUBJECT)
     try:
-        for nodes in node_processes(tmp_path, data_dir, urls, process_env()):
+        env = process_env({"TONGBAN_CERT_REVIEW_NODES": B} if review else None)
+        for nodes in node_processes(tmp_path, data_dir, urls, env):
             assert wait_until(lambda: _located(dbs), 30), nodes.logs()
             yield nodes, dbs
     finally:
@@ -80,10 +83,15 @@ def nation(
             db.dispose()
 
 
+@pytest.mark.parametrize("nation", ["automatic", "review"], indirect=True)
 def test_a_certificate_between_node_processes_reaches_the_citizen(
-    nation: tuple[NodeProcesses, dict[str, Database]], browser: Browser, tmp_path: Path
+    nation: tuple[NodeProcesses, dict[str, Database]],
+    browser: Browser,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     nodes, dbs = nation
+    mode = request.node.callspec.params["nation"]
     beijing = nodes.url(A)
     clerk = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
     sign_in_staff(clerk, beijing, A, "zhou.clerk", tmp_path)
@@ -92,13 +100,28 @@ def test_a_certificate_between_node_processes_reaches_the_citizen(
     expect(clerk.locator(f"tr[data-node='{A}']")).to_contain_text("postgresql")
     number = accept(clerk, beijing, SUBJECT)
 
+    if mode == "review":
+        wait_for_state(clerk, f"{beijing}/cert/{number}", "sent")
+        shanghai = nodes.url(B)
+        reviewer = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
+        sign_in_staff(reviewer, shanghai, B, "wu.reviewer", tmp_path)
+        reviewer.goto(f"{shanghai}/cert/review")
+        row = reviewer.locator(f"tr[data-case='{number}']")
+        expect(row).to_contain_text("亲属关系证明")
+        expect(row.locator(".time-left")).to_contain_text("剩余")
+        row.get_by_role("button", name="出具", exact=True).click()
+        reviewer.wait_for_url("**/cert/review?done=issued")
+        expect(reviewer.locator("#done")).to_contain_text("已出具")
+        screenshot(reviewer, "cert-processes-review-zh")
+        reviewer.context.close()
+
     try:
         wait_for_state(clerk, f"{beijing}/cert/{number}", "issued")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{nodes.logs()}") from exc
     expect(clerk.locator("#cert-state")).to_have_text("证明已出具")
     expect(clerk.locator("#recipient")).to_contain_text(B)
-    screenshot(clerk, "cert-processes-clerk-zh")
+    screenshot(clerk, f"cert-processes-clerk-{mode}-zh")
     with clerk.expect_download() as dl:
         clerk.locator("#paper-pdf").click()
     clerk_pdf = tmp_path / "clerk.pdf"
@@ -114,7 +137,7 @@ def test_a_certificate_between_node_processes_reaches_the_citizen(
     row.get_by_role("link", name=number).click()
     citizen.wait_for_url(f"**/my/cases/{number}")
     expect(citizen.locator("#case-state")).to_contain_text("已办结")
-    screenshot(citizen, "cert-processes-citizen-zh")
+    screenshot(citizen, f"cert-processes-citizen-{mode}-zh")
     with citizen.expect_download() as dl:
         citizen.locator("#my-paper-pdf").click()
     citizen_pdf = tmp_path / "citizen.pdf"
@@ -122,6 +145,16 @@ def test_a_certificate_between_node_processes_reaches_the_citizen(
     verify_offline(nodes.data_dir, citizen_pdf)
     citizen.context.close()
 
-    # Shanghai's process read the register for Beijing's case, and logged it with the case as the reason.
+    # Shanghai's process read the register for Beijing's case and logged it with the case as the reason: on the
+    # request, and again when its reviewer issued the paper.
     with dbs[B].session() as s:
-        assert list(s.scalars(select(RecordView.reason_ref))) == [f"{A}/{number}"]
+        reviewer_id = s.scalar(select(User.id).where(User.login == "wu.reviewer"))
+        views = [
+            (v.viewer_id, v.reason, v.reason_ref)
+            for v in s.scalars(select(RecordView).order_by(RecordView.id))
+        ]
+    expected = [(f"node:{A}", "case", f"{A}/{number}")]
+    if mode == "review":
+        assert views == [*expected, (str(reviewer_id), "case", f"{A}/{number}")]
+    else:
+        assert views == expected
