@@ -96,6 +96,7 @@ def test_a_certificate_travels_from_shanghai_to_a_citizen_in_beijing(
 
     wait_for_state(clerk, case_url, "issued")
     expect(clerk.locator("#cert-state")).to_have_text("证明已出具")
+    expect(clerk.locator("#paper-issuer")).to_have_text(f"上海市 ({B})")
     expect(clerk.locator("#recipient")).to_contain_text(f"{B} (全国户籍定位服务)")
     screenshot(clerk, f"cert-clerk-{mode}-zh")
     with clerk.expect_download() as dl:
@@ -115,6 +116,7 @@ def test_a_certificate_travels_from_shanghai_to_a_citizen_in_beijing(
     row.get_by_role("link", name=number).click()
     citizen.wait_for_url(f"**/my/cases/{number}")
     expect(citizen.locator("#case-state")).to_contain_text("已办结")
+    expect(citizen.locator("#paper-issuer")).to_have_text(f"上海市 ({B})")
     expect(citizen.locator("#history li").first).to_contain_text("已受理")
     screenshot(citizen, f"cert-citizen-{mode}-zh")
     with citizen.expect_download() as dl:

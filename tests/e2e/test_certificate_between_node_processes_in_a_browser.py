@@ -120,6 +120,7 @@ def test_a_certificate_between_node_processes_reaches_the_citizen(
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{nodes.logs()}") from exc
     expect(clerk.locator("#cert-state")).to_have_text("证明已出具")
+    expect(clerk.locator("#paper-issuer")).to_have_text(f"上海市 ({B})")
     expect(clerk.locator("#recipient")).to_contain_text(B)
     screenshot(clerk, f"cert-processes-clerk-{mode}-zh")
     with clerk.expect_download() as dl:
@@ -137,6 +138,7 @@ def test_a_certificate_between_node_processes_reaches_the_citizen(
     row.get_by_role("link", name=number).click()
     citizen.wait_for_url(f"**/my/cases/{number}")
     expect(citizen.locator("#case-state")).to_contain_text("已办结")
+    expect(citizen.locator("#paper-issuer")).to_have_text(f"上海市 ({B})")
     screenshot(citizen, f"cert-processes-citizen-{mode}-zh")
     with citizen.expect_download() as dl:
         citizen.locator("#my-paper-pdf").click()
