@@ -11,7 +11,7 @@ from rich.console import Console
 
 from tongban.core import migrate
 from tongban.core.db import Database
-from tongban.core.node import NodeEntry, read_manifest
+from tongban.core.node import read_manifest
 from tongban.core.plugins import capability_modules
 from tongban.core.settings import Settings
 
@@ -107,12 +107,12 @@ def serve(
     """Serve the web pages and API of the nodes of a data dir (embedded), or of one node."""
     import uvicorn
 
-    from tongban.web.runtime import build_runtime
+    from tongban.web.runtime import build_runtime, single_node
 
     settings = settings_for(data_dir, db)
     if nats:
         settings = settings.model_copy(update={"nats_url": nats})
-    only = [NodeEntry(code=node, name=node, db_url=db)] if node else None
+    only = [single_node(settings, node, db)] if node else None
     runtime = build_runtime(settings, only=only)
     from tongban.web.app import create_app
 

@@ -207,7 +207,7 @@ def cert_case_page(
 ) -> HTMLResponse:
     v = load_checked(request, node, number, t.locale)  # the case's scope: 404 outside it
     row = request_of(node, number)
-    return render_page(request, "cert/case.html", v=v, **describe(row, t))
+    return render_page(request, "cert/case.html", v=v, **describe(node, row, t))
 
 
 def _paper_download(
@@ -221,7 +221,7 @@ def _paper_download(
 @router.get("/cert/{number}/paper.pdf", dependencies=[requires(CASE_READ)])
 def paper_pdf(number: str, request: Request, node: CurrentNode, t: CurrentTranslator) -> Response:
     row, raw = _paper_download(request, node, number, t.locale, "pdf")
-    return pdf_response(request, row, raw)
+    return pdf_response(request, node, row, raw)
 
 
 @router.get("/cert/{number}/paper.json", dependencies=[requires(CASE_READ)])

@@ -136,7 +136,7 @@ def my_cases_page(
     for v in views:
         if v.case.matter == "CERT":
             with contextlib.suppress(NotFound):
-                certs[v.case.number] = describe(request_of(node, v.case.number), t)
+                certs[v.case.number] = describe(node, request_of(node, v.case.number), t)
     return render_page(request, "cert/my_cases.html", views=views, certs=certs, **_common(t))
 
 
@@ -149,7 +149,7 @@ def my_case_page(
     cert = None
     if v.case.matter == "CERT":
         try:
-            cert = describe(request_of(node, number), t)
+            cert = describe(node, request_of(node, number), t)
         except NotFound:
             cert = None
     return render_page(request, "cert/my_case.html", v=v, c=v.case, cert=cert, **_common(t))
@@ -170,7 +170,7 @@ def my_paper_pdf(
 ) -> Response:
 
     row, raw = _own_paper(request, node, user, number, t.locale, "pdf")
-    return pdf_response(request, row, raw)
+    return pdf_response(request, node, row, raw)
 
 
 @router.get("/my/cases/{number}/paper.json", dependencies=[requires(CASE_READ)])

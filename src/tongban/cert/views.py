@@ -15,6 +15,8 @@ from tongban.cert.tables import CertRequestRow
 from tongban.core.errors import InvalidInput, NotFound
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
+from tongban.exchange.directory import DirectoryRefused
+from tongban.exchange.service import NodeExchange
 from tongban.papers import forms, render
 from tongban.papers.domain import read_payload
 
@@ -48,12 +50,26 @@ def request_of(node: NodeContext, number: str) -> CertRequestRow:
     return row
 
 
-def describe(row: CertRequestRow, t: Translator) -> dict[str, Any]:
+def issuer_name(node: NodeContext, code: str) -> str | None:
+    """The issuing node's name as the node's directory gives it (``None`` where the node has no exchange or its
+    directory does not list the issuer)."""
+    ex = node.services.get("exchange")
+    if not isinstance(ex, NodeExchange):
+        return None
+    try:
+        record = ex.directory.current.node(code)
+    except (OSError, DirectoryRefused):
+        return None
+    return None if record is None else record.name
+
+
+def describe(node: NodeContext, row: CertRequestRow, t: Translator) -> dict[str, Any]:
     """What the pages show of a certificate request, in ``t``'s language."""
     paper = read_payload(forms.from_json_bytes(row.paper_json.encode()).payload) if row.paper_json else None
     return {
         "row": row,
         "paper": paper,
+        "issuer_name": issuer_name(node, paper.issuer) if paper else None,
         "kind_text": t(KIND_TEXTS.get(row.kind, row.kind)),
         "state_text": t(STATE_TEXTS.get(row.state, row.state)),
         "route_text": t(ROUTE_TEXTS.get(row.routed_by, row.routed_by)),
@@ -94,9 +110,11 @@ def audited_paper(node: NodeContext, row: CertRequestRow, *, actor: str, form: s
     return row.paper_json.encode()
 
 
-def pdf_response(request: Request, row: CertRequestRow, raw: bytes) -> Response:
+def pdf_response(request: Request, node: NodeContext, row: CertRequestRow, raw: bytes) -> Response:
     lang = "en" if request.query_params.get("lang") == "en" else "zh_CN"
-    pdf = render.render_pdf(forms.from_json_bytes(raw), locale=lang)
+    signed = forms.from_json_bytes(raw)
+    name = issuer_name(node, read_payload(signed.payload).issuer)
+    pdf = render.render_pdf(signed, locale=lang, issuer_name=name)
     return download(pdf, "application/pdf", f"{row.paper_number}.pdf")
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tongban.core import migrate
-from tongban.core.node import NodeEntry, open_node, read_manifest
+from tongban.core.node import open_node, read_manifest
 from tongban.core.settings import Settings
 from tongban.exchange import directory_admin
 from tongban.exchange.directory import RevocationReason
@@ -184,9 +184,10 @@ def open_exchanges(
     data_dir: Path | None, node: str | None, db: str | None, *, upgrade: bool = False
 ) -> list[NodeExchange]:
     from tongban.exchange.runtime import node_exchange
+    from tongban.web.runtime import single_node
 
     settings = Settings(data_dir=_data_dir(data_dir))
-    entries = [NodeEntry(code=node, name=node, db_url=db)] if node else read_manifest(settings.data_dir)
+    entries = [single_node(settings, node, db)] if node else read_manifest(settings.data_dir)
     out = []
     for entry in entries:
         ctx = open_node(entry, settings)

@@ -431,3 +431,16 @@ class DirectoryHolder:
                 current=self._current,
             )
             return self._current
+
+
+def node_name(data_dir: Path, code: str, *, now: datetime, grace: timedelta) -> str | None:
+    """The name the signed directory of ``data_dir`` gives node ``code`` (``None`` without a valid directory
+    or when it does not list the node): how a node served alone (``serve --node``) knows its own name."""
+    try:
+        directory = load_directory(
+            (data_dir / DIRECTORY_FILE).read_bytes(), roots=read_roots(data_dir), now=now, grace=grace
+        )
+    except (OSError, ValueError, DirectoryRefused):
+        return None
+    record = directory.node(code)
+    return None if record is None else record.name
