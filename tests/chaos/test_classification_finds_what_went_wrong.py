@@ -15,7 +15,7 @@ from tests.exchange.exchange_support import wait_until
 from tongban.cert.tables import CertRequestRow
 from tongban.chaos.faults import schedule
 from tongban.chaos.run import seed_locator_from
-from tongban.chaos.workload import CertWorkload, Operation, RunContext, node_codes
+from tongban.chaos.workload import CertWorkload, MigrationWorkload, Operation, RunContext, node_codes
 from tongban.core import migrate
 from tongban.core.node import NodeContext, NodeEntry, open_node
 from tongban.core.settings import Settings
@@ -25,10 +25,11 @@ from tongban.exchange.locator import LOCATOR_CODE, LOCATOR_NAME
 from tongban.exchange.runtime import node_exchange
 from tongban.exchange.service import exchange_of
 from tongban.exchange.transport import EmbeddedTransport
+from tongban.migration.common import SETTINGS_SERVICE, MigrationSettings
 from tongban.papers.directory import DirectorySignerSource
 from tongban.papers.service import KEYS_SERVICE
 from tongban.papers.tables import PaperRow
-from tongban.registry.tables import Person
+from tongban.registry.tables import Person, PersonState
 
 
 def _workload(tmp_path: Path) -> tuple[CertWorkload, NodeContext]:
@@ -125,3 +126,51 @@ def test_the_fault_schedule_is_a_function_of_the_seed() -> None:
     assert all(f.hold > 4 for f in a if f.kind == "node-pause")  # past the timeouts
     # One fault at a time: the broker keeps a quorum of two.
     assert all(x.at + x.hold < y.at for x, y in pairwise(a))
+
+
+def test_migrations_are_classified_and_a_person_active_twice_is_duplicated(tmp_path: Path) -> None:
+    """Three SQLite nodes on the embedded exchange, origins moving out automatically: moves, withdrawals,
+    abandons and competing destinations all end as asked (one winner per competition); a person then made
+    active at a second node is found duplicated."""
+    data_dir = tmp_path / "nation"
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    directory_admin.init(data_dir, now=now)
+    codes = node_codes(3)
+    for code in codes:
+        directory_admin.add_node(data_dir, code=code, name=code, now=now)
+    urls = {code: f"sqlite:///{tmp_path / f'{code}.sqlite3'}" for code in codes}
+    wl = MigrationWorkload()
+    wl.prepare(RunContext(9, data_dir, urls, "classifier-test-secret", 2), planned=24)
+    for node in wl.nodes.values():
+        node.services[KEYS_SERVICE] = DirectorySignerSource(exchange_of(node).directory, data_dir)
+        node.services[SETTINGS_SERVICE] = MigrationSettings(automatic_move_out=True)
+    rng = random.Random(3)
+    ops: list[Operation] = []
+    try:
+        runner = ExchangeRunner([exchange_of(n) for n in wl.nodes.values()], EmbeddedTransport)
+        runner.start()
+        try:
+            while len({o.kind for o in ops}) < 4 or len(ops) < 12:
+                op = wl.next_operation(len(ops), rng)
+                assert op is not None
+                op.id = f"9-{len(ops)}"
+                wl.submit(op)
+                assert op.ref is not None and op.error is None, op.error
+                ops.append(op)
+            assert wait_until(lambda: wl.settled(ops), 60)
+        finally:
+            runner.stop()
+        verdicts, unexpected = wl.classify(ops, [])
+        assert [v.outcome for v in verdicts] == ["ok"] * len(ops), verdicts
+        assert unexpected == []
+
+        moved = next(o for o in ops if o.kind == "mig.move")
+        with wl.nodes[moved.target].db.transaction() as s:
+            person = s.scalars(select(Person).where(Person.id_number == moved.subject)).one()
+            state = s.get(PersonState, person.id)
+            assert state is not None
+            state.status = "active"
+        by_op = {v.op: v for v in wl.classify(ops, [])[0]}
+        assert by_op[moved.id].outcome == "duplicated" and "active at" in by_op[moved.id].detail
+    finally:
+        wl.close()

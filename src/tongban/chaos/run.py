@@ -252,7 +252,7 @@ def run_chaos(
         for n in cluster.nodes.values():
             n.wait_ready(settings.start_timeout_s)
         say(
-            f"{len(codes)} node processes ready: "
+            f"{len(cluster.nodes)} node processes ready (the locator among them): "
             + ", ".join(f"{c} {n.url}" for c, n in cluster.nodes.items())
         )
 

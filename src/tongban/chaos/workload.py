@@ -145,8 +145,6 @@ class CertWorkload:
         self.free: dict[str, list[str]] = {}
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
-        from tongban.exchange.runtime import node_exchange
-        from tongban.exchange.settings import ExchangeSettings
 
         per_node = planned // len(ctx.db_urls) + 5  # targets are drawn at random: a margin
         for code in ctx.db_urls:
@@ -155,7 +153,7 @@ class CertWorkload:
             self.free[code] = _populate(node, AREAS[code], per_node)
         for node in self.nodes.values():
             # For routing and sending only: the node processes run the exchange.
-            node_exchange(node, ctx.data_dir, ExchangeSettings())
+            _attach(node, ctx.data_dir)
 
     def next_operation(self, index: int, rng: random.Random) -> Operation | None:
         codes = sorted(self.nodes)
@@ -331,6 +329,18 @@ class CertWorkload:
         self.nodes.clear()
 
 
+def _attach(node: NodeContext, data_dir: Path) -> None:
+    """The exchange (for sending through the node's outbox; the node processes run it) and the paper keys
+    (a migration's approval signs the move-in permit) of the orchestrator's own context of a node."""
+    from tongban.exchange.runtime import node_exchange
+    from tongban.exchange.settings import ExchangeSettings
+    from tongban.papers.directory import DirectorySignerSource
+    from tongban.papers.service import KEYS_SERVICE
+
+    ex = node_exchange(node, data_dir, ExchangeSettings())
+    node.services[KEYS_SERVICE] = DirectorySignerSource(ex.directory, data_dir)
+
+
 def _hit_by(op: Operation, start: datetime, end: datetime, windows: list[Window]) -> str | None:
     for w in windows:
         if (
@@ -420,8 +430,6 @@ class MigrationWorkload:
         self.clerk_errors: Counter[str] = Counter()
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
-        from tongban.exchange.runtime import node_exchange
-        from tongban.exchange.settings import ExchangeSettings
 
         per_node = planned // len(ctx.db_urls) + 5
         for code in ctx.db_urls:
@@ -432,7 +440,7 @@ class MigrationWorkload:
             self.households[code] = empty
         if self._own:
             for node in self.nodes.values():
-                node_exchange(node, ctx.data_dir, ExchangeSettings())
+                _attach(node, ctx.data_dir)
 
     def next_operation(self, index: int, rng: random.Random) -> Operation | None:
         codes = sorted(self.nodes)
