@@ -61,6 +61,7 @@ class ChaosResult:
     started_at: str
     elapsed_s: float = 0.0
     operations: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # operations by kind (cert.kinship, mig.move, ...)
     outcomes: dict[str, int] = field(default_factory=dict)
     findings: list[dict[str, str]] = field(default_factory=list)  # lost, duplicated, unexpected operations
     unexpected_effects: list[str] = field(default_factory=list)
@@ -312,6 +313,7 @@ def run_chaos(
         finally:
             for db in dbs.values():
                 db.dispose()
+        result.kinds = dict(Counter(op.kind for op in ops))
         verdicts, unexpected = wl.classify(ops, windows)
         result.outcomes = dict(Counter(v.outcome for v in verdicts))
         result.findings = [asdict(v) for v in verdicts if v.outcome in FAILURES]
