@@ -1,6 +1,7 @@
 """A CERT kinship certificate between two node processes (``tongban serve --node``), each on its own PostgreSQL
-database, over a JetStream server of the test's own: accepted at Beijing's window, issued automatically by
-Shanghai's process, completed back at Beijing; the issued paper, printed as a PDF, verifies offline in another
+database, over a JetStream server of the test's own, with the national locator as a third process (seeded with
+Shanghai's register, as ``tongban nation init`` does): accepted at Beijing's window, routed by the locator's
+answer, issued automatically by Shanghai's process, completed back at Beijing; the issued paper, printed as a PDF, verifies offline in another
 process that holds nothing but the PDF and the signed directory."""
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from tongban.cases.domain import CaseState
 from tongban.cases.service import get_case
 from tongban.cert.service import accept_certificate
 from tongban.chaos.cluster import NodeProcess, free_port, node_env
+from tongban.chaos.run import seed_locator_from
 from tongban.chaos.settings import ChaosSettings
 from tongban.core.node import NodeContext, NodeEntry, open_node
 from tongban.core.settings import Settings
+from tongban.exchange.locator import LOCATOR_CODE
 from tongban.exchange.runtime import node_exchange
 from tongban.exchange.service import exchange_of
 from tongban.papers import forms, render
@@ -57,10 +60,11 @@ def two_processes(tmp_path: Path, pg_factory: Any) -> Iterator[Pair]:
         missing_service("nats-server")
     data_dir = make_nation(tmp_path / "nation")
     settings = Settings(data_dir=data_dir, secret_key=SECRET, db_pool_size=3)
-    urls = {A: pg_factory.new(), B: pg_factory.new()}
+    urls = {A: pg_factory.new(), B: pg_factory.new(), LOCATOR_CODE: pg_factory.new()}
     a = open_node(NodeEntry(A, "北京市", urls[A]), settings)
     b = open_node(NodeEntry(B, "上海市", urls[B]), settings)
     populate(b)  # Shanghai's register, before any process runs
+    seed_locator_from({B: urls[B]}, urls[LOCATOR_CODE], data_dir)  # nobody reported it: seeded directly
     node_exchange(a, data_dir)  # the window's process sends through the outbox of A's database
     server = NatsServer(tmp_path / "js")
     server.start()
@@ -68,7 +72,7 @@ def two_processes(tmp_path: Path, pg_factory: Any) -> Iterator[Pair]:
     env["TONGBAN_EXCHANGE_STREAM_REPLICAS"] = "1"  # one server here; the chaos run has three
     procs = {
         code: NodeProcess(code, urls[code], server.url, data_dir, free_port(), tmp_path / f"{code}.log", env)
-        for code in (A, B)
+        for code in (A, B, LOCATOR_CODE)
     }
     try:
         for proc in procs.values():
@@ -97,7 +101,7 @@ def test_kinship_certificate_between_two_node_processes_verifies_offline(
     sent = accept_certificate(
         pair.a, actor=CLERK, applicant=applicant(SUBJECT), kind="kinship", purpose="办理继承公证"
     )
-    assert sent.recipient == B
+    assert sent.recipient is None and sent.routed_by == "locator"  # routed once the locator answers
 
     def issued() -> bool:
         row = request_row(pair.a, sent.number)
@@ -106,7 +110,7 @@ def test_kinship_certificate_between_two_node_processes_verifies_offline(
     assert wait_until(issued, 60), _logs(pair)
     assert get_case(pair.a, number=sent.number).state is CaseState.CLOSED
     row = request_row(pair.a, sent.number)
-    assert row is not None and row.paper_json is not None
+    assert row is not None and row.paper_json is not None and row.recipient == B
 
     # Verified here against the directory, as A's process did before attaching it.
     verdict = verify(

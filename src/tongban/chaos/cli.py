@@ -23,7 +23,9 @@ def register(app: typer.Typer) -> None:
         ],
         duration: Annotated[float, typer.Option(help="Seconds of operations under faults.")] = 60.0,
         nodes: Annotated[int, typer.Option(help="Node processes (2 to 5).")] = 2,
-        workload: Annotated[str, typer.Option(help="Operations: cert.")] = "cert",
+        workload: Annotated[
+            str, typer.Option(help="Operations: mixed (CERT and migrations), cert, migration.")
+        ] = "mixed",
         keep: Annotated[
             bool, typer.Option(help="Keep the logs and data dir also when the run is clean.")
         ] = False,

@@ -299,6 +299,8 @@ def node_env(settings: ChaosSettings, *, seed: int, secret: str, faults: bool) -
         "TONGBAN_EXCHANGE_APPLY_RETRY_S": str(s.apply_retry_s),
         "TONGBAN_EXCHANGE_APPLY_MAX_ATTEMPTS": str(s.apply_max_attempts),
         "TONGBAN_EXCHANGE_FAULT_SEED": str(seed * 1000),
+        # Origins move out without a clerk where the matter allows it (the migration workload's saga).
+        "TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT": "true",
     }
     if faults:
         env |= {

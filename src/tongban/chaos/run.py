@@ -61,6 +61,7 @@ class ChaosResult:
     started_at: str
     elapsed_s: float = 0.0
     operations: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # operations by kind (cert.kinship, mig.move, ...)
     outcomes: dict[str, int] = field(default_factory=dict)
     findings: list[dict[str, str]] = field(default_factory=list)  # lost, duplicated, unexpected operations
     unexpected_effects: list[str] = field(default_factory=list)
@@ -113,6 +114,36 @@ def _drained(states: dict[str, int]) -> bool:
     return open_out == 0 and open_in == 0
 
 
+def seed_locator_from(db_urls: dict[str, str], locator_url: str, data_dir: Path) -> int:
+    """Seed the locator's database with everyone actively registered in the nodes' databases (loaded before
+    any exchange ran, so nobody was reported), as ``tongban nation init`` does; how many were added."""
+    from datetime import time as dt_time
+
+    from tongban.exchange.locator import locator_key, seed_locator
+    from tongban.registry.domain import RegistrationStatus
+    from tongban.registry.tables import Person, PersonState
+
+    registered: list[tuple[str, str, datetime]] = []
+    for code, url in db_urls.items():
+        db = Database(url)
+        try:
+            with db.session() as s:
+                for id_number, since in s.execute(
+                    select(Person.id_number, PersonState.since)
+                    .join(PersonState, PersonState.person_id == Person.id)
+                    .where(PersonState.status == RegistrationStatus.ACTIVE.value)
+                ):
+                    registered.append((id_number, code, datetime.combine(since, dt_time(), UTC)))
+        finally:
+            db.dispose()
+    locator = Database(locator_url)
+    try:
+        with locator.transaction() as s:
+            return seed_locator(s, key=locator_key(data_dir), registered=registered, now=datetime.now(UTC))
+    finally:
+        locator.dispose()
+
+
 def run_check(db_urls: dict[str, str], data_dir: Path) -> dict[str, Any]:
     """``tongban check --node CODE=URL ... --json`` when the checker exists; its status and findings."""
     if importlib.util.find_spec("tongban.core.checks") is None:
@@ -120,7 +151,7 @@ def run_check(db_urls: dict[str, str], data_dir: Path) -> dict[str, Any]:
             "status": "not-available",
             "line": "checker not available (tongban.core.checks is not installed)",
         }
-    cmd = [sys.executable, "-m", "tongban", "check", "--json"]
+    cmd = [sys.executable, "-m", "tongban", "check", "--json", "--data-dir", str(data_dir)]
     for code, url in db_urls.items():
         cmd += ["--node", f"{code}={url}"]
     env = {**os.environ, "TONGBAN_DATA_DIR": str(data_dir)}
@@ -142,7 +173,7 @@ def run_chaos(
     seed: int,
     duration: float,
     nodes: int = 2,
-    workload: str = "cert",
+    workload: str = "mixed",
     settings: ChaosSettings | None = None,
     root: Path | None = None,
     keep: bool = False,
@@ -195,11 +226,15 @@ def run_chaos(
         now = datetime.now(UTC) - timedelta(minutes=5)
         directory_admin.init(cluster.data_dir, now=now)
         from tongban.chaos.workload import NAMES
+        from tongban.exchange.locator import LOCATOR_CODE, LOCATOR_NAME
 
         for code in codes:
             directory_admin.add_node(cluster.data_dir, code=code, name=NAMES[code], now=now)
+        # The national locator routes CERT requests and follows migrations: a node process of its own.
+        directory_admin.add_node(cluster.data_dir, code=LOCATOR_CODE, name=LOCATOR_NAME, now=now)
         db_urls = {code: cluster.pg.create(cluster.database_name(code)) for code in codes}
-        for url in db_urls.values():
+        locator_url = cluster.pg.create(cluster.database_name(LOCATOR_CODE))
+        for url in [*db_urls.values(), locator_url]:
             db = Database(url)
             migrate.upgrade(db)
             db.dispose()
@@ -207,15 +242,18 @@ def run_chaos(
         say(f"databases created and migrated; loading {planned} people's households")
         ctx = RunContext(seed, cluster.data_dir, db_urls, cluster.secret, settings.concurrency)
         wl.prepare(ctx, planned)
+        seeded = seed_locator_from(db_urls, locator_url, cluster.data_dir)
+        say(f"locator seeded with {seeded} registrations")
         cluster.nats.start_all()
         result.stream = cluster.nats.ensure_stream(exchange_settings(settings))
         say(f"JetStream cluster up ({cluster.nats.url}), stream {result.stream}")
+        cluster.add_node(LOCATOR_CODE, locator_url, faults=True).start()
         for code in codes:
             cluster.add_node(code, db_urls[code], faults=True).start()
-        for code in codes:
-            cluster.nodes[code].wait_ready(settings.start_timeout_s)
+        for n in cluster.nodes.values():
+            n.wait_ready(settings.start_timeout_s)
         say(
-            f"{len(codes)} node processes ready: "
+            f"{len(cluster.nodes)} node processes ready (the locator among them): "
             + ", ".join(f"{c} {n.url}" for c, n in cluster.nodes.items())
         )
 
@@ -266,7 +304,8 @@ def run_chaos(
                 node.wait_ready(settings.start_timeout_s)
         say("faults stopped; quiescing (outboxes receipted, inboxes applied, operations ended)")
         q0 = time.monotonic()
-        dbs = {code: Database(url) for code, url in db_urls.items()}
+        every_url = {**db_urls, LOCATOR_CODE: locator_url}
+        dbs = {code: Database(url) for code, url in every_url.items()}
         try:
             result.quiesced = _quiesce(wl, ops, list(dbs.values()), settings)
             result.quiesce_s = round(time.monotonic() - q0, 1)
@@ -274,13 +313,14 @@ def run_chaos(
         finally:
             for db in dbs.values():
                 db.dispose()
+        result.kinds = dict(Counter(op.kind for op in ops))
         verdicts, unexpected = wl.classify(ops, windows)
         result.outcomes = dict(Counter(v.outcome for v in verdicts))
         result.findings = [asdict(v) for v in verdicts if v.outcome in FAILURES]
         result.unexpected_effects = unexpected
         say("checking the invariants")
         # The node processes keep running: the checker pauses their relays and drains what is in flight.
-        result.check = run_check(db_urls, cluster.data_dir)
+        result.check = run_check(every_url, cluster.data_dir)
     finally:
         if injector is not None:
             injector.stop()  # before closing: no fault action runs against what is being stopped

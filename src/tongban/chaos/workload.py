@@ -16,6 +16,7 @@ the system, since the applicant was told so).
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,6 +36,9 @@ OK, RECOVERED, LOST, DUPLICATED, UNEXPECTED, NOT_ACCEPTED = (
     "not-accepted",
 )
 FAILURES = (LOST, DUPLICATED, UNEXPECTED)
+LOCATOR = (
+    "000000"  # the national locator (tongban.exchange.locator.LOCATOR_CODE): every CERT routes through it
+)
 
 
 @dataclass
@@ -47,6 +51,8 @@ class Operation:
     submitted_at: datetime | None = None
     ref: str | None = None  # what the submitting node answered (a case number)
     error: str | None = None  # the submission's error, if it reported one
+    rivals: list[str] = field(default_factory=list)  # competing destinations (their case numbers in refs)
+    refs: list[str] = field(default_factory=list)  # every case number the submission got
 
 
 @dataclass(frozen=True)
@@ -139,8 +145,6 @@ class CertWorkload:
         self.free: dict[str, list[str]] = {}
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
-        from tongban.exchange.runtime import node_exchange
-        from tongban.exchange.settings import ExchangeSettings
 
         per_node = planned // len(ctx.db_urls) + 5  # targets are drawn at random: a margin
         for code in ctx.db_urls:
@@ -149,7 +153,7 @@ class CertWorkload:
             self.free[code] = _populate(node, AREAS[code], per_node)
         for node in self.nodes.values():
             # For routing and sending only: the node processes run the exchange.
-            node_exchange(node, ctx.data_dir, ExchangeSettings())
+            _attach(node, ctx.data_dir)
 
     def next_operation(self, index: int, rng: random.Random) -> Operation | None:
         codes = sorted(self.nodes)
@@ -291,6 +295,12 @@ class CertWorkload:
             if req.state != "issued":
                 verdicts.append(Verdict(op.id, UNEXPECTED, f"ended {req.state} ({req.reason})"))
                 continue
+            if req.recipient != b or req.routed_by != "locator":
+                # The locator's round trip must send the request to the node registering the person.
+                verdicts.append(
+                    Verdict(op.id, UNEXPECTED, f"routed to {req.recipient} by {req.routed_by}, not to {b}")
+                )
+                continue
             missing = [k for k, v in counts.items() if v == 0]
             if missing:
                 verdicts.append(Verdict(op.id, UNEXPECTED, "issued without: " + ", ".join(missing)))
@@ -319,12 +329,24 @@ class CertWorkload:
         self.nodes.clear()
 
 
+def _attach(node: NodeContext, data_dir: Path) -> None:
+    """The exchange (for sending through the node's outbox; the node processes run it) and the paper keys
+    (a migration's approval signs the move-in permit) of the orchestrator's own context of a node."""
+    from tongban.exchange.runtime import node_exchange
+    from tongban.exchange.settings import ExchangeSettings
+    from tongban.papers.directory import DirectorySignerSource
+    from tongban.papers.service import KEYS_SERVICE
+
+    ex = node_exchange(node, data_dir, ExchangeSettings())
+    node.services[KEYS_SERVICE] = DirectorySignerSource(ex.directory, data_dir)
+
+
 def _hit_by(op: Operation, start: datetime, end: datetime, windows: list[Window]) -> str | None:
     for w in windows:
         if (
             w.start <= end
             and w.end >= start
-            and (w.target in (op.node, op.target) or w.target.startswith("nats"))
+            and (w.target in (op.node, op.target, LOCATOR) or w.target.startswith("nats"))
         ):
             return w.target
     return None
@@ -374,4 +396,369 @@ def _populate(node: NodeContext, area: str, households: int) -> list[str]:
     return heads
 
 
-WORKLOADS: dict[str, Any] = {"cert": CertWorkload}
+# -- migration -------------------------------------------------------------------------------------------
+
+MIG_CLERK = "user:chaos-mig-clerk"
+#: Operation kinds of the migration workload, with their weights: a migration to its end (accept, approve,
+#: the origin's automatic move-out, the move-in once the certificate is attached); one the applicant withdraws
+#: (before or right after the approval: a cancel or a compensation racing its permit); one the destination
+#: abandons once the certificate arrived (the origin restores the person); two destinations competing for
+#: one person (needs three nodes; exactly one may settle).
+MIG_KINDS = (("mig.move", 6), ("mig.withdraw", 2), ("mig.abandon", 1), ("mig.compete", 1))
+#: The end each kind must reach at the destination (per case; a competition: one settled, one refused).
+MIG_END = {"mig.move": "settled", "mig.withdraw": "withdrawn", "mig.abandon": "abandoned"}
+MIG_TERMINAL = ("settled", "refused", "withdrawn", "abandoned")
+
+
+class MigrationWorkload:
+    """Migrations of unique persons between the nodes through the migration service's entry points
+    (``accept_migration`` and ``approve`` at the destination's window; the origin processes move out
+    automatically, ``TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT``; a destination clerk thread calls ``move_in`` or
+    ``abandon`` once a certificate is attached). Every person migrates at most once, alone in a household."""
+
+    name = "migration"
+
+    def __init__(self, nodes: dict[str, NodeContext] | None = None) -> None:
+        self.nodes: dict[str, NodeContext] = dict(nodes or {})
+        self._own = nodes is None
+        self.free: dict[str, list[str]] = {}
+        self.households: dict[str, list[str]] = {}  # destination -> free empty household numbers
+        self._ops: list[Operation] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._clerk: threading.Thread | None = None
+        self.clerk_errors: Counter[str] = Counter()
+
+    def prepare(self, ctx: RunContext, planned: int) -> None:
+
+        per_node = planned // len(ctx.db_urls) + 5
+        for code in ctx.db_urls:
+            if code not in self.nodes:
+                self.nodes[code] = _open(ctx, code)
+            people, empty = _populate_movers(self.nodes[code], AREAS[code], per_node)
+            self.free[code] = people
+            self.households[code] = empty
+        if self._own:
+            for node in self.nodes.values():
+                _attach(node, ctx.data_dir)
+
+    def next_operation(self, index: int, rng: random.Random) -> Operation | None:
+        codes = sorted(self.nodes)
+        kinds = [(k, w) for k, w in MIG_KINDS if k != "mig.compete" or len(codes) >= 3]
+        kind = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+        dest = rng.choice(codes)
+        origins = [c for c in codes if c != dest and self.free[c]]
+        if not origins or not self.households[dest]:
+            return None
+        origin = rng.choice(origins)
+        subject = self.free[origin].pop(rng.randrange(len(self.free[origin])))
+        rivals = []
+        if kind == "mig.compete":
+            others = [c for c in codes if c not in (dest, origin) and self.households[c]]
+            if not others:
+                kind = "mig.move"
+            else:
+                rivals = [rng.choice(others)]
+        return Operation(id=f"{index}", kind=kind, node=dest, target=origin, subject=subject, rivals=rivals)
+
+    def _accept(self, dest: str, op: Operation) -> str:
+        from tongban.cases import window
+        from tongban.migration import service as mig
+
+        node = self.nodes[dest]
+        with self._lock:
+            household = self.households[dest].pop()
+        actor = window.Actor(id=MIG_CLERK, office="OFF-CHAOS", division=AREAS[dest])
+        applicant = window.Applicant(id_number=op.subject, phone=None, email=None, locale="zh_CN")
+        view = mig.accept_migration(
+            node,
+            actor=actor,
+            applicant=applicant,
+            name="测试迁",
+            matter="MIG-JOB",
+            facts={},
+            household_number=household,
+            relation="head",
+            origin_address="测试路",
+            origin=op.target,
+        )
+        op.refs.append(view.number)
+        return view.number
+
+    def submit(self, op: Operation) -> None:
+        import tongban.migration.service  # noqa: F401  (registers the mig.*.v1 types and handlers)
+        from tongban.cases import window
+        from tongban.migration import service as mig
+
+        self._start_clerk()
+        with self._lock:
+            self._ops.append(op)
+        try:
+            dests = [op.node, *op.rivals]
+            numbers = [self._accept(d, op) for d in dests]
+            op.ref = numbers[0]
+            for d, number in zip(dests, numbers, strict=True):
+                actor = window.Actor(id=MIG_CLERK, office="OFF-CHAOS", division=AREAS[d])
+                if op.kind == "mig.withdraw" and int(op.id.rsplit("-", 1)[-1]) % 2 == 0:
+                    mig.withdraw(self.nodes[d], actor=actor, number=number, note="chaos: cancel")
+                    continue
+                mig.approve(self.nodes[d], actor=actor, number=number)
+                if op.kind == "mig.withdraw":
+                    mig.withdraw(self.nodes[d], actor=actor, number=number, note="chaos: compensation")
+        except Exception as exc:  # the applicant is told; the classification looks for effects anyway
+            op.error = f"{type(exc).__name__}: {exc}"[:200]
+
+    def _start_clerk(self) -> None:
+        with self._lock:
+            if self._clerk is None:
+                self._clerk = threading.Thread(target=self._clerk_loop, name="chaos-mig-clerk", daemon=True)
+                self._clerk.start()
+
+    def _clerk_loop(self) -> None:
+        while not self._stop.wait(0.3):
+            self.sweep()
+
+    def sweep(self) -> None:
+        """The destinations' clerk: move in (or, for ``mig.abandon``, abandon) every case of the run whose
+        certificate is attached."""
+        from tongban.cases import window
+        from tongban.migration import service as mig
+        from tongban.migration.tables import MigrationCaseRow
+
+        with self._lock:
+            abandon = {n for op in self._ops if op.kind == "mig.abandon" for n in op.refs}
+        for code, node in list(self.nodes.items()):
+            try:
+                with node.db.session() as s:
+                    ready = list(
+                        s.scalars(
+                            select(MigrationCaseRow.case_number).where(
+                                MigrationCaseRow.state == "certificate_received"
+                            )
+                        )
+                    )
+            except Exception as exc:
+                self.clerk_errors[type(exc).__name__] += 1
+                continue
+            actor = window.Actor(id=MIG_CLERK, office="OFF-CHAOS", division=AREAS[code])
+            for number in ready:
+                try:
+                    if number in abandon:
+                        mig.abandon(node, actor=actor, number=number, note="chaos: abandoned")
+                    else:
+                        mig.move_in(node, actor=actor, number=number)
+                except Exception as exc:  # tried again on the next sweep
+                    self.clerk_errors[type(exc).__name__] += 1
+
+    def settled(self, ops: list[Operation]) -> bool:
+        from tongban.migration.tables import MigrationCaseRow, MigrationTaskRow
+
+        self.sweep()
+        for node in self.nodes.values():
+            with node.db.session() as s:
+                open_cases = s.scalar(
+                    select(func.count())
+                    .select_from(MigrationCaseRow)
+                    .where(MigrationCaseRow.state.not_in(MIG_TERMINAL))
+                )
+                open_tasks = s.scalar(
+                    select(func.count())
+                    .select_from(MigrationTaskRow)
+                    .where(MigrationTaskRow.state.not_in(("settled", "restored", "refused", "cancelled")))
+                )
+            if open_cases or open_tasks:
+                return False
+        return True
+
+    def classify(self, ops: list[Operation], windows: list[Window]) -> tuple[list[Verdict], list[str]]:
+        from tongban.migration.domain import CERTIFICATE_PAPER
+        from tongban.migration.tables import MigrationCaseRow
+        from tongban.papers.tables import PaperRow
+        from tongban.registry.tables import Person, PersonState
+
+        cases: dict[str, dict[str, list[MigrationCaseRow]]] = {}  # node -> id number -> its cases here
+        active: dict[str, set[str]] = {}  # node -> id numbers actively registered
+        certs: dict[str, Counter[str]] = {}  # origin -> case number -> certificates issued
+        for code, node in self.nodes.items():
+            with node.db.session() as s:
+                by_person: dict[str, list[MigrationCaseRow]] = defaultdict(list)
+                for row in s.scalars(select(MigrationCaseRow)):
+                    s.expunge(row)
+                    by_person[row.id_number].append(row)
+                cases[code] = by_person
+                active[code] = set(
+                    s.scalars(
+                        select(Person.id_number)
+                        .join(PersonState, PersonState.person_id == Person.id)
+                        .where(PersonState.status == "active")
+                    )
+                )
+                certs[code] = Counter(
+                    r
+                    for r in s.scalars(select(PaperRow.subject_ref).where(PaperRow.type == CERTIFICATE_PAPER))
+                    if r
+                )
+
+        verdicts: list[Verdict] = []
+        asked: set[str] = set()
+        for op in ops:
+            dests = [op.node, *op.rivals]
+            found = {d: cases[d].get(op.subject, []) for d in dests}
+            asked.update(r.case_number for rows in found.values() for r in rows)
+            where = [c for c in self.nodes if op.subject in active[c]]
+            if len(where) > 1:
+                verdicts.append(Verdict(op.id, DUPLICATED, f"person active at {', '.join(where)}"))
+                continue
+            if not any(found.values()):
+                if op.ref is not None:
+                    verdicts.append(Verdict(op.id, LOST, "accepted, but the destination has no such case"))
+                else:
+                    verdicts.append(Verdict(op.id, NOT_ACCEPTED, op.error or ""))
+                continue
+            if any(len(rows) > 1 for rows in found.values()):
+                verdicts.append(Verdict(op.id, DUPLICATED, "two cases for one migration at one node"))
+                continue
+            rows = [found[d][0] for d in dests if found[d]]
+            twice = [r.case_number for r in rows if certs[op.target][r.case_number] > 1]
+            if twice:
+                verdicts.append(Verdict(op.id, DUPLICATED, f"{len(twice)} case(s) with two certificates"))
+                continue
+            still = [r.state for r in rows if r.state not in MIG_TERMINAL]
+            if still:
+                verdicts.append(Verdict(op.id, LOST, "accepted, still " + ", ".join(still)))
+                continue
+            states = sorted(r.state for r in rows)
+            winners = [d for d in dests if found[d] and found[d][0].state == "settled"]
+            if op.kind == "mig.compete":
+                if len(rows) == 2 and len(winners) == 1 and "refused" in states:
+                    expected_where = winners
+                else:
+                    verdicts.append(Verdict(op.id, UNEXPECTED, f"competition ended {states}"))
+                    continue
+            else:
+                want = MIG_END[op.kind]
+                if states != [want]:
+                    verdicts.append(Verdict(op.id, UNEXPECTED, f"ended {states}, not {want}"))
+                    continue
+                expected_where = [op.node] if want == "settled" else [op.target]
+            if where != expected_where:
+                verdicts.append(
+                    Verdict(op.id, UNEXPECTED, f"person active at {where or 'no node'}, not {expected_where}")
+                )
+                continue
+            issued = sum(certs[op.target][r.case_number] for r in rows)
+            if winners and issued == 0:
+                verdicts.append(Verdict(op.id, UNEXPECTED, "settled without a certificate"))
+                continue
+            if op.error is not None:
+                verdicts.append(
+                    Verdict(op.id, RECOVERED, "finished although its submission reported an error")
+                )
+                continue
+            end = max(r.updated_at for r in rows)
+            hit = _hit_by(op, min(r.created_at for r in rows), end, windows)
+            verdicts.append(Verdict(op.id, RECOVERED, f"through {hit}") if hit else Verdict(op.id, OK))
+
+        unexpected: list[str] = []
+        for code in self.nodes:
+            extra = {r.case_number for rows in cases[code].values() for r in rows} - asked
+            unexpected += [f"{code}: a migration case nobody asked for ({n})" for n in sorted(extra)]
+        return verdicts, unexpected
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._clerk is not None:
+            self._clerk.join(10)
+        if self._own:
+            for node in self.nodes.values():
+                node.db.dispose()
+        self.nodes.clear()
+
+
+def _populate_movers(node: NodeContext, area: str, n: int) -> tuple[list[str], list[str]]:
+    """``n`` persons alone in a household each (they may leave: nobody is left without a head) and ``n``
+    empty households to move into; their ID numbers and the households' numbers."""
+    from tongban.core import migrate
+    from tongban.idnum.domain import make_id_number
+    from tongban.registry import service as registry
+
+    migrate.upgrade(node.db)
+    people, empty = [], []
+    for i in range(n):
+        born = date(1985, 1, 1) + timedelta(days=i // 400)
+        id_number = make_id_number(area, born, 1 + i % 400)
+        for number in (f"MO{i:07d}", f"MI{i:07d}"):
+            registry.create_household(
+                node,
+                actor="system:chaos",
+                number=number,
+                kind="family",
+                address=f"迁移路{number}号",
+                division_code=area,
+                on_date=date(2020, 1, 1),
+            )
+        registry.register_person(
+            node,
+            actor="system:chaos",
+            household_number=f"MO{i:07d}",
+            relation="head",
+            event="moved_in",
+            name="测试迁",
+            sex="male" if (1 + i % 400) % 2 else "female",
+            birth_date=born,
+            ethnicity="01",
+            birthplace=area,
+            id_number=id_number,
+            on_date=date(2020, 1, 1),
+        )
+        people.append(id_number)
+        empty.append(f"MI{i:07d}")
+    return people, empty
+
+
+class MixedWorkload:
+    """CERT and migration operations in one run (the default): ``cert_share`` of the operations are
+    certificate requests, the rest migrations; each workload classifies its own."""
+
+    name = "mixed"
+
+    def __init__(self, cert_share: float = 0.5) -> None:
+        self.cert = CertWorkload()
+        self.mig: MigrationWorkload | None = None
+        self.cert_share = cert_share
+
+    def prepare(self, ctx: RunContext, planned: int) -> None:
+        self.cert.prepare(ctx, planned)
+        self.mig = MigrationWorkload(self.cert.nodes)
+        self.mig.prepare(ctx, planned)
+
+    def _of(self, op: Operation) -> Any:
+        return self.cert if op.kind.startswith("cert.") else self.mig
+
+    def next_operation(self, index: int, rng: random.Random) -> Operation | None:
+        assert self.mig is not None
+        first, second = (self.cert, self.mig) if rng.random() < self.cert_share else (self.mig, self.cert)
+        return first.next_operation(index, rng) or second.next_operation(index, rng)
+
+    def submit(self, op: Operation) -> None:
+        self._of(op).submit(op)
+
+    def settled(self, ops: list[Operation]) -> bool:
+        assert self.mig is not None
+        return self.cert.settled(ops) and self.mig.settled(ops)
+
+    def classify(self, ops: list[Operation], windows: list[Window]) -> tuple[list[Verdict], list[str]]:
+        assert self.mig is not None
+        cert_ops = [o for o in ops if o.kind.startswith("cert.")]
+        mig_ops = [o for o in ops if not o.kind.startswith("cert.")]
+        v1, u1 = self.cert.classify(cert_ops, windows)
+        v2, u2 = self.mig.classify(mig_ops, windows)
+        return v1 + v2, u1 + u2
+
+    def close(self) -> None:
+        if self.mig is not None:
+            self.mig.close()
+        self.cert.close()
+
+
+WORKLOADS: dict[str, Any] = {"mixed": MixedWorkload, "cert": CertWorkload, "migration": MigrationWorkload}
