@@ -109,7 +109,7 @@ def test_a_citizen_sees_and_downloads_only_their_own_cases(
 
         case_page = me.get(f"/my/cases/{mine.number}")
         assert case_page.status_code == 200 and 'id="my-paper-pdf"' in case_page.text
-        assert "已受理" in case_page.text and "办件记录" in case_page.text  # the history, in Chinese
+        assert "已受理" in case_page.text and "办理记录" in case_page.text  # the history, in Chinese
         assert "Kinship certificate" in me.get(f"/my/cases/{mine.number}?lang=en").text
         pdf = me.get(f"/my/cases/{mine.number}/paper.pdf")
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"

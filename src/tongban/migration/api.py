@@ -21,6 +21,7 @@ from tongban.cases.window import Applicant
 from tongban.core.routing import requires
 from tongban.migration import identity, origin, samecity
 from tongban.migration import service as mig
+from tongban.registry import service as registry_service
 from tongban.web.app import CurrentNode, CurrentTranslator
 
 router = APIRouter(prefix="/migrations", tags=["migration"])
@@ -199,7 +200,9 @@ def decide_origin_task(
 @router.post("/identity-checks", dependencies=[requires(PERSON_READ)])
 def identity_check(body: IdentityCheck, node: CurrentNode, t: CurrentTranslator) -> IdentityRead:
     """Ask the national locator; a person in transit is "temporarily invalid" with the owning case."""
-    found = identity.check(node, id_number=body.id_number.strip().upper())
+    # A well-formed, checksummed ID number or a clear 422 (never a locator question about garbage).
+    idn = registry_service.check_id_number(body.id_number, on=registry_service.today(node))
+    found = identity.check(node, id_number=idn.number)
     if found is None:
         return IdentityRead(status="pending", valid=False, node=None, case_ref=None, text="")
     return IdentityRead(
