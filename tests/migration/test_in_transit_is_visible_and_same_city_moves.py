@@ -25,6 +25,7 @@ from tests.migration.mig_support import (
     wait_task,
 )
 
+from tongban.audit.tables import AuditRow
 from tongban.cases import notify
 from tongban.cases.domain import CloseReason
 from tongban.cases.service import get_case
@@ -135,3 +136,12 @@ def test_a_same_city_move_waits_for_an_open_migration_of_the_person(nation: MigN
             relation="head",
         )
     assert status_at(bj, LOCAL) == "active"
+
+
+def test_an_identity_check_for_a_user_is_audited_without_the_id_number(nation: MigNation) -> None:
+    found = identity.check(nation.gd, id_number=LONER, timeout_s=10, actor="user:gd-clerk")
+    assert found is not None and (found.status, found.node) == ("registered", "310000")
+    with nation.gd.db.session() as s:
+        rows = s.scalars(select(AuditRow).where(AuditRow.action == "migration.identity.check")).all()
+        assert [(r.actor, r.object_type) for r in rows] == [("user:gd-clerk", "locator-question")]
+        assert LONER not in rows[0].object_id

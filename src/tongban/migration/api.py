@@ -198,11 +198,13 @@ def decide_origin_task(
 
 
 @router.post("/identity-checks", dependencies=[requires(PERSON_READ)])
-def identity_check(body: IdentityCheck, node: CurrentNode, t: CurrentTranslator) -> IdentityRead:
+def identity_check(
+    body: IdentityCheck, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
+) -> IdentityRead:
     """Ask the national locator; a person in transit is "temporarily invalid" with the owning case."""
     # A well-formed, checksummed ID number or a clear 422 (never a locator question about garbage).
     idn = registry_service.check_id_number(body.id_number, on=registry_service.today(node))
-    found = identity.check(node, id_number=idn.number)
+    found = identity.check(node, id_number=idn.number, actor=user.id)
     if found is None:
         return IdentityRead(status="pending", valid=False, node=None, case_ref=None, text="")
     return IdentityRead(

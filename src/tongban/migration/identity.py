@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from tongban.audit.service import record_audit
 from tongban.core.i18n import N_, gettext
 from tongban.core.node import NodeContext
 from tongban.exchange.locator import answer_for, ask_locator
@@ -38,10 +39,22 @@ class IdentityStatus:
         return gettext(locale, IDENTITY_TEXTS[self.status], node=self.node or "", case=self.case_ref or "")
 
 
-def ask(node: NodeContext, *, id_number: str) -> uuid.UUID:
-    """Ask the locator about a person; returns the question's id (for ``answer``)."""
+def ask(node: NodeContext, *, id_number: str, actor: str | None = None) -> uuid.UUID:
+    """Ask the locator about a person; returns the question's id (for ``answer``). A question asked for a
+    user is audited in the same transaction, under the question's id (never the ID number)."""
     with node.db.transaction() as s:
-        return ask_locator(s, node=node, id_number=id_number)
+        question = ask_locator(s, node=node, id_number=id_number)
+        if actor is not None:
+            record_audit(
+                s,
+                actor=actor,
+                action="migration.identity.check",
+                object_type="locator-question",
+                object_id=str(question),
+                change=None,
+                at=node.clock.now(),
+            )
+        return question
 
 
 def answer(node: NodeContext, question: uuid.UUID) -> IdentityStatus | None:
@@ -53,9 +66,11 @@ def answer(node: NodeContext, question: uuid.UUID) -> IdentityStatus | None:
         return IdentityStatus(status=row.status, node=row.node, case_ref=row.case_ref)
 
 
-def check(node: NodeContext, *, id_number: str, timeout_s: float = 5.0) -> IdentityStatus | None:
+def check(
+    node: NodeContext, *, id_number: str, timeout_s: float = 5.0, actor: str | None = None
+) -> IdentityStatus | None:
     """Ask and wait (up to ``timeout_s``) for the answer; None when it did not come in time."""
-    question = ask(node, id_number=id_number)
+    question = ask(node, id_number=id_number, actor=actor)
     deadline = time.monotonic() + timeout_s
     while True:
         found = answer(node, question)
