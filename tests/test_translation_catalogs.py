@@ -68,3 +68,19 @@ def test_default_locale_is_chinese_and_english_is_the_source() -> None:
     assert gettext("zh_CN", "No node with code {code} is served here.", code="990000").endswith(
         "990000。"
     ) or ("990000" in gettext("zh_CN", "No node with code {code} is served here.", code="990000"))
+
+
+def test_one_text_has_one_translation_across_catalogs() -> None:
+    """The catalogs merge into one table per locale, so a text translated two ways would show whichever
+    catalog loads last, on every page: a text used with two meanings needs two texts ("One-time code",
+    "Division name"), not two translations."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for po in sorted(PACKAGE.glob("*/locale/zh_CN.po")):
+        for msgid, msgstr in _catalog(po.parent.parent.name).items():
+            if not msgstr:
+                continue
+            first = seen.setdefault(msgid, (po.parent.parent.name, msgstr))
+            if first[1] != msgstr:
+                clashes.append((msgid, first, (po.parent.parent.name, msgstr)))
+    assert clashes == []

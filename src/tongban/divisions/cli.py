@@ -97,11 +97,11 @@ def show(
     at = year if year is not None else (d.last_year if d.last_year is not None else catalog.data_year)
     table = Table(show_header=False, box=None)
     table.add_row(t("Code"), d.code)
-    table.add_row(t("Name"), f"{d.name} ({d.pinyin})")
+    table.add_row(t("Division name"), f"{d.name} ({d.pinyin})")
     table.add_row(t("Level"), t(LEVEL_NAMES[d.level]))
     parent = catalog.parent(code, at)
     if parent is not None:
-        table.add_row(t("Parent"), label(parent))
+        table.add_row(t("Parent division"), label(parent))
     if d.level is not Level.PROVINCE:
         province = catalog.get(d.province_code, at) or catalog.get(d.province_code)
         table.add_row(t("Province"), label(province) if province else d.province_name)
@@ -154,7 +154,7 @@ def list_(
         rows = catalog.counties_of(province, year)
     else:
         rows = catalog.provinces(year)
-    table = Table(t("Code"), t("Name"), t("Pinyin"), t("Level"), t("Parent"))
+    table = Table(t("Code"), t("Division name"), t("Pinyin"), t("Level"), t("Parent division"))
     for d in rows:
         table.add_row(d.code, d.name, d.pinyin, t(LEVEL_NAMES[d.level]), d.parent_code or "")
     console.print(table)
@@ -175,7 +175,7 @@ def find(
     if not rows:
         err_console.print(t("No division matches {text}", text=text))
         raise typer.Exit(1)
-    table = Table(t("Code"), t("Name"), t("Pinyin"), t("Level"), t("Parent"))
+    table = Table(t("Code"), t("Division name"), t("Pinyin"), t("Level"), t("Parent division"))
     for d in rows:
         table.add_row(d.code, d.name, d.pinyin, t(LEVEL_NAMES[d.level]), d.parent_name or "")
     console.print(table)

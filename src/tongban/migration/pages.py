@@ -117,7 +117,7 @@ STEP_LABELS = {
     "migration.case.approve": N_("Approved: the move-in permit was sent to the origin"),
     "migration.certificate.receive": N_("Moved out at the origin: the migration certificate arrived"),
     "migration.certificate.reissue_request": N_("A new migration certificate was asked of the origin"),
-    "migration.case.move_in": N_("Moved in"),
+    "migration.case.move_in": N_("Registered at the destination"),
     "migration.case.refuse": N_("Refused at the destination"),
     "migration.case.origin_refused": N_("Refused by the origin"),
     "migration.case.withdraw": N_("Withdrawn"),

@@ -378,7 +378,7 @@ PARAM_TEXT = {
     "issued-in-error": N_("issued in error"),
     "superseded": N_("superseded"),
     "reissued": N_("replaced by a reissued paper"),
-    "withdrawn": N_("withdrawn"),
+    "withdrawn": N_("withdrawn by the issuer"),
     "fraud": N_("obtained by fraud"),
 }
 
