@@ -124,7 +124,7 @@ def _case_lines(case: Case, locale: str, calendar: WorkingCalendar, now: datetim
         f"{_('Matter')}: {case.matter} ({case.procedure})",
         f"{_('State')}: {case.state.value}" + (f" ({case.close_reason.value})" if case.close_reason else ""),
         f"{_('Accepted at')}: {case.accepted_at.isoformat() if case.accepted_at else ''}",
-        f"{_('Office')}: {case.accepting_office}",
+        f"{_('Accepting office')}: {case.accepting_office}",
     ]
     if case.due is not None:
         lines.append(f"{_('Due')}: {case.due.isoformat()}")
