@@ -14,11 +14,11 @@ The signing time is the paper's ``issued_at``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -466,6 +466,38 @@ def _signed_by(issuer: str, key_id: str) -> Reason:
     return Reason("valid", N_("Signed by {issuer} with key {key_id}."), {"issuer": issuer, "key_id": key_id})
 
 
+class _Checked(NamedTuple):
+    """A paper read and its key found, ready for the signature check."""
+
+    view: PaperView
+    key: PaperKey
+    verify: Callable[[bytes, bytes, bytes], bool]
+
+
+def _before_signature(signed: SignedPaper, resolver: PaperKeyResolver) -> _Checked | Verdict:
+    try:
+        view = read_payload(signed.payload)
+    except MalformedPaper:
+        return invalid("malformed", N_("This is not a readable tongban paper."))
+    sig = signed.signature
+    key = resolver.paper_key(view.issuer, sig.key_id)
+    if key is None:
+        return invalid(
+            "unknown-key",
+            N_("The issuer {issuer} has no paper key {key_id} in the directory."),
+            issuer=view.issuer,
+            key_id=sig.key_id,
+        )
+    verifier = VERIFIERS.get(sig.alg)
+    if verifier is None or key.algorithm != sig.alg:
+        return invalid("unsupported-algorithm", N_("Unsupported signature algorithm {alg}."), alg=sig.alg)
+    return _Checked(view, key, verifier)
+
+
+def _bad_signature() -> Verdict:
+    return invalid("bad-signature", N_("The signature does not match the paper: it was changed or forged."))
+
+
 def verify_paper(
     signed: SignedPaper,
     resolver: PaperKeyResolver,
@@ -473,28 +505,46 @@ def verify_paper(
     at: datetime,
 ) -> Verdict:
     """Valid, expired, revoked or invalid, with the reasons, for ``signed`` at time ``at``."""
-    try:
-        view = read_payload(signed.payload)
-    except MalformedPaper:
-        return invalid("malformed", N_("This is not a readable tongban paper."))
+    checked = _before_signature(signed, resolver)
+    if isinstance(checked, Verdict):
+        return checked
     sig = signed.signature
-    key_id = sig.key_id
+    if not checked.verify(checked.key.public_key, signed.payload, sig.value):
+        return _bad_signature()
+    return _after_signature(checked.view, checked.key, sig.key_id, revocations, at)
+
+
+def verify_papers(
+    papers: Sequence[SignedPaper | Verdict],
+    resolver: PaperKeyResolver,
+    revocations: Revocations | None,
+    at: datetime,
+) -> list[Verdict]:
+    """``verify_paper`` of many papers (a verdict given in place of a paper is passed through): the same
+    verdicts, but each step is taken for all papers before the next (reading, signatures, the rest), which
+    keeps each step's code and data in the processor's caches and makes bulk verification faster."""
+    out: list[Verdict | None] = []
+    ready: list[tuple[int, SignedPaper, _Checked]] = []
+    for i, paper in enumerate(papers):
+        checked = paper if isinstance(paper, Verdict) else _before_signature(paper, resolver)
+        if isinstance(checked, Verdict):
+            out.append(checked)
+        else:
+            out.append(None)
+            ready.append((i, cast(SignedPaper, paper), checked))
+    good = [c.verify(c.key.public_key, p.payload, p.signature.value) for _, p, c in ready]
+    for (i, p, c), ok in zip(ready, good, strict=True):
+        out[i] = (
+            _after_signature(c.view, c.key, p.signature.key_id, revocations, at) if ok else _bad_signature()
+        )
+    return cast(list[Verdict], out)
+
+
+def _after_signature(
+    view: PaperView, key: PaperKey, key_id: str, revocations: Revocations | None, at: datetime
+) -> Verdict:
+    """The rest of the rule once the signature holds."""
     issuer = view.issuer
-    key = resolver.paper_key(issuer, key_id)
-    if key is None:
-        return invalid(
-            "unknown-key",
-            N_("The issuer {issuer} has no paper key {key_id} in the directory."),
-            issuer=issuer,
-            key_id=key_id,
-        )
-    verifier = VERIFIERS.get(sig.alg)
-    if verifier is None or key.algorithm != sig.alg:
-        return invalid("unsupported-algorithm", N_("Unsupported signature algorithm {alg}."), alg=sig.alg)
-    if not verifier(key.public_key, signed.payload, sig.value):
-        return invalid(
-            "bad-signature", N_("The signature does not match the paper: it was changed or forged.")
-        )
     issued_at = view.issued_at
     refusal = key.refusal_at(issued_at)
     if refusal is not None:

@@ -82,11 +82,12 @@ def from_json_bytes(data: bytes, *, fmt: str = JSON_FORMAT) -> SignedPaper:
         raise UnreadablePaper(str(exc)) from exc
 
 
-# The JSON form exactly as ``to_json_bytes`` writes it: these pieces, in this order, around the payload, the
-# algorithm, the key id and the signature.
-_CANONICAL_PIECES = (b'","signature":{"alg":"', b'","key_id":"', b'","value":"')
-_CANONICAL_END = b'"}}'
-_CANONICAL_HEADS: dict[str, bytes] = {}
+# The JSON form exactly as ``to_json_bytes`` writes it, split at its quotes: these pieces, with the payload,
+# the algorithm, the key id and the signature at the blank places.
+_CANONICAL_SPLIT = b'{"format":"","payload":"","signature":{"alg":"","key_id":"","value":""}}'.split(b'"')
+_CANONICAL_TEMPLATES: dict[str, list[bytes]] = {}
+# Algorithm and key id as read (bytes) -> as text, once checked: there are few of them.
+_SIGNATURE_NAMES: dict[tuple[bytes, bytes], tuple[str, str]] = {}
 
 
 def _from_canonical_json(data: bytes, fmt: str) -> SignedPaper | None:
@@ -98,32 +99,29 @@ def _from_canonical_json(data: bytes, fmt: str) -> SignedPaper | None:
     the algorithm and key id must be printable ASCII without a backslash. Such input parses, with the strict
     parser, to exactly these four values and nothing else (one object, no duplicate key).
     """
-    head = _CANONICAL_HEADS.get(fmt)
-    if head is None:
-        head = _CANONICAL_HEADS[fmt] = b'{"format":"' + fmt.encode("ascii") + b'","payload":"'
-    if not data.startswith(head) or not data.endswith(_CANONICAL_END):
+    parts = data.split(b'"')
+    if len(parts) != 23:
         return None
-    values = []
-    pos = len(head)
-    for piece in _CANONICAL_PIECES:
-        end = data.find(b'"', pos)
-        if end < 0 or not data.startswith(piece, end):
+    template = _CANONICAL_TEMPLATES.get(fmt)
+    if template is None:
+        template = _CANONICAL_TEMPLATES[fmt] = list(_CANONICAL_SPLIT)
+        template[3] = fmt.encode("ascii")
+    payload, alg, key_id, value = parts[7], parts[13], parts[17], parts[21]
+    parts[7] = parts[13] = parts[17] = parts[21] = b""
+    if parts != template:
+        return None
+    names = _SIGNATURE_NAMES.get((alg, key_id))
+    if names is None:
+        if not (alg + key_id).isascii():
             return None
-        values.append(data[pos:end])
-        pos = end + len(piece)
-    end = data.find(b'"', pos)
-    if end != len(data) - len(_CANONICAL_END):
-        return None
-    payload, alg, key_id = values
-    if not (alg + key_id).isascii():
-        return None
-    alg_text, key_text = alg.decode("ascii"), key_id.decode("ascii")
-    if "\\" in alg_text or "\\" in key_text or not (alg_text + key_text).isprintable():
-        return None
+        alg_text, key_text = alg.decode("ascii"), key_id.decode("ascii")
+        if "\\" in alg_text or "\\" in key_text or not (alg_text + key_text).isprintable():
+            return None
+        if len(_SIGNATURE_NAMES) >= 4096:
+            _SIGNATURE_NAMES.clear()
+        names = _SIGNATURE_NAMES[(alg, key_id)] = (alg_text, key_text)
     try:
-        return SignedPaper(
-            unb64url_ascii(payload), SignatureBlock(alg_text, key_text, unb64url_ascii(data[pos:end]))
-        )
+        return SignedPaper(unb64url_ascii(payload), SignatureBlock(names[0], names[1], unb64url_ascii(value)))
     except CanonicalError:
         return None
 
