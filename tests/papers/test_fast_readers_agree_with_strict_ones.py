@@ -169,3 +169,59 @@ def test_payload_bytes_survive_both_readers(issuer: Issuer) -> None:
     assert parse_json(paper.payload) == parse_json_strict(paper.payload) == json.loads(paper.payload)
     assert canonical_json(parse_json(paper.payload)) == paper.payload
     assert f'"issuer":"{ISSUER}"'.encode() in paper.payload
+
+
+def test_bulk_verification_gives_the_verdicts_of_one_at_a_time(issuer: Issuer) -> None:
+    from tongban.papers import keys
+    from tongban.papers.verify import verify, verify_many
+
+    revoked = domain.RevokedPaper("110000-QY-2026-000002", "withdrawn", T0 + timedelta(hours=1))
+    payload = domain.build_revocation_payload(issuer=ISSUER, serial=1, issued_at=T0, revoked=[revoked])
+    revocations = domain.Revocations()
+    revocations.add(
+        domain.verify_revocation_list(domain.sign_bytes(payload, issuer.signer), issuer.resolver),
+        checked_at=T0 + timedelta(hours=2),
+    )
+    stolen, stolen_key = keys.generate_key(ISSUER, not_before=T0 - timedelta(days=1), key_id="stolen")
+    issuer.resolver.add(stolen_key)
+    issuer.resolver.revoke(ISSUER, "stolen", at=T0 + timedelta(days=1), reason="compromise")
+    stranger, _ = keys.generate_key(ISSUER, not_before=T0, key_id="stranger")
+    good = issuer.paper()
+    forged = forms.to_json_bytes(
+        domain.SignedPaper(good.payload.replace(b"000001", b"000009"), good.signature)
+    )
+    inputs: list[bytes | str] = [
+        forms.to_json_bytes(good),
+        forms.to_json_bytes(issuer.paper(number="110000-QY-2026-000002")),  # revoked
+        forms.to_json_bytes(issuer.paper(number="110000-QY-2026-000003", valid_for=timedelta(hours=1))),
+        forms.to_json_bytes(issuer.paper(signer=stolen)),
+        forms.to_json_bytes(issuer.paper(signer=stranger)),
+        forms.to_json_bytes(issuer.paper(issued_at=T0 + timedelta(days=3))),
+        forms.to_json_bytes(issuer.paper(valid_for=timedelta(days=40))),
+        forged,
+        forms.to_qr_text(good),
+        json.dumps(forms.to_json_form(good), indent=2),
+        b"not a paper",
+        forms.to_json_bytes(_sign(issuer, good.payload.replace(b'"type":', b'"type":"x","type":'))),
+    ]
+    for revs in (revocations, None):
+        one_by_one = [verify(x, issuer.resolver, revs, AT) for x in inputs]
+        assert verify_many(inputs, issuer.resolver, revs, AT) == one_by_one
+        assert [v.to_json() for v in verify_many(inputs, issuer.resolver, revs, AT)] == [
+            v.to_json() for v in one_by_one
+        ]
+    statuses = [v.status for v in verify_many(inputs, issuer.resolver, revocations, AT)]
+    assert statuses == [
+        domain.Status.VALID,
+        domain.Status.REVOKED,
+        domain.Status.EXPIRED,
+        domain.Status.INVALID,
+        domain.Status.INVALID,
+        domain.Status.INVALID,
+        domain.Status.INVALID,
+        domain.Status.INVALID,
+        domain.Status.VALID,
+        domain.Status.VALID,
+        domain.Status.INVALID,
+        domain.Status.INVALID,
+    ]
