@@ -277,7 +277,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = WAIT_S, interval: f
         try:
             if predicate():
                 return True
-        except Exception:  # noqa: BLE001, S110 - a read during a kill or a restart; try again
+        except Exception:
             pass
         time.sleep(interval)
     return False
@@ -373,9 +373,7 @@ def final_state(nation: ProcNation, number: str, id_number: str) -> dict[str, An
                 "persons": len(persons),
                 "status": sorted(st.status if st is not None else "none" for st in statuses),
                 "journal": sorted(journal),
-                "case": None
-                if case is None
-                else (case.state, case.close_reason, case.closed_at is not None),
+                "case": None if case is None else (case.state, case.close_reason, case.closed_at is not None),
                 "migration": s.scalar(
                     select(MigrationCaseRow.state).where(MigrationCaseRow.case_number == number)
                 ),
@@ -432,10 +430,15 @@ def run_check(nation: ProcNation) -> dict[str, Any]:
         "TONGBAN_SECRET_KEY": SECRET,
         "TONGBAN_DATA_DIR": str(nation.data_dir),
     }
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)  # noqa: S603
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     report = json.loads(proc.stdout) if proc.stdout.strip() else None
-    assert proc.returncode == 0, (proc.returncode, report, proc.stderr[-3000:], in_flight(nation), nation.logs())
+    assert proc.returncode == 0, (
+        proc.returncode,
+        report,
+        proc.stderr[-3000:],
+        in_flight(nation),
+        nation.logs(),
+    )
     assert report is not None and report["ok"] is True and report["findings"] == [], report
     assert sorted(report["nodes"]) == sorted(nation.urls), report
     return dict(report)
-

@@ -24,8 +24,8 @@ from tests.migration.proc_support import (
 )
 
 from tongban.migration import samecity
-from tongban.registry.queries import get_person
 from tongban.migration import service as mig
+from tongban.registry.queries import get_person
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
@@ -70,7 +70,6 @@ def test_a_same_city_move_in_a_node_process_checks_clean(nation: ProcNation) -> 
     # The move stays at Beijing; the locator still finds the person there.
     assert wait_for(lambda: locator_entry(nation, CITY) == (BJ, "registered", None))
     run_check(nation)
-
 
 
 def final_state_city(nation: ProcNation) -> tuple[str, str | None]:

@@ -89,7 +89,9 @@ def _saga_with_a_kill(nation: ProcNation, number: str, who: str, kill_after: str
     """The saga, the process ``code`` SIGKILLed right after ``kill_after`` and started again."""
     killed: list[str] = []
 
-    def step(name: str, done: Callable[[], Any] | None = None, when: Callable[[], bool] | None = None) -> None:
+    def step(
+        name: str, done: Callable[[], Any] | None = None, when: Callable[[], bool] | None = None
+    ) -> None:
         if done is not None:
             done()
         if when is not None:
@@ -111,7 +113,9 @@ def _saga_with_a_kill(nation: ProcNation, number: str, who: str, kill_after: str
 
 
 @pytest.mark.parametrize(("step", "side"), KILLS, ids=[f"{s}-kill-{side}" for s, side in KILLS])
-def test_a_kill_after_a_step_converges_to_the_same_final_state(baseline: Baseline, step: str, side: str) -> None:
+def test_a_kill_after_a_step_converges_to_the_same_final_state(
+    baseline: Baseline, step: str, side: str
+) -> None:
     nation = baseline.nation
     who = baseline.people[1 + KILLS.index((step, side))]
     household = f"K{1 + KILLS.index((step, side))}"
