@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -201,8 +202,9 @@ class ProcNation:
             proc.wait_ready(timeout)
 
     def close(self) -> None:
-        for proc in self.procs.values():
-            proc.stop(15)
+        # All at once: each takes a few seconds to stop its exchange loops.
+        with ThreadPoolExecutor(max_workers=max(1, len(self.procs))) as pool:
+            list(pool.map(lambda proc: proc.stop(15), self.procs.values()))
         self.nats.kill()
         for node in self.nodes.values():
             node.db.dispose()

@@ -1,5 +1,6 @@
-"""SIGKILL of either node process right after each step of the migration saga, then a restart: the saga converges
-to the same final state as a migration nobody killed, and ``tongban check`` is clean.
+"""SIGKILL of either province's node process right after each step of the migration saga (and of the locator's
+after the two steps that update it), then a restart: the saga converges to the same final state as a migration
+nobody killed, and ``tongban check`` is clean.
 
 Beijing (destination), Shanghai (origin) and the national locator run as ``tongban serve --node`` processes on
 PostgreSQL over JetStream (``proc_support``), shared by the module's tests; each test migrates a person of its
@@ -48,6 +49,8 @@ from tests.migration.proc_support import (
     wait_for,
 )
 
+from tongban.exchange.locator import LOCATOR_CODE
+
 pytestmark = [pytest.mark.slow, pytest.mark.nats]
 
 STEPS = [
@@ -59,8 +62,13 @@ STEPS = [
     "settled-received",
     "locator-updated",
 ]
-SIDES = {"destination": BJ, "origin": SH}
-KILLS = [(step, side) for step in STEPS for side in SIDES]
+SIDES = {"destination": BJ, "origin": SH, "locator": LOCATOR_CODE}
+# Either province's process after every step; the locator's while an update of the person is on its way to it
+# (after the move-in) and right after it applied the last one.
+KILLS = [(step, side) for step in STEPS for side in ("destination", "origin")] + [
+    ("moved-in", "locator"),
+    ("locator-updated", "locator"),
+]
 
 
 @dataclass
