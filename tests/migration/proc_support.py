@@ -204,7 +204,7 @@ class ProcNation:
     def close(self) -> None:
         # All at once: each takes a few seconds to stop its exchange loops.
         with ThreadPoolExecutor(max_workers=max(1, len(self.procs))) as pool:
-            list(pool.map(lambda proc: proc.stop(15), self.procs.values()))
+            list(pool.map(lambda proc: proc.stop(10), self.procs.values()))
         self.nats.kill()
         for node in self.nodes.values():
             node.db.dispose()
