@@ -112,14 +112,23 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
 class _Checker:
     """Cross-record checks, repeated until no more entities fall (``skip_invalid``) or run once."""
 
-    def __init__(self, *, cascade: bool) -> None:
+    def __init__(
+        self,
+        *,
+        cascade: bool,
+        earlier_households: Mapping[str, object] | None = None,
+        bad_households: set[str] | None = None,
+    ) -> None:
         self.cascade = cascade
+        # a chunked import: households of earlier chunks (which memberships and journal entries may name),
+        # and the set of every rejected household so far (shared from chunk to chunk)
+        self.earlier: Mapping[str, object] = earlier_households or {}
         self.households: dict[str, HouseholdRec] = {}
         self.persons: dict[str, PersonRec] = {}
         self.memberships: dict[str, list[MembershipRec]] = defaultdict(list)  # by id number
         self.journal: dict[str, list[JournalRec]] = defaultdict(list)
         self.errors: dict[int, Reason] = {}
-        self.bad_households: set[str] = set()
+        self.bad_households: set[str] = set() if bad_households is None else bad_households
         self.bad_persons: set[str] = set()
         self.orphan_lines: list[int] = []  # records whose person or household is not in the file at all
 
@@ -162,8 +171,11 @@ class _Checker:
                 elif m.household in self.bad_households:
                     self.fail_dependent(m.line, N_("Household {number} is rejected."), number=m.household)
                     self.bad_persons.add(number)
-                elif m.household not in self.households:
+                elif m.household not in self.households and m.household not in self.earlier:
                     self.fail(m.line, N_("A membership of unknown household {number}."), number=m.household)
+                    self.bad_persons.add(number)
+                elif m.to_date is None and m.household not in self.households:
+                    self.fail(m.line, N_(HOUSEHOLD_EARLIER), number=m.household)
                     self.bad_persons.add(number)
         for number, js in self.journal.items():
             for j in js:
@@ -175,7 +187,11 @@ class _Checker:
                 elif j.household is not None and j.household in self.bad_households:
                     self.fail_dependent(j.line, N_("Household {number} is rejected."), number=j.household)
                     self.bad_persons.add(number)
-                elif j.household is not None and j.household not in self.households:
+                elif (
+                    j.household is not None
+                    and j.household not in self.households
+                    and j.household not in self.earlier
+                ):
                     self.fail(
                         j.line, N_("A journal entry names unknown household {number}."), number=j.household
                     )
@@ -321,6 +337,18 @@ class _Checker:
         return out
 
 
+# A chunked import checks and loads a file in parts of whole households (see ``import_records``).
+HOUSEHOLD_EARLIER = (
+    "Household {number} and its current members must come in the same part of the file: put a household's "
+    "current members after it, before the next households."
+)
+PERSON_EARLIER = (
+    "The person's record came earlier, in another part of the file: keep a person's records together, after "
+    "the person's record and before the next households."
+)
+DEFAULT_CHUNK = 50_000
+
+
 def import_records(
     db: Database,
     records: Iterable[object] | Iterable[tuple[int, object]],
@@ -335,6 +363,7 @@ def import_records(
     batch_id: str | None = None,
     listener: RegistrationListener | None = None,
     parallel_keys_from: int = 20_000,
+    chunk: int | None = None,
 ) -> ImportReport:
     """Check ``records`` as a whole and load them into the node's database in one transaction.
 
@@ -343,6 +372,15 @@ def import_records(
     bad record when any is bad and ``skip_invalid`` is false; then nothing is written. The import is
     audited as one batch (``source``: the file's name, ``batch_id``: given or generated). From
     ``parallel_keys_from`` persons on, their search keys are computed in a worker process meanwhile.
+
+    ``chunk`` (persons): read, check and load the records in parts of whole households, so that memory
+    stays bounded whatever the size of the file: a part closes at a household record once it holds
+    ``chunk`` persons or more. Everything is still one transaction: every part is checked (and every bad
+    record named) before it commits, and any bad record rolls the whole import back, so nothing is
+    imported. Across parts, the ID numbers and household numbers seen so far are kept (compactly) and
+    checked; a person's records, and a household's current members, must come in the same part as the
+    person (the household): files written in the order of ``synthetic_records`` (each household followed by
+    its members' records) or of ``tongban registry export`` (everything one part) qualify.
     """
     clock = clock or SystemClock()
     now = clock.now()
@@ -356,10 +394,191 @@ def import_records(
         records if numbered else enumerate(records, start=1)  # type: ignore[assignment]
     )
     with contextlib.closing(bulk.BackgroundKeys(start_at=parallel_keys_from)) as keys:
+        if chunk is not None:
+            return _import_chunked(
+                db, pairs, keys, chunk=chunk, reader=reader, report=report, t0=t0, skip_invalid=skip_invalid,
+                actor=actor, now=now, progress=progress, listener=listener, batch_id=batch_id, source=source,
+            )  # fmt: skip
         return _import_checked(
             db, pairs, keys, reader=reader, checker=checker, report=report, t0=t0, skip_invalid=skip_invalid,
             actor=actor, now=now, progress=progress, listener=listener, batch_id=batch_id, source=source,
         )  # fmt: skip
+
+
+def _parts(pairs: Iterable[tuple[int, object]], chunk: int) -> Iterator[list[tuple[int, object]]]:
+    """The records in parts of whole households: a part closes before a household record once it holds
+    ``chunk`` persons or more."""
+    part: list[tuple[int, object]] = []
+    persons = 0
+    for line, raw in pairs:
+        kind = raw.get("type") if isinstance(raw, Mapping) else None
+        if kind == "household" and persons >= chunk:
+            yield part
+            part, persons = [], 0
+        elif kind == "person":
+            persons += 1
+        part.append((line, raw))
+    if part:
+        yield part
+
+
+def _id_key(number: str) -> int:
+    """An ID number as a compact integer (its 17 digits, the check character as a last digit, X as 10)."""
+    last = number[-1]
+    return int(number[:-1]) * 11 + (10 if last in "Xx" else int(last))
+
+
+def _import_chunked(
+    db: Database,
+    pairs: Iterable[tuple[int, object]],
+    keys: bulk.BackgroundKeys,
+    *,
+    chunk: int,
+    reader: RecordReader,
+    report: ImportReport,
+    t0: float,
+    skip_invalid: bool,
+    actor: str,
+    now: datetime,
+    progress: Callable[[int], None] | None,
+    listener: RegistrationListener | None,
+    batch_id: str | None,
+    source: str | None,
+) -> ImportReport:
+    """``import_records`` part by part in one transaction: check a part, load it (while the next part is
+    read and checked), and at the end either build the indexes and commit, or, if any record was bad (and
+    ``skip_invalid`` is false), roll everything back and name every bad record of the whole file."""
+    checking = 0.0
+    errors: list[RowError] = []
+    rejected_all: list[int] = []
+    person_lines: dict[int, int] = {}  # compact ID number -> line, of every person seen
+    household_lines: dict[str, int] = {}  # household number -> line, of every household seen
+    bad_households: set[str] = set()
+    changes = 0
+    try:
+        with db.transaction() as s:
+            empty = store.is_empty(s)
+            loader = bulk.Loader(s, progress=progress, build_indexes_after=empty, chunked=True)
+            try:
+                for part in _parts(pairs, chunk):
+                    started = time.perf_counter()
+                    checker = _Checker(
+                        cascade=skip_invalid,
+                        earlier_households=household_lines,
+                        bad_households=bad_households,
+                    )
+                    _read_part(part, reader, checker, keys)
+                    _check_part(checker, person_lines, household_lines)
+                    if not empty:
+                        with loader.lock:
+                            _check_node(s, checker)
+                    checker.run()
+                    part_errors = [RowError(ln, m, p) for ln, (m, p) in sorted(checker.errors.items())]
+                    errors.extend(part_errors)
+                    rejected = checker.rejected_lines()
+                    rejected_all.extend(rejected)
+                    for number, h in checker.households.items():
+                        household_lines.setdefault(number, h.line)
+                    for number, p in checker.persons.items():
+                        person_lines.setdefault(_id_key(number), p.line)
+                    found = keys.take()
+                    checking += time.perf_counter() - started
+                    if errors and not skip_invalid:
+                        continue  # nothing will be imported: check the rest, to name every bad record
+                    plan = _plan(checker, rejected, actor=actor, now=now)
+                    plan.known_keys = found
+                    loader.add(plan)
+                    if listener is not None:
+                        with loader.lock:
+                            listener(s, _changes(plan, now))
+                    changes += len(plan.persons)
+            finally:
+                loader.close()
+            report.seconds["check"] = checking
+            report.errors = errors
+            if errors and not skip_invalid:
+                raise ImportRefused(errors)
+            report.rejected_lines = sorted(rejected_all)
+            counts = loader.finish()
+            record_batch(
+                s,
+                actor=actor,
+                action="registry.import.run",
+                object_type="registry",
+                batch_id=batch_id or uuid.uuid4().hex,
+                count=counts["persons"],
+                at=now,
+                source=source,
+            )
+    except ImportRefused:
+        raise
+    except Exception as exc:
+        if not _lost_race(exc):
+            raise
+        raise Conflict(RACE) from None
+    report.seconds["load"] = time.perf_counter() - t0 - checking
+    report.households = counts["households"]
+    report.persons = counts["persons"]
+    report.memberships = counts["memberships"]
+    report.journal = counts["journal"]
+    report.search_keys = counts["search_keys"]
+    return report
+
+
+def _read_part(
+    part: list[tuple[int, object]], reader: RecordReader, checker: _Checker, keys: bulk.BackgroundKeys
+) -> None:
+    for line, raw in part:
+        if isinstance(raw, RecordError):
+            checker.fail(line, raw.message, **raw.params)
+            continue
+        try:
+            rec = reader.read(line, raw)
+            checker.add(rec)
+            if isinstance(rec, PersonRec):
+                keys.add(rec.name)
+        except RecordError as exc:
+            checker.fail(line, exc.message, **exc.params)
+            owner = raw.get("id_number") if isinstance(raw, Mapping) else None
+            if isinstance(raw, Mapping) and raw.get("type") == "household":
+                checker.bad_households.add(str(raw.get("number")))
+            elif isinstance(owner, str):
+                checker.bad_persons.add(owner)
+
+
+def _check_part(checker: _Checker, person_lines: dict[int, int], household_lines: dict[str, int]) -> None:
+    """What a part's records may clash with in the earlier parts: numbers seen before, and records of a
+    person from an earlier part."""
+    for number, h in checker.households.items():
+        first = household_lines.get(number)
+        if first is not None:
+            checker.fail(h.line, N_("Duplicate household number (first on line {line})."), line=first)
+            checker.bad_households.add(number)
+    for number, p in checker.persons.items():
+        first = person_lines.get(_id_key(number))
+        if first is not None:
+            checker.fail(p.line, N_("Duplicate ID number (first on line {line})."), line=first)
+            checker.bad_persons.add(number)
+    for number in [*checker.memberships, *checker.journal]:
+        if number not in checker.persons and _id_key(number) in person_lines:
+            recs: list[MembershipRec | JournalRec] = [
+                *checker.memberships.get(number, []),
+                *checker.journal.get(number, []),
+            ]
+            for rec in recs:
+                checker.fail(rec.line, N_(PERSON_EARLIER))
+            checker.memberships.pop(number, None)
+            checker.journal.pop(number, None)
+
+
+def _check_node(s: Session, checker: _Checker) -> None:
+    """Numbers of the records already in the node (loaded before this import)."""
+    for number in store.existing_household_numbers(s, list(checker.households)):
+        checker.fail(checker.households[number].line, N_("The household number is already in this node."))
+        checker.bad_households.add(number)
+    for number in store.existing_id_numbers(s, list(checker.persons)):
+        checker.fail(checker.persons[number].line, N_("The person is already registered in this node."))
+        checker.bad_persons.add(number)
 
 
 def _import_checked(
