@@ -18,7 +18,7 @@ from tongban.registry.importing import PERSON_EARLIER, ImportRefused, import_rec
 from tongban.registry.synthetic import synthetic_records
 from tongban.registry.tables import IdCounter, Person, SearchKey
 
-from .registry_helpers import ACTOR, NOW
+from .registry_helpers import ACTOR, NOW, new_id
 
 
 def snapshot(db: Database) -> dict[str, Any]:
@@ -139,3 +139,59 @@ def test_parts_into_a_node_that_has_records(node: NodeContext) -> None:
         import_records(node.db, more[-20:], node_code=node.code, clock=FixedClock(NOW), chunk=5)
     assert {e.reason for e in refused.value.errors} >= {"The person is already registered in this node."}
     assert persons(node.db) == 210
+
+
+def household_journal_file() -> list[dict[str, Any]]:
+    records = list(synthetic_records(40, node_code="110000", seed=12))
+    first = next(r for r in records if r["type"] == "household")
+    heads = [
+        r["id_number"] for r in records if r["type"] == "membership" and r["household"] == first["number"]
+    ]
+    second = next(i for i, r in enumerate(records) if r["type"] == "household" and r is not first)
+    # the household's own journal follows its members, in its part of the file
+    return [
+        *records[:second],
+        {"type": "household_journal", "household": first["number"], "seq": 1, "event": "address_corrected",
+         "date": "2026-02-02", "reason": "门牌调整", "detail": {"field": "address", "old": "旧址", "new": "新址"}},
+        {"type": "household_journal", "household": first["number"], "seq": 2, "event": "head_changed",
+         "date": "2026-03-03", "reason": "户主变更",
+         "detail": {"old_head_id_number": heads[0], "new_head_id_number": heads[-1], "old_head_relation": None}},
+        *records[second:],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [None, 7], ids=["one-shot", "parts"])
+def test_household_journal_lines_are_loaded_with_persons_by_id(node: NodeContext, chunk: int | None) -> None:
+    records = household_journal_file()
+    report = import_records(node.db, records, node_code=node.code, clock=FixedClock(NOW), chunk=chunk)
+    assert report.household_journal == 2
+    line = next(r for r in records if r.get("event") == "head_changed")
+    number = line["household"]
+    entries = queries.household_journal(node, actor=ACTOR, number=number)
+    assert [(e.seq, e.event) for e in entries] == [(1, "address_corrected"), (2, "head_changed")]
+    new_head = queries.get_person(node, actor=ACTOR, id_number=line["detail"]["new_head_id_number"])
+    assert entries[1].detail is not None and entries[1].detail["new_head_person_id"] == new_head.person_id
+    exported = [r for r in export_records(node.db) if r["type"] == "household_journal"]
+    assert exported[1]["detail"] == line["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r: {**r, "household": "NOPE"}, "A household journal entry of unknown household NOPE."),
+        (lambda r: {**r, "seq": 3}, "Journal sequence numbers must run 1, 2, 3, ... (expected 2)."),
+        (lambda r: {**r, "detail": {"new_head_id_number": new_id(seq=991)}},
+         "The entry names a person not in the file."),
+        (lambda r: {**r, "detail": {"new_head_person_id": 1}},
+         "Name persons in detail by ID number (a key ending _id_number)."),
+        (lambda r: {**r, "event": "renamed"}, "Field event has an unknown value."),
+    ],
+)  # fmt: skip
+def test_a_bad_household_journal_line_is_named(node: NodeContext, change: Any, reason: str) -> None:
+    records = household_journal_file()
+    at = next(i for i, r in enumerate(records) if r.get("event") == "head_changed")
+    records[at] = change(records[at])
+    with pytest.raises(ImportRefused) as refused:
+        import_records(node.db, records, node_code=node.code, clock=FixedClock(NOW))
+    assert [(e.line, e.reason) for e in refused.value.errors] == [(at + 1, reason)]
+    assert persons(node.db) == 0

@@ -43,3 +43,10 @@ def test_load_refuses_a_node_that_has_records(database: Database) -> None:
     run("load", "--people", "5", "--db", database.url)
     result = runner.invoke(app, ["bench", "load", "--people", "5", "--db", database.url])
     assert result.exit_code != 0 and "not empty" in result.output
+
+
+def test_load_in_parts_without_the_baseline(database: Database) -> None:
+    loaded = run("load", "--people", "40", "--chunk", "7", "--no-baseline", "--db", database.url)
+    assert loaded["details"]["rows"]["persons"] == 40 and loaded["details"]["chunk"] == 7
+    assert set(loaded["details"]["seconds"]) == {"ours", "check", "load"} and loaded["ratio"] == 0.0
+    assert loaded["details"]["peak_rss_mib"] > 0

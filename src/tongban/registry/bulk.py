@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from tongban.core.db import Base
 from tongban.registry.domain import RegistrationStatus, Relation, next_status
 from tongban.registry.names import keys_of_names, search_keys
-from tongban.registry.records import HouseholdRec, JournalRec, MembershipRec, PersonRec
+from tongban.registry.records import (
+    NUMBER_KEY,
+    PERSON_KEY,
+    HouseholdJournalRec,
+    HouseholdRec,
+    JournalRec,
+    MembershipRec,
+    PersonRec,
+)
 from tongban.registry.store import HOUSEHOLDS, add_counts
 
 # Tables in load order (foreign keys point backwards), with the columns rows are built in.
@@ -41,8 +49,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "relation", "reason", "case_ref", "detail", "actor", "recorded_at",
     ),
     "registry_search_keys": ("key", "person_id", "division_code"),
+    "registry_household_journal": (
+        "household_id", "seq", "event", "on_date", "reason", "case_ref", "detail", "actor", "recorded_at",
+    ),
 }  # fmt: skip
 COUNT_NAMES = {
+    "registry_household_journal": "household_journal",
     "registry_persons": "persons",
     "registry_households": "households",
     "registry_memberships": "memberships",
@@ -113,6 +125,7 @@ class Plan:
     persons: list[PersonRec] = field(default_factory=list)
     memberships: list[MembershipRec] = field(default_factory=list)
     journal: dict[str, list[JournalRec]] = field(default_factory=dict)  # by ID number, in order
+    household_journal: list[HouseholdJournalRec] = field(default_factory=list)  # by household, in order
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     keys: BackgroundKeys | None = None  # search keys computed elsewhere meanwhile (large imports)
     known_keys: dict[str, list[str]] | None = None  # or already computed, by name (a chunk's)
@@ -142,6 +155,7 @@ def iter_rows(
     *,
     earlier: dict[str, tuple[int, str]] | None = None,
     reserve: Callable[[str, int], list[int]] | None = None,
+    find_persons: Callable[[list[str]], dict[str, int]] | None = None,
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """Every row of the plan, ids assigned, table by table in load order (cheap tables first).
 
@@ -149,7 +163,8 @@ def iter_rows(
     ``store.HOUSEHOLDS``): the deltas of the maintained counts. ``earlier`` (a chunked load): household
     number -> (id, division) of the households loaded by earlier chunks, which this plan's memberships and
     journal may name; this plan's households are added to it. ``reserve(table, n)`` takes the ids (by
-    default ``reserve_ids`` on ``s``)."""
+    default ``reserve_ids`` on ``s``); ``find_persons(numbers)`` the ids of persons already written (named by
+    a household journal entry but not in this plan; by default a query on ``s``)."""
     tally = {} if tally is None else tally
     take = reserve or (lambda table, n: reserve_ids(s, table, n))
     person_ids = dict(
@@ -276,6 +291,65 @@ def iter_rows(
         )
     yield "registry_person_state", states
     yield "registry_journal", journal
+    if plan.household_journal:
+        named = {n for e in plan.household_journal for n in e.persons()}
+        missing = [n for n in named if n not in person_ids]
+        found = (find_persons or (lambda numbers: person_ids_of(s, numbers)))(missing) if missing else {}
+        yield (
+            "registry_household_journal",
+            [
+                (
+                    household_ids[e.household],
+                    seq,
+                    e.event.value,
+                    _day(e.on_date),
+                    e.reason,
+                    e.case_ref,
+                    json.dumps(stored_detail(e.detail, {**found, **person_ids}), ensure_ascii=False)
+                    if e.detail is not None
+                    else None,
+                    e.actor,
+                    default_at
+                    if e.recorded_at is None or e.recorded_at is plan.recorded_at
+                    else _instant(e.recorded_at),
+                )
+                for seq, e in _numbered(plan.household_journal)
+            ],
+        )
+
+
+def _numbered(entries: list[HouseholdJournalRec]) -> Iterator[tuple[int, HouseholdJournalRec]]:
+    """Each entry with its seq (1, 2, 3, ... per household, in the plan's order)."""
+    last: dict[str, int] = {}
+    for e in entries:
+        last[e.household] = last.get(e.household, 0) + 1
+        yield last[e.household], e
+
+
+def stored_detail(detail: dict[str, Any], person_ids: dict[str, int]) -> dict[str, Any]:
+    """A household journal detail as stored: persons by surrogate id (``X_person_id``) instead of by ID
+    number (``X_id_number``, the file's form)."""
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key.endswith(NUMBER_KEY):
+            out[key[: -len(NUMBER_KEY)] + PERSON_KEY] = person_ids[value] if value is not None else None
+        else:
+            out[key] = value
+    return out
+
+
+def person_ids_of(s: Session, numbers: Sequence[str]) -> dict[str, int]:
+    """ID number -> surrogate id of the persons of the node among ``numbers``."""
+    found: dict[str, int] = {}
+    for i in range(0, len(numbers), 1000):
+        rows = s.execute(
+            sa.text("SELECT id_number, id FROM registry_persons WHERE id_number IN :numbers").bindparams(
+                sa.bindparam("numbers", expanding=True)
+            ),
+            {"numbers": list(numbers[i : i + 1000])},
+        )
+        found.update({n: pid for n, pid in rows})
+    return found
 
 
 class _Column:
@@ -427,6 +501,10 @@ class Loader:
     def _reserve(self, table: str, n: int) -> list[int]:
         with self.lock:
             return reserve_ids(self.s, table, n)
+
+    def _find_persons(self, numbers: list[str]) -> dict[str, int]:
+        with self.lock:
+            return person_ids_of(self.s, numbers)
 
     def add(self, plan: Plan) -> None:
         """Build the plan's rows and queue them for the writer (raises what the writer met, if anything)."""

@@ -44,6 +44,7 @@ from tongban.registry.domain import (
 )
 from tongban.registry.hooks import RegistrationChange, RegistrationListener, change_of
 from tongban.registry.records import (
+    HouseholdJournalRec,
     HouseholdRec,
     JournalRec,
     MembershipRec,
@@ -84,6 +85,7 @@ class ImportReport:
     memberships: int = 0
     journal: int = 0
     search_keys: int = 0
+    household_journal: int = 0
     errors: list[RowError] = field(default_factory=list)  # every bad record, by line
     rejected_lines: list[int] = field(default_factory=list)  # with skip_invalid: every line not imported
     seconds: dict[str, float] = field(default_factory=dict)
@@ -127,6 +129,8 @@ class _Checker:
         self.persons: dict[str, PersonRec] = {}
         self.memberships: dict[str, list[MembershipRec]] = defaultdict(list)  # by id number
         self.journal: dict[str, list[JournalRec]] = defaultdict(list)
+        self.household_journal: dict[str, list[HouseholdJournalRec]] = defaultdict(list)  # by household
+        self.earlier_persons: Callable[[str], bool] = lambda _number: False  # chunked: in an earlier part
         self.errors: dict[int, Reason] = {}
         self.bad_households: set[str] = set() if bad_households is None else bad_households
         self.bad_persons: set[str] = set()
@@ -157,6 +161,8 @@ class _Checker:
                 self.persons[rec.id_number] = rec
         elif isinstance(rec, MembershipRec):
             self.memberships[rec.id_number].append(rec)
+        elif isinstance(rec, HouseholdJournalRec):
+            self.household_journal[rec.household].append(rec)
         else:
             self.journal[rec.id_number].append(rec)
 
@@ -196,6 +202,40 @@ class _Checker:
                         j.line, N_("A journal entry names unknown household {number}."), number=j.household
                     )
                     self.bad_persons.add(number)
+
+        for household, entries in self.household_journal.items():
+            if household not in self.households and household not in self.earlier:
+                for e in entries:
+                    self.fail(e.line, N_("A household journal entry of unknown household {number}."),
+                              number=household)  # fmt: skip
+                    self.orphan_lines.append(e.line)
+                continue
+            if household not in self.households:
+                for e in entries:
+                    self.fail(e.line, N_(HOUSEHOLD_EARLIER), number=household)
+                    self.orphan_lines.append(e.line)
+                continue
+            problem = self._household_journal_problem(entries)
+            if problem is not None:
+                self.fail(problem[0], problem[1][0], **problem[1][1])
+                self.bad_households.add(household)
+
+    def _household_journal_problem(self, entries: list[HouseholdJournalRec]) -> tuple[int, Reason] | None:
+        seqs = [e.seq for e in entries]
+        if any(q is None for q in seqs) and any(q is not None for q in seqs):
+            return entries[0].line, _r(N_("Give seq on all of a household's journal entries or on none."))
+        ordered = sorted(entries, key=lambda e: e.seq or 0) if seqs[0] is not None else entries
+        last: date | None = None
+        for i, e in enumerate(ordered, start=1):
+            if e.seq is not None and e.seq != i:
+                return e.line, _r(N_("Journal sequence numbers must run 1, 2, 3, ... (expected {n})."), n=i)
+            if last is not None and e.on_date < last:
+                return e.line, _r(N_("Journal dates go backwards."))
+            for number in e.persons():
+                if number not in self.persons and not self.earlier_persons(number):
+                    return e.line, _r(N_("The entry names a person not in the file."))
+            last = e.on_date
+        return None
 
     def check_people(self) -> None:
         for number, p in self.persons.items():
@@ -287,6 +327,13 @@ class _Checker:
             current = members.get(number, [])
             heads = [m for m in current if m.relation is Relation.HEAD]
             problem: tuple[int, Reason] | None = None
+            fallen = [
+                e for e in self.household_journal.get(number, []) if set(e.persons()) & self.bad_persons
+            ]
+            if fallen:
+                self.fail_dependent(fallen[0].line, N_("The entry names a rejected person."))
+                self.bad_households.add(number)
+                continue
             if len(heads) > 1:
                 problem = (
                     heads[1].line,
@@ -334,6 +381,8 @@ class _Checker:
                 out.add(self.persons[number].line)
             out.update(m.line for m in self.memberships.get(number, []))
             out.update(j.line for j in self.journal.get(number, []))
+        for number in self.bad_households:
+            out.update(e.line for e in self.household_journal.get(number, []))
         return out
 
 
@@ -467,6 +516,7 @@ def _import_chunked(
                         earlier_households=household_lines,
                         bad_households=bad_households,
                     )
+                    checker.earlier_persons = lambda n: _id_key(n) in person_lines
                     _read_part(part, reader, checker, keys)
                     _check_part(checker, person_lines, household_lines)
                     if not empty:
@@ -522,6 +572,7 @@ def _import_chunked(
     report.memberships = counts["memberships"]
     report.journal = counts["journal"]
     report.search_keys = counts["search_keys"]
+    report.household_journal = counts["household_journal"]
     return report
 
 
@@ -665,6 +716,7 @@ def _import_checked(
     report.memberships = counts["memberships"]
     report.journal = counts["journal"]
     report.search_keys = counts["search_keys"]
+    report.household_journal = counts["household_journal"]
     return report
 
 
@@ -722,6 +774,11 @@ def _plan(checker: _Checker, rejected: set[int], *, actor: str, now: datetime) -
     for h in checker.households.values():
         if h.line not in rejected:
             plan.households.append(h)
+            household_entries = checker.household_journal.get(h.number)
+            if household_entries:
+                if household_entries[0].seq is not None:
+                    household_entries = sorted(household_entries, key=lambda e: e.seq or 0)
+                plan.household_journal.extend(household_entries)
     for number, p in checker.persons.items():
         if p.line in rejected:
             continue
