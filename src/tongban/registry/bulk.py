@@ -467,6 +467,10 @@ class Loader:
     ) -> None:
         self.s = s
         self.pg = s.get_bind().dialect.name == "postgresql"
+        if chunked and self.pg:
+            # Between two parts the transaction waits while the next part is read and checked, longer than the
+            # node's idle-in-transaction guard on a busy machine: this transaction gets a longer one.
+            s.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = '30min'"))
         self.indexes = secondary_indexes() if build_indexes_after else []
         # On PostgreSQL the foreign keys among the loaded tables are checked once, as a whole, when they are
         # added back at the end, instead of by a trigger per row. (SQLite cannot drop a constraint in place.)
