@@ -503,7 +503,6 @@ def _import_chunked(
     person_lines: dict[int, int] = {}  # compact ID number -> line, of every person seen
     household_lines: dict[str, int] = {}  # household number -> line, of every household seen
     bad_households: set[str] = set()
-    changes = 0
     try:
         with db.transaction() as s:
             empty = store.is_empty(s)
@@ -541,7 +540,6 @@ def _import_chunked(
                     if listener is not None:
                         with loader.lock:
                             listener(s, _changes(plan, now))
-                    changes += len(plan.persons)
             finally:
                 loader.close()
             report.seconds["check"] = checking
