@@ -25,7 +25,7 @@ def test_load_then_search_report_figure_baseline_and_ratio(database: Database) -
     assert loaded["figure"]["unit"] == loaded["baseline"]["unit"] == "persons/s"
     assert loaded["details"]["rows"]["persons"] == 40
     assert loaded["details"]["rows"]["search_keys"] >= 80
-    assert set(loaded["details"]["seconds"]) == {"ours", "check", "load", "raw"}
+    assert set(loaded["details"]["seconds"]) == {"ours", "check", "load", "raw", "generate"}
     assert {"cpu", "cores"} <= set(loaded["machine"])
 
     searched = run("search", "--db", database.url, "--queries", "10")
@@ -43,3 +43,11 @@ def test_load_refuses_a_node_that_has_records(database: Database) -> None:
     run("load", "--people", "5", "--db", database.url)
     result = runner.invoke(app, ["bench", "load", "--people", "5", "--db", database.url])
     assert result.exit_code != 0 and "not empty" in result.output
+
+
+def test_load_in_parts_without_the_baseline(database: Database) -> None:
+    loaded = run("load", "--people", "40", "--chunk", "7", "--no-baseline", "--db", database.url)
+    assert loaded["details"]["rows"]["persons"] == 40 and loaded["details"]["chunk"] == 7
+    assert set(loaded["details"]["seconds"]) == {"ours", "check", "load", "generate"}
+    assert loaded["ratio"] == 0.0
+    assert loaded["details"]["peak_rss_mib"] > 0

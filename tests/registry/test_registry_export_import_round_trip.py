@@ -43,6 +43,22 @@ def build_history(node: NodeContext) -> None:
     service.cancel_registration(
         node, actor=ACTOR, id_number=gone.id_number, reason="death", note="病故", on_date=date(2025, 12, 1)
     )
+    # the household journal: a head change (persons named by surrogate id inside) and an address correction
+    c = household(node, "H3")
+    person(node, c, name="李四", seq=17, on=date(2015, 1, 1))
+    son = person(node, c, name="李小四", relation="child", seq=19, born=date(2000, 1, 1), on=date(2015, 1, 1))
+    service.change_household_head(
+        node, actor=ACTOR, household_number=c, new_head_id_number=son.id_number, reason="户主变更",
+        old_head_relation="parent", on_date=date(2023, 3, 3),
+    )  # fmt: skip
+    service.correct_household_address(
+        node, actor=ACTOR, household_number=c, address="朝阳区新路2号", reason="门牌调整",
+        on_date=date(2024, 4, 4), case_ref="HH-1",
+    )  # fmt: skip
+
+
+def son_number(records: list[dict[str, object]]) -> object:
+    return next(r["id_number"] for r in records if r.get("name") == "李小四")
 
 
 def export_text(db: Database) -> str:
@@ -72,3 +88,18 @@ def test_export_then_import_reproduces_the_node(node: NodeContext, second_databa
     )
     assert "曾𠮷" in {h.name for h in hits}
     assert "in_transit" in first and "deceased" in first and '"old":"01"' in first
+    household_lines = [r for r in records if r["type"] == "household_journal"]
+    assert [(r["household"], r["seq"], r["event"]) for r in household_lines] == [
+        ("H3", 1, "head_changed"),
+        ("H3", 2, "address_corrected"),
+    ]
+    assert household_lines[0]["detail"]["new_head_id_number"] == son_number(records)
+    theirs_journal = queries.household_journal(copy, actor=ACTOR, number="H3")
+    mine_journal = queries.household_journal(node, actor=ACTOR, number="H3")
+    assert [(e.seq, e.event, e.on_date, e.reason, e.case_ref, e.actor) for e in theirs_journal] == [
+        (e.seq, e.event, e.on_date, e.reason, e.case_ref, e.actor) for e in mine_journal
+    ]
+    son_there = queries.get_person(copy, actor=ACTOR, id_number=str(son_number(records)))
+    assert theirs_journal[0].detail is not None
+    assert theirs_journal[0].detail["new_head_person_id"] == son_there.person_id
+    assert theirs_journal[1].detail == mine_journal[1].detail

@@ -114,3 +114,31 @@ def test_an_unmigrated_database_is_refused(tmp_path: Path) -> None:
         app, ["registry", "import", str(src), "--node", "110000", "--db", url, "--lang", "en"]
     )
     assert result.exit_code == 2 and "tongban db upgrade" in result.output
+
+
+def test_import_in_parts_names_a_bad_line_of_a_late_part_and_imports_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    records = sample()
+    last = max(i for i, r in enumerate(records) if r["type"] == "person")
+    records[last] = {**records[last], "birthplace": "999999"}
+    src = write(tmp_path / "in.jsonl", records)
+    args = ["registry", "import", str(src), "--node", "110000", "--db", database.url, "--lang", "en"]
+    result = runner.invoke(app, [*args, "--chunk", "3"])
+    assert result.exit_code == 1
+    assert str(last + 1) in result.output and "Nothing was imported: 1 bad record(s)." in result.output
+    records[last] = sample()[last]
+    write(src, records)
+    result = runner.invoke(app, [*args, "--chunk", "3"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out.jsonl"
+    assert (
+        runner.invoke(
+            app, ["registry", "export", str(out), "--node", "110000", "--db", database.url]
+        ).exit_code
+        == 0
+    )
+    assert (
+        sum(json.loads(line)["type"] == "person" for line in out.read_text(encoding="utf-8").splitlines())
+        == 12
+    )

@@ -6,6 +6,7 @@ node's ``services["cases"]`` (attached at start-up), or read once from the setti
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -66,8 +67,12 @@ def accept_case(
     procedure: str | None = None,
     locality: str | None = None,
     then: Then | None = None,
+    session: Session | None = None,
 ) -> Case:
-    """Accept an application at this node: number it, start its clock, record who accepted it."""
+    """Accept an application at this node: number it, start its clock, record who accepted it.
+
+    With ``session`` (a caller's open transaction, e.g. a batch of acceptances committed together) the case
+    joins that transaction instead of opening its own."""
     setup = cases_setup(node)
     m = setup.catalog.get(matter)
     proc = m.procedure(procedure)
@@ -76,7 +81,7 @@ def accept_case(
     policy = policy_for(node, locality=locality, day=today)
     if not applicant or not office:
         raise InvalidInput(N_("A case needs an applicant and an accepting office"))
-    with node.db.transaction() as s:
+    with contextlib.nullcontext(session) if session is not None else node.db.transaction() as s:
         seq = store.next_case_seq(s, node=node.code, day=today)
         case = Case.accept(
             number=make_case_number(node.code, today, seq),

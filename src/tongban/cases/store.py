@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Table, Update, and_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,37 @@ def next_case_seq(s: Session, *, node: str, day: date) -> int:
     return int(s.execute(stmt).scalar_one())
 
 
+# The compare-and-set updates are built once, with every value a bound parameter: building an UPDATE with
+# its values inline costs more than running it (every save is on the hot path of the use cases).
+_updates: dict[tuple[str, tuple[str, ...]], Update] = {}
+
+
+def _cas_update(table: Table, columns: tuple[str, ...]) -> Update:
+    found = _updates.get((table.name, columns))
+    if found is None:
+        found = (
+            table.update()
+            .where(table.c.id == bindparam("k_id"), table.c.version == bindparam("k_version"))
+            .values(
+                {
+                    "version": bindparam("k_next"),
+                    **{c: bindparam(f"v_{c}", type_=table.c[c].type) for c in columns},
+                }
+            )
+        )
+        _updates[(table.name, columns)] = found
+    return found
+
+
+def _cas_params(row_id: int, version: int, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "k_id": row_id,
+        "k_version": version,
+        "k_next": version + 1,
+        **{f"v_{k}": v for k, v in values.items()},
+    }
+
+
 # --- Cases ---------------------------------------------------------------------------------------
 
 
@@ -187,6 +218,20 @@ def load_case(s: Session, number: str) -> Loaded[Case]:
     return _load_case_row(s, row)
 
 
+def just_added(case: Case, case_id: int) -> Loaded[Case]:
+    """A case ``accept_case`` added in this transaction, as a load would read it back (version 1, every event
+    stored): what its ``then`` saves further changes with, without reading the rows just written."""
+    return Loaded(case, case_id, 1, len(case.events))
+
+
+def case_id_of(s: Session, number: str) -> int:
+    """The row id of case ``number`` (``NotFound`` if there is none)."""
+    found = s.scalar(select(CaseRow.id).where(CaseRow.number == number))
+    if found is None:
+        raise NotFound(N_("No case {number}"), number=number)
+    return int(found)
+
+
 def load_case_by_id(s: Session, case_id: int) -> Loaded[Case]:
     row = s.get(CaseRow, case_id)
     if row is None:
@@ -197,11 +242,10 @@ def load_case_by_id(s: Session, case_id: int) -> Loaded[Case]:
 def save_case(s: Session, loaded: Loaded[Case]) -> None:
     """Write the case back if nobody changed it since it was loaded (else ``Conflict``); append new events."""
     case = loaded.obj
+    values = _case_values(case)
     result = s.execute(
-        update(CaseRow)
-        .where(CaseRow.id == loaded.id, CaseRow.version == loaded.version)
-        .values(version=loaded.version + 1, **_case_values(case))
-        .execution_options(synchronize_session=False)
+        _cas_update(CaseRow.__table__, tuple(values)),  # type: ignore[arg-type]
+        _cas_params(loaded.id, loaded.version, values),
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(N_("Case {number} was changed meanwhile; try again"), number=case.number)
@@ -342,11 +386,10 @@ def load_task_by_id(s: Session, task_id: int) -> Loaded[Task]:
 
 def save_task(s: Session, loaded: Loaded[Task]) -> None:
     task = loaded.obj
+    values = _task_values(task)
     result = s.execute(
-        update(TaskRow)
-        .where(TaskRow.id == loaded.id, TaskRow.version == loaded.version)
-        .values(version=loaded.version + 1, **_task_values(task))
-        .execution_options(synchronize_session=False)
+        _cas_update(TaskRow.__table__, tuple(values)),  # type: ignore[arg-type]
+        _cas_params(loaded.id, loaded.version, values),
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(N_("Task {ref} was changed meanwhile; try again"), ref=task.ref)

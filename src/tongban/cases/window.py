@@ -128,9 +128,11 @@ def accept(
     office: str | None = None,
     division: str | None = None,
     then: service.Then | None = None,
+    session: Session | None = None,
 ) -> Case:
     """Accept an application at the window: the case, its window record, the audit row and the applicant's
-    acceptance message, in one transaction (with ``then``'s writes, e.g. a matter's request to another node)."""
+    acceptance message, in one transaction (with ``then``'s writes, e.g. a matter's request to another node);
+    with ``session``, in the caller's transaction."""
     office = office or actor.office
     division = division or actor.division
     if not office or not division:
@@ -170,6 +172,7 @@ def accept(
         actor=actor.id,
         procedure=procedure,
         then=record,
+        session=session,
     )
 
 

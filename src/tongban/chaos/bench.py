@@ -253,7 +253,10 @@ def register(bench_app: typer.Typer) -> None:
         ] = 20000,
         db: Annotated[
             str | None,
-            typer.Option(help="Scratch PostgreSQL URL (filled when empty, used as it is otherwise)."),
+            typer.Option(
+                help="PostgreSQL URL: an empty scratch database is filled; one that holds a register (such as "
+                "a node loaded by `tongban bench load`) is used as it is, without reloading."
+            ),
         ] = None,
         data_dir: Annotated[
             Path | None, typer.Option("--data-dir", help="The node's data dir (default: a temporary one).")

@@ -19,6 +19,7 @@ from tongban.exchange.service import (
     NodeExchange,
     Outcome,
     apply_due,
+    due_work,
     purge_expired,
     receive_batch,
     relay_due,
@@ -78,9 +79,14 @@ async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event)
             except Exception as exc:
                 log.warning("purge on %s failed: %s", ex.code, type(exc).__name__)
         try:
-            busy += apply_due(ex)
-            busy += await send_receipts(ex, transport)
-            busy += await relay_due(ex, transport)
+            # One query says which steps have work; an idle node costs one query per poll, not four.
+            due = due_work(ex)
+            if due.apply:
+                busy += apply_due(ex)
+            if due.receipts:
+                busy += await send_receipts(ex, transport)
+            if due.relay:
+                busy += await relay_due(ex, transport)
         except Exception as exc:
             log.warning("exchange pump on %s failed: %s", ex.code, type(exc).__name__)
         if busy:

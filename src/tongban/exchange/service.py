@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -65,13 +67,58 @@ class Incoming:
 
 
 Handler = Callable[[Session, NodeContext, Incoming], None]
+GroupHandler = Callable[[Session, NodeContext, list[Incoming]], None]
 _handlers: dict[str, Handler] = {}
+_group_handlers: dict[str, GroupHandler] = {}
 
 
 def register_handler(type: str, fn: Handler, *, handlers: dict[str, Handler] | None = None) -> None:
     """Apply messages of ``type`` with ``fn(session, node, incoming)`` (inside the apply transaction)."""
     target = _handlers if handlers is None else handlers
     target[type] = fn
+
+
+def register_group_handler(
+    type: str, fn: GroupHandler, *, handlers: dict[str, GroupHandler] | None = None
+) -> None:
+    """Optionally, also apply consecutive messages of ``type`` together with ``fn(session, node, incomings)``.
+
+    Used only on the group path (all messages of a group in one savepoint, all or nothing); it must have the
+    same effects as the single handler (registered with ``register_handler``, always required) applied to each
+    message in order, which is what is used when a group is applied one message at a time after a failure.
+    """
+    target = _group_handlers if handlers is None else handlers
+    target[type] = fn
+
+
+class ParsedCache:
+    """Envelopes parsed, decrypted and validated on receipt, kept for the worker so it does not redo that.
+
+    Keyed by the exact stored bytes (a hit is the same bytes, so the same envelope); bounded, oldest dropped
+    first; a miss (another process received it, a restart, an eviction) parses the stored bytes again. Only in
+    memory, never stored: the inbox keeps the bytes as received.
+    """
+
+    def __init__(self, limit: int = 20000) -> None:
+        self.limit = limit
+        self._items: dict[bytes, Incoming] = {}
+        self._lock = threading.Lock()
+
+    def put_many(self, items: list[Incoming]) -> None:
+        with self._lock:
+            for incoming in items:
+                self._items[incoming.envelope.raw] = incoming
+            excess = len(self._items) - self.limit
+            if excess > 0:
+                for key in list(itertools.islice(self._items, excess)):
+                    del self._items[key]
+
+    def pop(self, raw: bytes) -> Incoming | None:
+        with self._lock:
+            return self._items.pop(raw, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class Publisher(Protocol):
@@ -86,6 +133,8 @@ class NodeExchange:
     settings: ExchangeSettings = field(default_factory=ExchangeSettings)
     types: TypeRegistry = field(default_factory=lambda: types)
     handlers: dict[str, Handler] = field(default_factory=lambda: _handlers)
+    group_handlers: dict[str, GroupHandler] = field(default_factory=lambda: _group_handlers)
+    parsed: ParsedCache = field(default_factory=ParsedCache)
     # Set by the receiver when something arrives, so the worker applies it without waiting for its poll.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -253,7 +302,7 @@ def _fresh(ex: NodeExchange, env: Envelope) -> None:
     )
 
 
-def _admit(ex: NodeExchange, env: Envelope) -> None:
+def _admit(ex: NodeExchange, env: Envelope) -> Incoming:
     """The checks of a message not seen before: freshness, type version, encryption, body schema."""
     _fresh(ex, env)
     mt = ex.types.accepted(env.type)
@@ -261,7 +310,8 @@ def _admit(ex: NodeExchange, env: Envelope) -> None:
         raise Rejected(Rejection.UNSUPPORTED_TYPE, env.type[:120])
     if mt.personal and env.enc is None:
         raise Rejected(Rejection.INVALID_BODY, "personal data sent in clear")
-    validate_body(mt, decrypt_body(env, ex.keys.encryption_key))
+    body = decrypt_body(env, ex.keys.encryption_key)
+    return Incoming(envelope=env, body=body, message=validate_body(mt, body))
 
 
 def receive(ex: NodeExchange, raw: bytes) -> Outcome:
@@ -278,6 +328,7 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(raws)
     rejections: list[RejectionRow] = []
     candidates: list[tuple[int, Envelope, str]] = []
+    admitted: list[Incoming] = []
     for i, raw in enumerate(raws):
         env: Envelope | None = None
         verified = False
@@ -322,7 +373,7 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
                         again.append(key)  # answer with the stored receipt
                         outcomes[i] = Outcome.DUPLICATE
                         continue
-                    _admit(ex, env)
+                    admitted.append(_admit(ex, env))
                 except Rejected as rejected:
                     rejections.append(_rejection_row(ex, raws[i], env, rejected, verified=True))
                     outcomes[i] = Outcome.REJECTED
@@ -353,6 +404,8 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
         if len(raws) == 1:
             raise
         return [receive(ex, raw) for raw in raws]
+    # Committed: the worker may use what was parsed, decrypted and validated here.
+    ex.parsed.put_many(admitted)
     return [o if o is not None else Outcome.REJECTED for o in outcomes]
 
 
@@ -389,24 +442,25 @@ def _error_text(exc: BaseException) -> str:
 def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
     """Apply due inbox rows through their handlers. Returns how many were applied.
 
-    Each message is applied with its effects atomically: its handler's writes are in a savepoint of their own,
-    and its ``applied`` state is set in the same transaction (one statement for the group), so both commit or
-    neither. Several messages share one commit (group commit, ``apply_group``); a failing message rolls back
-    only its own savepoint and is retried later or parked, never blocking others.
+    Each message is applied with its effects atomically: its handler's writes and its ``applied`` state are in
+    the same transaction, so both commit or neither. Several messages share one commit (group commit,
+    ``apply_group``), first all in one savepoint; if one of them fails, each in a savepoint of its own, so a
+    failing message is retried later or parked, never blocking others.
     """
     now = ex.now()
     with ex.node.db.session() as s:
-        seqs = store.due_inbox(s, now, limit or ex.settings.apply_batch)
+        due = store.due_inbox_messages(s, now, limit or ex.settings.apply_batch)
     applied = 0
     group = max(1, ex.settings.apply_group)
-    for first in range(0, len(seqs), group):
-        chunk = seqs[first : first + group]
+    for first in range(0, len(due), group):
+        chunk = due[first : first + group]
         with ex.node.db.transaction() as s:
-            ok = _apply_group(ex, s, store.due_inbox_messages(s, chunk)) if len(chunk) > 1 else None
-            if ok is None:  # one of them failed or must wait: each in a savepoint of its own
-                ok = [row.seq for row in store.inbox_rows(s, chunk) if _apply_one(ex, s, row)]
-            # The applied state of the group in one statement, in the same transaction as the effects.
-            store.mark_applied(s, ok, ex.now())
+            ok = _apply_group(ex, s, chunk) if len(chunk) > 1 else None
+            if ok is None:  # one of them failed, must wait or was applied meanwhile: one savepoint each
+                seqs = [row.seq for row in chunk]
+                ok = [row.seq for row in store.inbox_rows(s, seqs) if _apply_one(ex, s, row)]
+                # The applied state of the group in one statement, in the same transaction as the effects.
+                store.mark_applied(s, ok, ex.now())
         done = len(ok)
         for _ in range(done):
             crashpoint(ex.settings, "apply.after_commit")  # counted per message applied
@@ -415,31 +469,55 @@ def apply_due(ex: NodeExchange, *, limit: int | None = None) -> int:
 
 
 def _incoming(ex: NodeExchange, type: str, raw: bytes) -> tuple[Handler, Incoming]:
-    env = parse(raw)
-    mt = ex.types.get(type)
-    body = decrypt_body(env, ex.keys.encryption_key)
-    message = validate_body(mt, body)
     handler = ex.handlers.get(type)
     if handler is None:
         raise LookupError(f"no handler for {type}")
-    return handler, Incoming(envelope=env, body=body, message=message)
+    incoming = ex.parsed.pop(raw)
+    if incoming is None:  # not received by this process (or evicted): parse the stored bytes again
+        env = parse(raw)
+        body = decrypt_body(env, ex.keys.encryption_key)
+        incoming = Incoming(envelope=env, body=body, message=validate_body(ex.types.get(type), body))
+    return handler, incoming
+
+
+class _GroupChanged(Exception):
+    """Some row of the group is no longer due (applied meanwhile by another worker)."""
 
 
 def _apply_group(ex: NodeExchange, s: Session, rows: list[store.DueMessage]) -> list[int] | None:
-    """Apply the group in one savepoint (one flush: the handlers' ORM inserts go out as multi-row statements).
+    """Apply the group in one savepoint, with its ``applied`` state (one statement).
 
-    All or nothing: if any message raises (an error, or ``NotYet``), the savepoint is rolled back and None is
-    returned; the caller then applies the messages one savepoint each, so a failure stays the failing
-    message's own and the group's commit still carries each message's effects with its applied state.
+    All or nothing: if any message raises (an error, or ``NotYet``), or a row is no longer due, the savepoint
+    is rolled back and None is returned; the caller then applies the messages one savepoint each, so a failure
+    stays the failing message's own. Consecutive messages of a type with a group handler go to it together
+    (one multi-row write instead of one per message); the handlers' ORM inserts go out in one flush.
     """
+    seqs = [row.seq for row in rows]
     try:
         with s.begin_nested():
+            # Only rows still due (received or waiting): another worker of this node may have applied some.
+            if store.mark_applied(s, seqs, ex.now(), only_due=True) != len(seqs):
+                raise _GroupChanged
+            run: list[Incoming] = []
+            run_type: str | None = None
             for row in rows:
                 handler, incoming = _incoming(ex, row.type, row.raw)
+                if row.type in ex.group_handlers:
+                    if run and run_type != row.type:
+                        ex.group_handlers[run_type or ""](s, ex.node, run)
+                        run = []
+                    run_type = row.type
+                    run.append(incoming)
+                    continue
+                if run:
+                    ex.group_handlers[run_type or ""](s, ex.node, run)
+                    run, run_type = [], None
                 handler(s, ex.node, incoming)
+            if run:
+                ex.group_handlers[run_type or ""](s, ex.node, run)
     except Exception:
         return None
-    return [row.seq for row in rows]
+    return seqs
 
 
 def _apply_one(ex: NodeExchange, s: Session, row: InboxRow) -> int:
@@ -485,7 +563,12 @@ async def send_receipts(ex: NodeExchange, publisher: Publisher) -> int:
             continue  # the sender left the directory: nobody to answer
         await publisher.publish(sender, str(eid), raw)
         with ex.node.db.transaction() as s:
-            store.mark_receipted(s, sender, [i["id"] for i in items])
+            store.mark_receipted(
+                s,
+                sender,
+                [i["id"] for i in items if i["status"] == "accepted"],
+                rejected=[i["id"] for i in items if i["status"] != "accepted"],
+            )
         sent += len(items)
     return sent
 
@@ -538,6 +621,12 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
                 reason=error,
             )
     return len(sendable) - len(errors)
+
+
+def due_work(ex: NodeExchange) -> store.DueWork:
+    """Which of ``apply_due``, ``send_receipts`` and ``relay_due`` have anything to do now (one query)."""
+    with ex.node.db.engine.connect() as connection:  # Core: no ORM session for one read
+        return store.due_work(connection, ex.now())
 
 
 def purge_expired(ex: NodeExchange) -> int:

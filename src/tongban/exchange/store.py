@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tongban.core.db import UTCDateTime
@@ -78,6 +79,36 @@ def due_inbox(session: Session, now: datetime, limit: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class DueWork:
+    """Which of the pump's steps have anything to do (one cheap query instead of one per step when idle)."""
+
+    apply: bool
+    receipts: bool
+    relay: bool
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+# Built once: the statement is run on every poll of an idle node.
+_DUE_WORK = select(
+    exists().where(InboxRow.state.in_((IN_RECEIVED, IN_WAITING)), InboxRow.next_attempt_at <= _NOW),
+    exists().where(InboxRow.receipt_due.is_(True)),
+    exists().where(RejectionRow.receipt_due.is_(True)),
+    exists().where(OutboxRow.state.in_((OUT_QUEUED, OUT_SENT)), OutboxRow.next_attempt_at <= _NOW),
+)
+
+
+def due_work(connection: Connection, now: datetime) -> DueWork:
+    inbox_due, inbox_receipts, rejection_receipts, outbox_due = connection.execute(
+        _DUE_WORK, {"now": now}
+    ).one()
+    return DueWork(
+        apply=bool(inbox_due),
+        receipts=bool(inbox_receipts or rejection_receipts),
+        relay=bool(outbox_due),
+    )
+
+
+@dataclass(frozen=True)
 class DueSend:
     id: str
     recipient: str
@@ -92,14 +123,15 @@ class DueMessage:
     raw: bytes
 
 
-def due_inbox_messages(session: Session, seqs: list[int]) -> list[DueMessage]:
-    """The rows among ``seqs`` still to apply, in order, as plain values (no ORM objects)."""
+def due_inbox_messages(session: Session, now: datetime, limit: int) -> list[DueMessage]:
+    """The inbox rows due to be applied, in order, as plain values (no ORM objects)."""
     return [
         DueMessage(seq, type_, raw)
         for seq, type_, raw in session.execute(
             select(InboxRow.seq, InboxRow.type, InboxRow.raw)
-            .where(InboxRow.seq.in_(seqs), InboxRow.state.in_((IN_RECEIVED, IN_WAITING)))
+            .where(InboxRow.state.in_((IN_RECEIVED, IN_WAITING)), InboxRow.next_attempt_at <= now)
             .order_by(InboxRow.seq)
+            .limit(limit)
         )
     ]
 
@@ -109,11 +141,15 @@ def inbox_rows(session: Session, seqs: list[int]) -> list[InboxRow]:
     return list(session.scalars(select(InboxRow).where(InboxRow.seq.in_(seqs)).order_by(InboxRow.seq)))
 
 
-def mark_applied(session: Session, seqs: list[int], at: datetime) -> None:
-    if seqs:
-        session.execute(
-            update(InboxRow).where(InboxRow.seq.in_(seqs)).values(state=IN_APPLIED, applied_at=at, error=None)
-        )
+def mark_applied(session: Session, seqs: list[int], at: datetime, *, only_due: bool = False) -> int:
+    """Mark rows applied (``only_due``: only those still received or waiting); returns how many changed."""
+    if not seqs:
+        return 0
+    stmt = update(InboxRow).where(InboxRow.seq.in_(seqs))
+    if only_due:
+        stmt = stmt.where(InboxRow.state.in_((IN_RECEIVED, IN_WAITING)))
+    result = session.execute(stmt.values(state=IN_APPLIED, applied_at=at, error=None))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def due_outbox(session: Session, now: datetime, limit: int) -> list[DueSend]:
@@ -145,19 +181,21 @@ def receipts_due(session: Session, limit: int) -> dict[str, list[dict[str, Any]]
     return dict(out)
 
 
-def mark_receipted(session: Session, sender: str, ids: list[str]) -> None:
-    for chunk_start in range(0, len(ids), 500):
-        chunk = ids[chunk_start : chunk_start + 500]
-        session.execute(
-            update(InboxRow)
-            .where(InboxRow.sender == sender, InboxRow.envelope_id.in_(chunk))
-            .values(receipt_due=False)
-        )
-        session.execute(
-            update(RejectionRow)
-            .where(RejectionRow.sender == sender, RejectionRow.envelope_id.in_(chunk))
-            .values(receipt_due=False)
-        )
+def mark_receipted(
+    session: Session, sender: str, ids: list[str], *, rejected: list[str] | None = None
+) -> None:
+    """The receipt for ``ids`` (accepted, in the inbox) and ``rejected`` (in the rejections log) was sent.
+
+    ``rejected=None``: ``ids`` may be either (both tables are updated)."""
+    both = rejected is None
+    for table, keys in ((InboxRow, ids), (RejectionRow, ids if both else rejected or [])):
+        for chunk_start in range(0, len(keys), 500):
+            chunk = keys[chunk_start : chunk_start + 500]
+            session.execute(
+                update(table)
+                .where(table.sender == sender, table.envelope_id.in_(chunk))
+                .values(receipt_due=False)
+            )
 
 
 _CLOSED = (OUT_ACKED, OUT_REJECTED)

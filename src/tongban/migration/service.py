@@ -18,10 +18,10 @@ The origin's side is ``tongban.migration.origin``; same-city moves ``samecity``;
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ from tongban.cases.calendar import local_date
 from tongban.cases.domain import CaseState
 from tongban.cases.service import cases_setup, parse_facts, policy_for
 from tongban.cases.tables import ConsentRow
-from tongban.core.errors import Conflict, InvalidInput, NotFound
+from tongban.core.errors import Conflict, InvalidInput, NotFound, TongbanError
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 from tongban.exchange.domain import types
@@ -78,6 +78,8 @@ MIG_SETTLED = N_("Case {number}: the move-in is registered in household {househo
 MIG_REFUSED = N_("Case {number}: the migration was refused: {reason}.")
 MIG_WITHDRAWN = N_("Case {number}: the migration was withdrawn; your registration at the origin stays.")
 MIG_ABANDONED = N_("Case {number}: the migration was abandoned; the origin restores your registration.")
+
+T = TypeVar("T")
 
 COMMITMENT_PURPOSE = "migration: notice and commitment signed; hukou record for the move"
 
@@ -239,6 +241,45 @@ def accept_migration(
     while another migration of the person is open here), the chosen household's check, and the local policy's
     decision with the rules and facts that produced it (kept with the case; an unmet policy is explained to
     the applicant, and the reviewer then refuses)."""
+    _, view = _accept(
+        node,
+        None,
+        actor=actor,
+        applicant=applicant,
+        name=name,
+        matter=matter,
+        facts=facts,
+        household_number=household_number,
+        relation=relation,
+        origin_address=origin_address,
+        origin_division=origin_division,
+        origin=origin,
+        commitment_signed=commitment_signed,
+        want_view=True,
+    )
+    assert view is not None
+    return view
+
+
+def _accept(
+    node: NodeContext,
+    session: Session | None,
+    *,
+    actor: window.Actor,
+    applicant: window.Applicant,
+    name: str,
+    matter: str,
+    facts: Mapping[str, Any],
+    household_number: str,
+    relation: str,
+    origin_address: str,
+    origin_division: str | None,
+    origin: str | None,
+    commitment_signed: bool,
+    want_view: bool,
+) -> tuple[str, MigrationView | None]:
+    """``accept_migration`` in the caller's transaction (``session``) or its own; the case number, and its
+    view when asked for."""
     if matter not in MATTERS:
         raise InvalidInput(N_("{code} is not a migration matter"), code=matter)
     if not commitment_signed:
@@ -252,6 +293,7 @@ def accept_migration(
     setup = cases_setup(node)
     m = setup.catalog.get(matter)
     holder: dict[str, MigrationView] = {}
+    numbered: list[str] = []
     located = ask_locator_first(node, id_number=applicant.id_number) if origin is None else None
 
     def then(s: Session, case_id: int, case: Any) -> None:
@@ -286,7 +328,7 @@ def accept_migration(
                 channel="window",
             )
         )
-        loaded = cases_store.load_case_by_id(s, case_id)
+        loaded = cases_store.just_added(case, case_id)
         policy = policy_for(node, locality=household.division_code, day=local_date(now))
         decision = policy.decide(matter=m.code, rule_keys=m.rule_keys(case.procedure), facts=typed)
         loaded.obj.record_decision(decision=decision.to_dict(), now=now, actor=actor.id)
@@ -342,11 +384,13 @@ def accept_migration(
                 },
                 now=now,
             )
-        s.flush()
-        holder["view"] = view_of(node, s, row, applicant.locale)
+        numbered.append(case.number)
+        if want_view:
+            s.flush()
+            holder["view"] = view_of(node, s, row, applicant.locale)
 
-    window.accept(node, actor=actor, matter=matter, applicant=applicant, then=then)
-    return holder["view"]
+    window.accept(node, actor=actor, matter=matter, applicant=applicant, then=then, session=session)
+    return numbered[0], holder.get("view")
 
 
 # -- the destination's decisions -------------------------------------------------------------------------
@@ -368,74 +412,78 @@ def _step(row: MigrationCaseRow, action: DestAction, now: datetime) -> DestState
 def approve(node: NodeContext, *, actor: window.Actor, number: str) -> MigrationView:
     """The destination approves: the move-in permit is issued (``subject_ref`` = the case number, valid for
     the local policy's period) and sent to the origin as ``mig.permit.v1``, in one transaction."""
-    setup = cases_setup(node)
     with node.db.transaction() as s:
-        now = node.clock.now()
-        row, loaded = _loaded(s, number)
-        case = loaded.obj
-        if row.state == DestState.ACCEPTED.value and case.decision and not case.decision.get("eligible"):
-            raise Conflict(N_("Case {number}: the local policy is not met; refuse it instead"), number=number)
-        _step(row, DestAction.APPROVE, now)
-        if case.state is CaseState.ACCEPTED:
-            case.start(now=now, actor=actor.id)
-        m = setup.catalog.get(row.matter)
-        policy = policy_for(node, locality=row.destination_division, day=local_date(now))
-        ref = m.validity.get("move_in_permit")
-        limit = ref.resolve(policy) if ref is not None else policy.limit("mig.permit_validity")
-        permit = issue_paper(
-            s,
-            node=node,
-            actor=actor.id,
-            type=PERMIT_PAPER,
-            subject={"name": (row.record or {}).get("name", ""), "id_number": row.id_number},
-            facts={
-                "matter": row.matter,
-                "case_ref": number,
-                "origin_division": row.origin_division,
-                "origin_address": row.origin_address,
-                "destination_division": row.destination_division,
-                "destination_address": row.destination_address,
-            },
-            valid_until=now + timedelta(days=max(1, limit.value)),
-            purpose="户口迁移",
-            division_code=row.destination_division,
-            subject_ref=number,
-        )
-        row.permit_number = permit.number
-        body = PermitMessage(
-            case_ref=number,
-            matter=row.matter,
-            id_number=row.id_number,
-            permit=forms.to_json_bytes(permit.signed).decode("utf-8"),
-        )
-        enqueue(
-            s,
-            node=node,
-            recipient=row.origin,
-            type=PERMIT_TYPE,
-            body=body.model_dump(mode="json"),
-            case_ref=number,
-            consent_ref=row.consent_ref,
-        )
-        cases_store.save_case(s, loaded)
-        audit(
-            s,
-            actor=actor.id,
-            action="migration.case.approve",
-            number=number,
-            change={"permit": permit.number, "origin": row.origin},
-            now=now,
-        )
-        notify_applicant(
-            s,
-            case_id=loaded.id,
-            number=number,
-            key="approved",
-            message=MIG_APPROVED,
-            params={"number": number, "paper": permit.number},
-            now=now,
-        )
-        return view_of(node, s, row, "zh_CN")
+        return view_of(node, s, _approve(s, node, actor=actor, number=number), "zh_CN")
+
+
+def _approve(s: Session, node: NodeContext, *, actor: window.Actor, number: str) -> MigrationCaseRow:
+    setup = cases_setup(node)
+    now = node.clock.now()
+    row, loaded = _loaded(s, number)
+    case = loaded.obj
+    if row.state == DestState.ACCEPTED.value and case.decision and not case.decision.get("eligible"):
+        raise Conflict(N_("Case {number}: the local policy is not met; refuse it instead"), number=number)
+    _step(row, DestAction.APPROVE, now)
+    if case.state is CaseState.ACCEPTED:
+        case.start(now=now, actor=actor.id)
+    m = setup.catalog.get(row.matter)
+    policy = policy_for(node, locality=row.destination_division, day=local_date(now))
+    ref = m.validity.get("move_in_permit")
+    limit = ref.resolve(policy) if ref is not None else policy.limit("mig.permit_validity")
+    permit = issue_paper(
+        s,
+        node=node,
+        actor=actor.id,
+        type=PERMIT_PAPER,
+        subject={"name": (row.record or {}).get("name", ""), "id_number": row.id_number},
+        facts={
+            "matter": row.matter,
+            "case_ref": number,
+            "origin_division": row.origin_division,
+            "origin_address": row.origin_address,
+            "destination_division": row.destination_division,
+            "destination_address": row.destination_address,
+        },
+        valid_until=now + timedelta(days=max(1, limit.value)),
+        purpose="户口迁移",
+        division_code=row.destination_division,
+        subject_ref=number,
+    )
+    row.permit_number = permit.number
+    body = PermitMessage(
+        case_ref=number,
+        matter=row.matter,
+        id_number=row.id_number,
+        permit=forms.to_json_bytes(permit.signed).decode("utf-8"),
+    )
+    enqueue(
+        s,
+        node=node,
+        recipient=row.origin,
+        type=PERMIT_TYPE,
+        body=body.model_dump(mode="json"),
+        case_ref=number,
+        consent_ref=row.consent_ref,
+    )
+    cases_store.save_case(s, loaded)
+    audit(
+        s,
+        actor=actor.id,
+        action="migration.case.approve",
+        number=number,
+        change={"permit": permit.number, "origin": row.origin},
+        now=now,
+    )
+    notify_applicant(
+        s,
+        case_id=loaded.id,
+        number=number,
+        key="approved",
+        message=MIG_APPROVED,
+        params={"number": number, "paper": permit.number},
+        now=now,
+    )
+    return row
 
 
 def _close(
@@ -591,73 +639,182 @@ def move_in(
     journal's ``case_ref`` = the case number, complete the case and send ``mig.settled.v1``: one transaction.
     A certificate past its validity is refused (409): ask for a reissue, or abandon."""
     with node.db.transaction() as s:
-        now = node.clock.now()
-        row, loaded = _loaded(s, number)
-        if row.state == DestState.CERTIFICATE_RECEIVED.value and (
-            row.certificate_valid_until is None or row.certificate_valid_until <= now
-        ):
-            raise Conflict(
-                N_("Case {number}: the migration certificate has expired; ask for a reissue or abandon"),
-                number=number,
-            )
-        _step(row, DestAction.MOVE_IN, now)
-        record = dict(row.record or {})
-        household = household_number or row.household_number
-        rel = relation or row.relation or "other_relative"
-        if household is None:
-            raise InvalidInput(N_("Name the household the person moves into"))
-        person = registry.register_person(
+        row = _move_in(
+            s,
             node,
-            session=s,
-            actor=actor.id,
-            household_number=household,
-            relation=rel,
-            event="moved_in",
-            name=str(record["name"]),
-            sex=str(record["sex"]),
-            birth_date=date.fromisoformat(str(record["birth_date"])),
-            ethnicity=str(record["ethnicity"]),
-            birthplace=str(record["birthplace"]),
-            id_number=row.id_number,
+            actor=actor,
+            number=number,
+            household_number=household_number,
+            relation=relation,
             on_date=on_date,
-            reason="migration",
-            case_ref=number,
-        )
-        row.household_number, row.relation, row.moved_in_on = household, rel, person.since
-        loaded.obj.complete(now=now, actor=actor.id, reason=f"moved in: {row.certificate_number}")
-        cases_store.save_case(s, loaded)
-        store.close_open(s, person_ref=row.person_ref, case_number=number)
-        assert row.certificate_number is not None
-        body = SettledMessage(
-            case_ref=number, certificate_number=row.certificate_number, moved_in_on=person.since
-        )
-        enqueue(
-            s,
-            node=node,
-            recipient=row.origin,
-            type=SETTLED_TYPE,
-            body=body.model_dump(mode="json"),
-            case_ref=number,
-            consent_ref=row.consent_ref,
-        )
-        audit(
-            s,
-            actor=actor.id,
-            action="migration.case.move_in",
-            number=number,
-            change={"household": household, "certificate": row.certificate_number},
-            now=now,
-        )
-        notify_applicant(
-            s,
-            case_id=loaded.id,
-            number=number,
-            key="settled",
-            message=MIG_SETTLED,
-            params={"number": number, "household": household},
-            now=now,
         )
         return view_of(node, s, row, "zh_CN")
+
+
+def _move_in(
+    s: Session,
+    node: NodeContext,
+    *,
+    actor: window.Actor,
+    number: str,
+    household_number: str | None = None,
+    relation: str | None = None,
+    on_date: date | None = None,
+) -> MigrationCaseRow:
+    now = node.clock.now()
+    row, loaded = _loaded(s, number)
+    if row.state == DestState.CERTIFICATE_RECEIVED.value and (
+        row.certificate_valid_until is None or row.certificate_valid_until <= now
+    ):
+        raise Conflict(
+            N_("Case {number}: the migration certificate has expired; ask for a reissue or abandon"),
+            number=number,
+        )
+    _step(row, DestAction.MOVE_IN, now)
+    record = dict(row.record or {})
+    household = household_number or row.household_number
+    rel = relation or row.relation or "other_relative"
+    if household is None:
+        raise InvalidInput(N_("Name the household the person moves into"))
+    person = registry.register_person(
+        node,
+        session=s,
+        actor=actor.id,
+        household_number=household,
+        relation=rel,
+        event="moved_in",
+        name=str(record["name"]),
+        sex=str(record["sex"]),
+        birth_date=date.fromisoformat(str(record["birth_date"])),
+        ethnicity=str(record["ethnicity"]),
+        birthplace=str(record["birthplace"]),
+        id_number=row.id_number,
+        on_date=on_date,
+        reason="migration",
+        case_ref=number,
+    )
+    row.household_number, row.relation, row.moved_in_on = household, rel, person.since
+    loaded.obj.complete(now=now, actor=actor.id, reason=f"moved in: {row.certificate_number}")
+    cases_store.save_case(s, loaded)
+    store.close_open(s, person_ref=row.person_ref, case_number=number)
+    assert row.certificate_number is not None
+    body = SettledMessage(
+        case_ref=number, certificate_number=row.certificate_number, moved_in_on=person.since
+    )
+    enqueue(
+        s,
+        node=node,
+        recipient=row.origin,
+        type=SETTLED_TYPE,
+        body=body.model_dump(mode="json"),
+        case_ref=number,
+        consent_ref=row.consent_ref,
+    )
+    audit(
+        s,
+        actor=actor.id,
+        action="migration.case.move_in",
+        number=number,
+        change={"household": household, "certificate": row.certificate_number},
+        now=now,
+    )
+    notify_applicant(
+        s,
+        case_id=loaded.id,
+        number=number,
+        key="settled",
+        message=MIG_SETTLED,
+        params={"number": number, "household": household},
+        now=now,
+    )
+    return row
+
+
+# -- batches ---------------------------------------------------------------------------------------------
+# Many cases per transaction ("group commit"): the same use cases, each case's writes in the batch's
+# savepoint, one commit for the batch. If any case fails, the batch is re-run case by case, each in a
+# savepoint of its own, so a failing case changes nothing and the others still commit; its error is
+# returned in its place. Only the case numbers are returned (no views: the API and pages use the single
+# use cases above).
+
+
+@dataclass(frozen=True)
+class MigrationRequest:
+    """One application for ``accept_migrations`` (the arguments of ``accept_migration``)."""
+
+    applicant: window.Applicant
+    name: str
+    matter: str
+    facts: Mapping[str, Any]
+    household_number: str
+    relation: str
+    origin_address: str
+    origin: str
+    origin_division: str | None = None
+    commitment_signed: bool = True
+
+
+def _batch(
+    node: NodeContext, items: Sequence[T], step: Callable[[Session, T], str]
+) -> list[str | TongbanError]:
+    if not items:
+        return []
+    with node.db.transaction() as s:
+        try:
+            with s.begin_nested():
+                return [step(s, item) for item in items]
+        except TongbanError:
+            pass  # one of them is refused: each on its own below
+        out: list[str | TongbanError] = []
+        for item in items:
+            try:
+                with s.begin_nested():
+                    out.append(step(s, item))
+            except TongbanError as refused:
+                out.append(refused)
+        return out
+
+
+def accept_migrations(
+    node: NodeContext, *, actor: window.Actor, requests: Sequence[MigrationRequest]
+) -> list[str | TongbanError]:
+    """``accept_migration`` for many applications in one transaction (each with its origin given): the case
+    numbers, or the error of an application refused (which changes nothing)."""
+
+    def step(s: Session, r: MigrationRequest) -> str:
+        number, _ = _accept(
+            node,
+            s,
+            actor=actor,
+            applicant=r.applicant,
+            name=r.name,
+            matter=r.matter,
+            facts=r.facts,
+            household_number=r.household_number,
+            relation=r.relation,
+            origin_address=r.origin_address,
+            origin_division=r.origin_division,
+            origin=r.origin,
+            commitment_signed=r.commitment_signed,
+            want_view=False,
+        )
+        return number
+
+    return _batch(node, requests, step)
+
+
+def approve_many(
+    node: NodeContext, *, actor: window.Actor, numbers: Sequence[str]
+) -> list[str | TongbanError]:
+    """``approve`` for many cases in one transaction (one permit and one ``mig.permit.v1`` each)."""
+    return _batch(node, numbers, lambda s, n: _approve(s, node, actor=actor, number=n).case_number)
+
+
+def move_in_many(
+    node: NodeContext, *, actor: window.Actor, numbers: Sequence[str]
+) -> list[str | TongbanError]:
+    """``move_in`` (into the household chosen at acceptance) for many cases in one transaction."""
+    return _batch(node, numbers, lambda s, n: _move_in(s, node, actor=actor, number=n).case_number)
 
 
 # -- messages from the origin ----------------------------------------------------------------------------
@@ -696,7 +853,7 @@ def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -
     row.certificate_number, row.certificate_json = paper.number, msg.certificate
     row.certificate_valid_until = paper.valid_until
     row.record = {**(row.record or {}), **msg.record.model_dump(mode="json")}
-    loaded = cases_store.load_case(session, row.case_number)
+    case_id = cases_store.case_id_of(session, row.case_number)
     audit(
         session,
         actor=f"node:{env.sender}",
@@ -707,7 +864,7 @@ def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -
     )
     notify_applicant(
         session,
-        case_id=loaded.id,
+        case_id=case_id,
         number=row.case_number,
         key=f"certificate:{paper.number}",
         message=MIG_MOVED_OUT,

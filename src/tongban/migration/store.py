@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow, MigrationTaskRow
@@ -29,22 +30,39 @@ def open_of(s: Session, person_ref: str) -> MigrationOpenRow | None:
     return s.get(MigrationOpenRow, person_ref)
 
 
+_open_inserts: dict[str, Any] = {}
+
+
+def _open_insert(dialect: str) -> Any:
+    found = _open_inserts.get(dialect)
+    if found is None:
+        table: Table = MigrationOpenRow.__table__  # type: ignore[assignment]
+        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        found = (
+            ins.values(
+                person_ref=bindparam("ref"),
+                case_number=bindparam("number"),
+                role=bindparam("role"),
+                since=bindparam("since", type_=MigrationOpenRow.__table__.c.since.type),
+            )
+            .on_conflict_do_nothing(index_elements=["person_ref"])
+            .returning(table.c.person_ref)
+        )
+        _open_inserts[dialect] = found
+    return found
+
+
 def try_open(s: Session, *, person_ref: str, case_number: str, role: str, now: datetime) -> str | None:
     """Mark a migration of the person open here; the case number of the one already open if there is one.
 
-    The insert runs in a savepoint: a concurrent opener (PostgreSQL) loses on the primary key, not with an
-    error that spoils the caller's transaction."""
-    existing = s.get(MigrationOpenRow, person_ref)
-    if existing is not None:
-        return existing.case_number
-    try:
-        with s.begin_nested():
-            s.add(MigrationOpenRow(person_ref=person_ref, case_number=case_number, role=role, since=now))
-            s.flush()
-    except IntegrityError:
-        found = s.get(MigrationOpenRow, person_ref)
-        return found.case_number if found is not None else "?"
-    return None
+    One ``INSERT ... ON CONFLICT DO NOTHING`` on the primary key: of two concurrent openers (PostgreSQL) one
+    inserts and the other finds the first one's mark, never an error that spoils the caller's transaction."""
+    stmt = _open_insert(s.get_bind().dialect.name)
+    inserted = s.execute(stmt, {"ref": person_ref, "number": case_number, "role": role, "since": now})
+    if inserted.first() is not None:
+        return None
+    found = s.scalar(select(MigrationOpenRow.case_number).where(MigrationOpenRow.person_ref == person_ref))
+    return found if found is not None else "?"
 
 
 def close_open(s: Session, *, person_ref: str, case_number: str) -> None:

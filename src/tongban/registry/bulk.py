@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from tongban.core.db import Base
 from tongban.registry.domain import RegistrationStatus, Relation, next_status
 from tongban.registry.names import keys_of_names, search_keys
-from tongban.registry.records import HouseholdRec, JournalRec, MembershipRec, PersonRec
+from tongban.registry.records import (
+    NUMBER_KEY,
+    PERSON_KEY,
+    HouseholdJournalRec,
+    HouseholdRec,
+    JournalRec,
+    MembershipRec,
+    PersonRec,
+)
 from tongban.registry.store import HOUSEHOLDS, add_counts
 
 # Tables in load order (foreign keys point backwards), with the columns rows are built in.
@@ -41,8 +49,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "relation", "reason", "case_ref", "detail", "actor", "recorded_at",
     ),
     "registry_search_keys": ("key", "person_id", "division_code"),
+    "registry_household_journal": (
+        "household_id", "seq", "event", "on_date", "reason", "case_ref", "detail", "actor", "recorded_at",
+    ),
 }  # fmt: skip
 COUNT_NAMES = {
+    "registry_household_journal": "household_journal",
     "registry_persons": "persons",
     "registry_households": "households",
     "registry_memberships": "memberships",
@@ -82,6 +94,15 @@ class BackgroundKeys:
         names, self._pending = self._pending, []
         self._futures.append((names, self._pool.submit(keys_of_names, names)))
 
+    def take(self) -> dict[str, list[str]]:
+        """Keys by name of the names added since the last ``take`` (a chunked import, chunk by chunk)."""
+        if self._seen < self.start_at:
+            self._pending = []
+            return {}
+        found = self.keys()
+        self._futures = []
+        return found
+
     def keys(self) -> dict[str, list[str]]:
         """Keys by name of every name added (computed here for what was never sent)."""
         if self._seen < self.start_at:
@@ -104,8 +125,10 @@ class Plan:
     persons: list[PersonRec] = field(default_factory=list)
     memberships: list[MembershipRec] = field(default_factory=list)
     journal: dict[str, list[JournalRec]] = field(default_factory=dict)  # by ID number, in order
+    household_journal: list[HouseholdJournalRec] = field(default_factory=list)  # by household, in order
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     keys: BackgroundKeys | None = None  # search keys computed elsewhere meanwhile (large imports)
+    known_keys: dict[str, list[str]] | None = None  # or already computed, by name (a chunk's)
 
 
 def reserve_ids(s: Session, table: str, n: int) -> list[int]:
@@ -126,29 +149,41 @@ def reserve_ids(s: Session, table: str, n: int) -> list[int]:
 
 
 def iter_rows(
-    s: Session, plan: Plan, tally: dict[tuple[str, str], int] | None = None
+    s: Session,
+    plan: Plan,
+    tally: dict[tuple[str, str], int] | None = None,
+    *,
+    earlier: dict[str, tuple[int, str]] | None = None,
+    reserve: Callable[[str, int], list[int]] | None = None,
+    find_persons: Callable[[list[str]], dict[str, int]] | None = None,
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """Every row of the plan, ids assigned, table by table in load order (cheap tables first).
 
     ``tally`` receives the loaded persons per (jurisdiction, status) and households per (division,
-    ``store.HOUSEHOLDS``): the deltas of the maintained counts."""
+    ``store.HOUSEHOLDS``): the deltas of the maintained counts. ``earlier`` (a chunked load): household
+    number -> (id, division) of the households loaded by earlier chunks, which this plan's memberships and
+    journal may name; this plan's households are added to it. ``reserve(table, n)`` takes the ids (by
+    default ``reserve_ids`` on ``s``); ``find_persons(numbers)`` the ids of persons already written (named by
+    a household journal entry but not in this plan; by default a query on ``s``)."""
     tally = {} if tally is None else tally
+    take = reserve or (lambda table, n: reserve_ids(s, table, n))
     person_ids = dict(
         zip(
             (p.id_number for p in plan.persons),
-            reserve_ids(s, "registry_persons", len(plan.persons)),
+            take("registry_persons", len(plan.persons)),
             strict=True,
         )
     )
-    household_ids = dict(
-        zip(
-            (h.number for h in plan.households),
-            reserve_ids(s, "registry_households", len(plan.households)),
-            strict=True,
-        )
-    )
-    membership_ids = reserve_ids(s, "registry_memberships", len(plan.memberships))
-    divisions = {h.number: h.division for h in plan.households}
+    fresh = take("registry_households", len(plan.households))
+    membership_ids = take("registry_memberships", len(plan.memberships))
+    if earlier is None:
+        household_ids: Any = dict(zip((h.number for h in plan.households), fresh, strict=True))
+        divisions: Any = {h.number: h.division for h in plan.households}
+    else:
+        for hid, h in zip(fresh, plan.households, strict=True):
+            earlier[h.number] = (hid, h.division)
+        household_ids = _Column(earlier, 0)
+        divisions = _Column(earlier, 1)
     for h in plan.households:
         tally[(h.division, HOUSEHOLDS)] = tally.get((h.division, HOUSEHOLDS), 0) + 1
     jurisdictions = {p.id_number: _jurisdiction(plan.journal[p.id_number], divisions) for p in plan.persons}
@@ -195,7 +230,11 @@ def iter_rows(
         ],
     )
     yield "registry_memberships", memberships
-    known = plan.keys.keys() if plan.keys is not None else {}
+    known = (
+        plan.known_keys
+        if plan.known_keys is not None
+        else (plan.keys.keys() if plan.keys is not None else {})
+    )
     yield (
         "registry_search_keys",
         [
@@ -252,6 +291,80 @@ def iter_rows(
         )
     yield "registry_person_state", states
     yield "registry_journal", journal
+    if plan.household_journal:
+        named = {n for e in plan.household_journal for n in e.persons()}
+        missing = [n for n in named if n not in person_ids]
+        found = (find_persons or (lambda numbers: person_ids_of(s, numbers)))(missing) if missing else {}
+        yield (
+            "registry_household_journal",
+            [
+                (
+                    household_ids[e.household],
+                    seq,
+                    e.event.value,
+                    _day(e.on_date),
+                    e.reason,
+                    e.case_ref,
+                    json.dumps(stored_detail(e.detail, {**found, **person_ids}), ensure_ascii=False)
+                    if e.detail is not None
+                    else None,
+                    e.actor,
+                    default_at
+                    if e.recorded_at is None or e.recorded_at is plan.recorded_at
+                    else _instant(e.recorded_at),
+                )
+                for seq, e in _numbered(plan.household_journal)
+            ],
+        )
+
+
+def _numbered(entries: list[HouseholdJournalRec]) -> Iterator[tuple[int, HouseholdJournalRec]]:
+    """Each entry with its seq (1, 2, 3, ... per household, in the plan's order)."""
+    last: dict[str, int] = {}
+    for e in entries:
+        last[e.household] = last.get(e.household, 0) + 1
+        yield last[e.household], e
+
+
+def stored_detail(detail: dict[str, Any], person_ids: dict[str, int]) -> dict[str, Any]:
+    """A household journal detail as stored: persons by surrogate id (``X_person_id``) instead of by ID
+    number (``X_id_number``, the file's form)."""
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key.endswith(NUMBER_KEY):
+            out[key[: -len(NUMBER_KEY)] + PERSON_KEY] = person_ids[value] if value is not None else None
+        else:
+            out[key] = value
+    return out
+
+
+def person_ids_of(s: Session, numbers: Sequence[str]) -> dict[str, int]:
+    """ID number -> surrogate id of the persons of the node among ``numbers``."""
+    found: dict[str, int] = {}
+    for i in range(0, len(numbers), 1000):
+        rows = s.execute(
+            sa.text("SELECT id_number, id FROM registry_persons WHERE id_number IN :numbers").bindparams(
+                sa.bindparam("numbers", expanding=True)
+            ),
+            {"numbers": list(numbers[i : i + 1000])},
+        )
+        found.update({n: pid for n, pid in rows})
+    return found
+
+
+class _Column:
+    """One field of a mapping's tuple values, read as a mapping (``[key]`` and ``get``)."""
+
+    def __init__(self, mapping: dict[str, tuple[int, str]], index: int) -> None:
+        self.mapping = mapping
+        self.index = index
+
+    def __getitem__(self, key: str) -> Any:
+        return self.mapping[key][self.index]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = self.mapping.get(key)
+        return found[self.index] if found is not None else default
 
 
 def _jurisdiction(entries: Sequence[JournalRec], divisions: dict[str, str]) -> str | None:
@@ -297,10 +410,9 @@ def write_rows(
         advance(len(rows[i : i + chunk]))
 
 
-def seed_counters(s: Session, person_ids: Sequence[int]) -> None:
-    """Raise the ID counters past every loaded number, so that none is ever issued again."""
-    if not person_ids:
-        return
+def seed_counters(s: Session, person_range: tuple[int, int]) -> None:
+    """Raise the ID counters past every number loaded with a surrogate id in ``person_range`` (inclusive),
+    so that none is ever issued again."""
     pg = s.get_bind().dialect.name == "postgresql"
     bigger = (
         "GREATEST(registry_id_counters.last_sequence, excluded.last_sequence)"
@@ -314,7 +426,7 @@ def seed_counters(s: Session, person_ids: Sequence[int]) -> None:
             "FROM registry_persons WHERE id BETWEEN :lo AND :hi GROUP BY 1, 2, 3 "
             f"ON CONFLICT (area, birth_date, sex) DO UPDATE SET last_sequence = {bigger}"
         ),
-        {"lo": min(person_ids), "hi": max(person_ids)},
+        {"lo": person_range[0], "hi": person_range[1]},
     )
 
 
@@ -332,6 +444,116 @@ def foreign_keys() -> list[sa.ForeignKeyConstraint]:
     return sorted((fk for t in tables for fk in t.foreign_key_constraints), key=lambda fk: str(fk.name))
 
 
+class Loader:
+    """One load, in the session's transaction, fed plan by plan (a chunked import adds one plan per chunk).
+
+    A writer thread sends each table of each plan to the database while the next one is built (and the next
+    chunk read and checked), so the server's work (COPY, index and foreign-key maintenance) overlaps the
+    work in Python. The session's connection is shared under ``lock``: the writer holds it per table, the
+    caller takes it (``with loader.lock``) for anything else it runs on the session meanwhile.
+
+    ``build_indexes_after`` (a load into an empty node): the secondary indexes (and on PostgreSQL the foreign
+    keys among these tables) are dropped first and built (checked) once over all the rows by ``finish``, in
+    the same transaction, instead of being maintained row by row.
+    """
+
+    def __init__(
+        self,
+        s: Session,
+        *,
+        progress: Callable[[int], None] | None = None,
+        build_indexes_after: bool = False,
+        chunked: bool = False,
+    ) -> None:
+        self.s = s
+        self.pg = s.get_bind().dialect.name == "postgresql"
+        if chunked and self.pg:
+            # Between two parts the transaction waits while the next part is read and checked, longer than the
+            # node's idle-in-transaction guard on a busy machine: this transaction gets a longer one.
+            s.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = '30min'"))
+        self.indexes = secondary_indexes() if build_indexes_after else []
+        # On PostgreSQL the foreign keys among the loaded tables are checked once, as a whole, when they are
+        # added back at the end, instead of by a trigger per row. (SQLite cannot drop a constraint in place.)
+        self.keys = foreign_keys() if self.indexes and self.pg else []
+        for fk in self.keys:
+            s.execute(sa.schema.DropConstraint(fk))
+        for ix in self.indexes:
+            ix.drop(s.connection())
+        self.advance = progress or (lambda _n: None)
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.tally: dict[tuple[str, str], int] = {}
+        self.person_range: tuple[int, int] | None = None
+        # household number -> (id, division) of everything loaded so far: later chunks may name them
+        self.households: dict[str, tuple[int, str]] | None = {} if chunked else None
+        self.failure: list[BaseException] = []
+        self._queue: Queue[tuple[str, list[tuple[Any, ...]]] | None] = Queue(maxsize=2)
+        s.connection()  # the transaction's connection, opened here, not in the writer
+        self._thread = threading.Thread(target=self._write, name="registry-bulk-writer", daemon=True)
+        self._thread.start()
+        self._open = True
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if not self.failure:
+                try:
+                    with self.lock:
+                        write_rows(self.s, item[0], COLUMNS[item[0]], item[1], advance=self.advance)
+                except BaseException as exc:
+                    self.failure.append(exc)
+
+    def _reserve(self, table: str, n: int) -> list[int]:
+        with self.lock:
+            return reserve_ids(self.s, table, n)
+
+    def _find_persons(self, numbers: list[str]) -> dict[str, int]:
+        with self.lock:
+            return person_ids_of(self.s, numbers)
+
+    def add(self, plan: Plan) -> None:
+        """Build the plan's rows and queue them for the writer (raises what the writer met, if anything)."""
+        for table, rows in iter_rows(
+            self.s, plan, self.tally, earlier=self.households, reserve=self._reserve
+        ):
+            if self.failure:
+                break
+            self.counts[table] = self.counts.get(table, 0) + len(rows)
+            if table == "registry_persons" and rows:
+                lo, hi = rows[0][0], rows[-1][0]
+                if self.person_range is not None:
+                    lo, hi = min(lo, self.person_range[0]), max(hi, self.person_range[1])
+                self.person_range = (lo, hi)
+            self._queue.put((table, rows))
+        if self.failure:
+            self.close()
+            raise self.failure[0]
+
+    def close(self) -> None:
+        """Stop the writer (after what is queued); idempotent."""
+        if self._open:
+            self._open = False
+            self._queue.put(None)
+            self._thread.join()
+
+    def finish(self) -> dict[str, int]:
+        """Wait for the writer, build the indexes and foreign keys, raise the ID counters past the loaded
+        numbers and add the maintained counts; returns the rows written per kind."""
+        self.close()
+        if self.failure:
+            raise self.failure[0]
+        s = self.s
+        if self.indexes and self.pg:
+            s.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+        for ix in self.indexes:
+            ix.create(s.connection())
+        for fk in self.keys:
+            s.execute(sa.schema.AddConstraint(fk))
+        if self.person_range is not None:
+            seed_counters(s, self.person_range)
+        add_counts(s, self.tally)
+        return {name: self.counts.get(table, 0) for table, name in COUNT_NAMES.items()}
+
+
 def load(
     s: Session,
     plan: Plan,
@@ -339,61 +561,11 @@ def load(
     progress: Callable[[int], None] | None = None,
     build_indexes_after: bool = False,
 ) -> dict[str, int]:
-    """Build and write every row of the plan, then raise the ID counters past the loaded numbers.
-
-    A writer thread sends each table to the database while the next one is built, so the server's work
-    (COPY, index and foreign-key maintenance) overlaps the building in Python; the session's connection
-    is used by that thread alone until it is done.
-
-    ``build_indexes_after`` (a load into an empty node): the secondary indexes (and on PostgreSQL the foreign
-    keys among these tables) are dropped first and built (checked) once over all the rows at the end, in the
-    same transaction, instead of being maintained row by row.
-    """
-    indexes = secondary_indexes() if build_indexes_after else []
-    # On PostgreSQL the foreign keys among the loaded tables are checked once, as a whole, when they are
-    # added back at the end, instead of by a trigger per row. (SQLite cannot drop a constraint in place.)
-    keys = foreign_keys() if indexes and s.get_bind().dialect.name == "postgresql" else []
-    for fk in keys:
-        s.execute(sa.schema.DropConstraint(fk))
-    for ix in indexes:
-        ix.drop(s.connection())
-    advance = progress or (lambda _n: None)
-    queue: Queue[tuple[str, list[tuple[Any, ...]]] | None] = Queue(maxsize=2)
-    failure: list[BaseException] = []
-    counts: dict[str, int] = {}
-
-    def writer() -> None:
-        while (item := queue.get()) is not None:
-            if not failure:
-                try:
-                    write_rows(s, item[0], COLUMNS[item[0]], item[1], advance=advance)
-                except BaseException as exc:
-                    failure.append(exc)
-
-    person_ids: list[int] = []
-    tally: dict[tuple[str, str], int] = {}
-    s.connection()  # the transaction's connection, opened here, not in the writer
-    thread = threading.Thread(target=writer, name="registry-bulk-writer", daemon=True)
-    thread.start()
+    """Build and write every row of the plan, then raise the ID counters past the loaded numbers
+    (a ``Loader`` fed this one plan)."""
+    loader = Loader(s, progress=progress, build_indexes_after=build_indexes_after)
     try:
-        for table, rows in iter_rows(s, plan, tally):
-            if failure:
-                break
-            counts[table] = len(rows)
-            if table == "registry_persons":
-                person_ids = [r[0] for r in rows]
-            queue.put((table, rows))
+        loader.add(plan)
     finally:
-        queue.put(None)
-        thread.join()
-    if failure:
-        raise failure[0]
-    if indexes and s.get_bind().dialect.name == "postgresql":
-        s.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
-    for ix in indexes:
-        ix.create(s.connection())
-    for fk in keys:
-        s.execute(sa.schema.AddConstraint(fk))
-    seed_counters(s, person_ids)
-    add_counts(s, tally)
-    return {name: counts.get(table, 0) for table, name in COUNT_NAMES.items()}
+        loader.close()
+    return loader.finish()

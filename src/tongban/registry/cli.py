@@ -80,6 +80,15 @@ def import_(
         typer.Option(help="Where --skip-invalid writes bad lines (default: FILE.rejected.jsonl)."),
     ] = None,
     actor: Annotated[str, typer.Option(help="Who imports, for the audit log.")] = "system:import",
+    chunk: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Check and load a large file in parts of whole households of about this many persons, in "
+            "one transaction, so that memory stays bounded (each household followed by its members' records; "
+            "see docs/registry-format.md).",
+        ),
+    ] = None,
     lang: LangOpt = None,
 ) -> None:
     """Check a whole file of registry records, then import it in one transaction (see docs/registry-format.md).
@@ -100,6 +109,7 @@ def import_(
                 progress=advance,
                 source=file.name,
                 listener=registration_listener(node, database, data_dir),
+                chunk=chunk,
             )
     except ImportRefused as refused:
         _print_errors(t, refused.errors)

@@ -44,6 +44,7 @@ from tongban.registry.domain import (
 )
 from tongban.registry.hooks import RegistrationChange, RegistrationListener, change_of
 from tongban.registry.records import (
+    HouseholdJournalRec,
     HouseholdRec,
     JournalRec,
     MembershipRec,
@@ -84,6 +85,7 @@ class ImportReport:
     memberships: int = 0
     journal: int = 0
     search_keys: int = 0
+    household_journal: int = 0
     errors: list[RowError] = field(default_factory=list)  # every bad record, by line
     rejected_lines: list[int] = field(default_factory=list)  # with skip_invalid: every line not imported
     seconds: dict[str, float] = field(default_factory=dict)
@@ -112,14 +114,25 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
 class _Checker:
     """Cross-record checks, repeated until no more entities fall (``skip_invalid``) or run once."""
 
-    def __init__(self, *, cascade: bool) -> None:
+    def __init__(
+        self,
+        *,
+        cascade: bool,
+        earlier_households: Mapping[str, object] | None = None,
+        bad_households: set[str] | None = None,
+    ) -> None:
         self.cascade = cascade
+        # a chunked import: households of earlier chunks (which memberships and journal entries may name),
+        # and the set of every rejected household so far (shared from chunk to chunk)
+        self.earlier: Mapping[str, object] = earlier_households or {}
         self.households: dict[str, HouseholdRec] = {}
         self.persons: dict[str, PersonRec] = {}
         self.memberships: dict[str, list[MembershipRec]] = defaultdict(list)  # by id number
         self.journal: dict[str, list[JournalRec]] = defaultdict(list)
+        self.household_journal: dict[str, list[HouseholdJournalRec]] = defaultdict(list)  # by household
+        self.earlier_persons: Callable[[str], bool] = lambda _number: False  # chunked: in an earlier part
         self.errors: dict[int, Reason] = {}
-        self.bad_households: set[str] = set()
+        self.bad_households: set[str] = set() if bad_households is None else bad_households
         self.bad_persons: set[str] = set()
         self.orphan_lines: list[int] = []  # records whose person or household is not in the file at all
 
@@ -148,6 +161,8 @@ class _Checker:
                 self.persons[rec.id_number] = rec
         elif isinstance(rec, MembershipRec):
             self.memberships[rec.id_number].append(rec)
+        elif isinstance(rec, HouseholdJournalRec):
+            self.household_journal[rec.household].append(rec)
         else:
             self.journal[rec.id_number].append(rec)
 
@@ -162,8 +177,11 @@ class _Checker:
                 elif m.household in self.bad_households:
                     self.fail_dependent(m.line, N_("Household {number} is rejected."), number=m.household)
                     self.bad_persons.add(number)
-                elif m.household not in self.households:
+                elif m.household not in self.households and m.household not in self.earlier:
                     self.fail(m.line, N_("A membership of unknown household {number}."), number=m.household)
+                    self.bad_persons.add(number)
+                elif m.to_date is None and m.household not in self.households:
+                    self.fail(m.line, N_(HOUSEHOLD_EARLIER), number=m.household)
                     self.bad_persons.add(number)
         for number, js in self.journal.items():
             for j in js:
@@ -175,11 +193,49 @@ class _Checker:
                 elif j.household is not None and j.household in self.bad_households:
                     self.fail_dependent(j.line, N_("Household {number} is rejected."), number=j.household)
                     self.bad_persons.add(number)
-                elif j.household is not None and j.household not in self.households:
+                elif (
+                    j.household is not None
+                    and j.household not in self.households
+                    and j.household not in self.earlier
+                ):
                     self.fail(
                         j.line, N_("A journal entry names unknown household {number}."), number=j.household
                     )
                     self.bad_persons.add(number)
+
+        for household, entries in self.household_journal.items():
+            if household not in self.households and household not in self.earlier:
+                for e in entries:
+                    self.fail(e.line, N_("A household journal entry of unknown household {number}."),
+                              number=household)  # fmt: skip
+                    self.orphan_lines.append(e.line)
+                continue
+            if household not in self.households:
+                for e in entries:
+                    self.fail(e.line, N_(HOUSEHOLD_EARLIER), number=household)
+                    self.orphan_lines.append(e.line)
+                continue
+            problem = self._household_journal_problem(entries)
+            if problem is not None:
+                self.fail(problem[0], problem[1][0], **problem[1][1])
+                self.bad_households.add(household)
+
+    def _household_journal_problem(self, entries: list[HouseholdJournalRec]) -> tuple[int, Reason] | None:
+        seqs = [e.seq for e in entries]
+        if any(q is None for q in seqs) and any(q is not None for q in seqs):
+            return entries[0].line, _r(N_("Give seq on all of a household's journal entries or on none."))
+        ordered = sorted(entries, key=lambda e: e.seq or 0) if seqs[0] is not None else entries
+        last: date | None = None
+        for i, e in enumerate(ordered, start=1):
+            if e.seq is not None and e.seq != i:
+                return e.line, _r(N_("Journal sequence numbers must run 1, 2, 3, ... (expected {n})."), n=i)
+            if last is not None and e.on_date < last:
+                return e.line, _r(N_("Journal dates go backwards."))
+            for number in e.persons():
+                if number not in self.persons and not self.earlier_persons(number):
+                    return e.line, _r(N_("The entry names a person not in the file."))
+            last = e.on_date
+        return None
 
     def check_people(self) -> None:
         for number, p in self.persons.items():
@@ -271,6 +327,13 @@ class _Checker:
             current = members.get(number, [])
             heads = [m for m in current if m.relation is Relation.HEAD]
             problem: tuple[int, Reason] | None = None
+            fallen = [
+                e for e in self.household_journal.get(number, []) if set(e.persons()) & self.bad_persons
+            ]
+            if fallen:
+                self.fail_dependent(fallen[0].line, N_("The entry names a rejected person."))
+                self.bad_households.add(number)
+                continue
             if len(heads) > 1:
                 problem = (
                     heads[1].line,
@@ -318,7 +381,21 @@ class _Checker:
                 out.add(self.persons[number].line)
             out.update(m.line for m in self.memberships.get(number, []))
             out.update(j.line for j in self.journal.get(number, []))
+        for number in self.bad_households:
+            out.update(e.line for e in self.household_journal.get(number, []))
         return out
+
+
+# A chunked import checks and loads a file in parts of whole households (see ``import_records``).
+HOUSEHOLD_EARLIER = (
+    "Household {number} and its current members must come in the same part of the file: put a household's "
+    "current members after it, before the next households."
+)
+PERSON_EARLIER = (
+    "The person's record came earlier, in another part of the file: keep a person's records together, after "
+    "the person's record and before the next households."
+)
+DEFAULT_CHUNK = 50_000
 
 
 def import_records(
@@ -335,6 +412,7 @@ def import_records(
     batch_id: str | None = None,
     listener: RegistrationListener | None = None,
     parallel_keys_from: int = 20_000,
+    chunk: int | None = None,
 ) -> ImportReport:
     """Check ``records`` as a whole and load them into the node's database in one transaction.
 
@@ -343,6 +421,15 @@ def import_records(
     bad record when any is bad and ``skip_invalid`` is false; then nothing is written. The import is
     audited as one batch (``source``: the file's name, ``batch_id``: given or generated). From
     ``parallel_keys_from`` persons on, their search keys are computed in a worker process meanwhile.
+
+    ``chunk`` (persons): read, check and load the records in parts of whole households, so that memory
+    stays bounded whatever the size of the file: a part closes at a household record once it holds
+    ``chunk`` persons or more. Everything is still one transaction: every part is checked (and every bad
+    record named) before it commits, and any bad record rolls the whole import back, so nothing is
+    imported. Across parts, the ID numbers and household numbers seen so far are kept (compactly) and
+    checked; a person's records, and a household's current members, must come in the same part as the
+    person (the household): files written in the order of ``synthetic_records`` (each household followed by
+    its members' records) or of ``tongban registry export`` (everything one part) qualify.
     """
     clock = clock or SystemClock()
     now = clock.now()
@@ -356,10 +443,191 @@ def import_records(
         records if numbered else enumerate(records, start=1)  # type: ignore[assignment]
     )
     with contextlib.closing(bulk.BackgroundKeys(start_at=parallel_keys_from)) as keys:
+        if chunk is not None:
+            return _import_chunked(
+                db, pairs, keys, chunk=chunk, reader=reader, report=report, t0=t0, skip_invalid=skip_invalid,
+                actor=actor, now=now, progress=progress, listener=listener, batch_id=batch_id, source=source,
+            )  # fmt: skip
         return _import_checked(
             db, pairs, keys, reader=reader, checker=checker, report=report, t0=t0, skip_invalid=skip_invalid,
             actor=actor, now=now, progress=progress, listener=listener, batch_id=batch_id, source=source,
         )  # fmt: skip
+
+
+def _parts(pairs: Iterable[tuple[int, object]], chunk: int) -> Iterator[list[tuple[int, object]]]:
+    """The records in parts of whole households: a part closes before a household record once it holds
+    ``chunk`` persons or more."""
+    part: list[tuple[int, object]] = []
+    persons = 0
+    for line, raw in pairs:
+        kind = raw.get("type") if isinstance(raw, Mapping) else None
+        if kind == "household" and persons >= chunk:
+            yield part
+            part, persons = [], 0
+        elif kind == "person":
+            persons += 1
+        part.append((line, raw))
+    if part:
+        yield part
+
+
+def _id_key(number: str) -> int:
+    """An ID number as a compact integer (its 17 digits, the check character as a last digit, X as 10)."""
+    last = number[-1]
+    return int(number[:-1]) * 11 + (10 if last in "Xx" else int(last))
+
+
+def _import_chunked(
+    db: Database,
+    pairs: Iterable[tuple[int, object]],
+    keys: bulk.BackgroundKeys,
+    *,
+    chunk: int,
+    reader: RecordReader,
+    report: ImportReport,
+    t0: float,
+    skip_invalid: bool,
+    actor: str,
+    now: datetime,
+    progress: Callable[[int], None] | None,
+    listener: RegistrationListener | None,
+    batch_id: str | None,
+    source: str | None,
+) -> ImportReport:
+    """``import_records`` part by part in one transaction: check a part, load it (while the next part is
+    read and checked), and at the end either build the indexes and commit, or, if any record was bad (and
+    ``skip_invalid`` is false), roll everything back and name every bad record of the whole file."""
+    checking = 0.0
+    errors: list[RowError] = []
+    rejected_all: list[int] = []
+    person_lines: dict[int, int] = {}  # compact ID number -> line, of every person seen
+    household_lines: dict[str, int] = {}  # household number -> line, of every household seen
+    bad_households: set[str] = set()
+    try:
+        with db.transaction() as s:
+            empty = store.is_empty(s)
+            loader = bulk.Loader(s, progress=progress, build_indexes_after=empty, chunked=True)
+            try:
+                for part in _parts(pairs, chunk):
+                    started = time.perf_counter()
+                    checker = _Checker(
+                        cascade=skip_invalid,
+                        earlier_households=household_lines,
+                        bad_households=bad_households,
+                    )
+                    checker.earlier_persons = lambda n: _id_key(n) in person_lines
+                    _read_part(part, reader, checker, keys)
+                    _check_part(checker, person_lines, household_lines)
+                    if not empty:
+                        with loader.lock:
+                            _check_node(s, checker)
+                    checker.run()
+                    part_errors = [RowError(ln, m, p) for ln, (m, p) in sorted(checker.errors.items())]
+                    errors.extend(part_errors)
+                    rejected = checker.rejected_lines()
+                    rejected_all.extend(rejected)
+                    for number, h in checker.households.items():
+                        household_lines.setdefault(number, h.line)
+                    for number, p in checker.persons.items():
+                        person_lines.setdefault(_id_key(number), p.line)
+                    found = keys.take()
+                    checking += time.perf_counter() - started
+                    if errors and not skip_invalid:
+                        continue  # nothing will be imported: check the rest, to name every bad record
+                    plan = _plan(checker, rejected, actor=actor, now=now)
+                    plan.known_keys = found
+                    loader.add(plan)
+                    if listener is not None:
+                        with loader.lock:
+                            listener(s, _changes(plan, now))
+            finally:
+                loader.close()
+            report.seconds["check"] = checking
+            report.errors = errors
+            if errors and not skip_invalid:
+                raise ImportRefused(errors)
+            report.rejected_lines = sorted(rejected_all)
+            counts = loader.finish()
+            record_batch(
+                s,
+                actor=actor,
+                action="registry.import.run",
+                object_type="registry",
+                batch_id=batch_id or uuid.uuid4().hex,
+                count=counts["persons"],
+                at=now,
+                source=source,
+            )
+    except ImportRefused:
+        raise
+    except Exception as exc:
+        if not _lost_race(exc):
+            raise
+        raise Conflict(RACE) from None
+    report.seconds["load"] = time.perf_counter() - t0 - checking
+    report.households = counts["households"]
+    report.persons = counts["persons"]
+    report.memberships = counts["memberships"]
+    report.journal = counts["journal"]
+    report.search_keys = counts["search_keys"]
+    report.household_journal = counts["household_journal"]
+    return report
+
+
+def _read_part(
+    part: list[tuple[int, object]], reader: RecordReader, checker: _Checker, keys: bulk.BackgroundKeys
+) -> None:
+    for line, raw in part:
+        if isinstance(raw, RecordError):
+            checker.fail(line, raw.message, **raw.params)
+            continue
+        try:
+            rec = reader.read(line, raw)
+            checker.add(rec)
+            if isinstance(rec, PersonRec):
+                keys.add(rec.name)
+        except RecordError as exc:
+            checker.fail(line, exc.message, **exc.params)
+            owner = raw.get("id_number") if isinstance(raw, Mapping) else None
+            if isinstance(raw, Mapping) and raw.get("type") == "household":
+                checker.bad_households.add(str(raw.get("number")))
+            elif isinstance(owner, str):
+                checker.bad_persons.add(owner)
+
+
+def _check_part(checker: _Checker, person_lines: dict[int, int], household_lines: dict[str, int]) -> None:
+    """What a part's records may clash with in the earlier parts: numbers seen before, and records of a
+    person from an earlier part."""
+    for number, h in checker.households.items():
+        first = household_lines.get(number)
+        if first is not None:
+            checker.fail(h.line, N_("Duplicate household number (first on line {line})."), line=first)
+            checker.bad_households.add(number)
+    for number, p in checker.persons.items():
+        first = person_lines.get(_id_key(number))
+        if first is not None:
+            checker.fail(p.line, N_("Duplicate ID number (first on line {line})."), line=first)
+            checker.bad_persons.add(number)
+    for number in [*checker.memberships, *checker.journal]:
+        if number not in checker.persons and _id_key(number) in person_lines:
+            recs: list[MembershipRec | JournalRec] = [
+                *checker.memberships.get(number, []),
+                *checker.journal.get(number, []),
+            ]
+            for rec in recs:
+                checker.fail(rec.line, N_(PERSON_EARLIER))
+            checker.memberships.pop(number, None)
+            checker.journal.pop(number, None)
+
+
+def _check_node(s: Session, checker: _Checker) -> None:
+    """Numbers of the records already in the node (loaded before this import)."""
+    for number in store.existing_household_numbers(s, list(checker.households)):
+        checker.fail(checker.households[number].line, N_("The household number is already in this node."))
+        checker.bad_households.add(number)
+    for number in store.existing_id_numbers(s, list(checker.persons)):
+        checker.fail(checker.persons[number].line, N_("The person is already registered in this node."))
+        checker.bad_persons.add(number)
 
 
 def _import_checked(
@@ -446,6 +714,7 @@ def _import_checked(
     report.memberships = counts["memberships"]
     report.journal = counts["journal"]
     report.search_keys = counts["search_keys"]
+    report.household_journal = counts["household_journal"]
     return report
 
 
@@ -503,6 +772,11 @@ def _plan(checker: _Checker, rejected: set[int], *, actor: str, now: datetime) -
     for h in checker.households.values():
         if h.line not in rejected:
             plan.households.append(h)
+            household_entries = checker.household_journal.get(h.number)
+            if household_entries:
+                if household_entries[0].seq is not None:
+                    household_entries = sorted(household_entries, key=lambda e: e.seq or 0)
+                plan.household_journal.extend(household_entries)
     for number, p in checker.persons.items():
         if p.line in rejected:
             continue

@@ -1,6 +1,7 @@
 """The registry's exchange format, record by record (see ``docs/registry-format.md``).
 
-One JSON object per line, with a ``type``: ``household``, ``person``, ``membership`` or ``journal``.
+One JSON object per line, with a ``type``: ``household``, ``person``, ``membership``, ``journal`` or
+``household_journal``.
 Records refer to each other by natural keys (household number, ID number), never by database ids. This
 module checks each record alone and turns it into a typed value; ``importing`` checks the records together.
 """
@@ -16,6 +17,7 @@ from tongban.core.errors import TongbanError
 from tongban.core.i18n import N_
 from tongban.idnum.domain import InvalidIdNumber, parse_id
 from tongban.registry.domain import (
+    HouseholdEvent,
     HouseholdKind,
     JournalEvent,
     Relation,
@@ -85,7 +87,32 @@ class JournalRec:
     recorded_at: datetime | None
 
 
-Record = HouseholdRec | PersonRec | MembershipRec | JournalRec
+@dataclass(frozen=True)
+class HouseholdJournalRec:
+    """An entry of a household's journal (address corrections, head changes). In the file a person named in
+    ``detail`` is an ID number under a key ending ``_id_number``; stored, it is the person's surrogate id under
+    the same key ending ``_person_id`` (``PERSON_KEY`` and ``NUMBER_KEY``)."""
+
+    line: int
+    household: str
+    seq: int | None
+    event: HouseholdEvent
+    on_date: date
+    reason: str | None
+    case_ref: str | None
+    detail: dict[str, Any] | None
+    actor: str
+    recorded_at: datetime | None
+
+    def persons(self) -> list[str]:
+        """The ID numbers ``detail`` names."""
+        return [v for k, v in (self.detail or {}).items() if k.endswith(NUMBER_KEY) and isinstance(v, str)]
+
+
+PERSON_KEY = "_person_id"  # a person in a stored household-journal detail: their surrogate id
+NUMBER_KEY = "_id_number"  # the same person in the file: their ID number
+
+Record = HouseholdRec | PersonRec | MembershipRec | JournalRec | HouseholdJournalRec
 
 FIELDS: dict[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
     "household": ({"number", "kind", "address", "division"}, {"created_on"}),
@@ -94,6 +121,10 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
     "journal": (
         {"id_number", "event", "date"},
         {"seq", "household", "division", "relation", "reason", "case_ref", "detail", "actor", "recorded_at"},
+    ),
+    "household_journal": (
+        {"household", "event", "date"},
+        {"seq", "reason", "case_ref", "detail", "actor", "recorded_at"},
     ),
 }
 
@@ -162,6 +193,7 @@ class RecordReader:
             "person": self._person,
             "membership": self._membership,
             "journal": self._journal,
+            "household_journal": self._household_journal,
         }
 
     def division(self, code: object, *, of_node: bool) -> str:
@@ -187,7 +219,9 @@ class RecordReader:
             raise RecordError(N_("Not a JSON object."))
         kind = raw.get("type")
         if kind not in FIELDS:
-            raise RecordError(N_("Field type must be household, person, membership or journal."))
+            raise RecordError(
+                N_("Field type must be household, person, membership, journal or household_journal.")
+            )
         required = FIELDS[kind][0]
         keys = raw.keys()
         if not required <= keys:
@@ -273,6 +307,33 @@ class RecordReader:
             household=_str(raw, "household", max_len=20, optional=True),
             division=None if division is None else self.division(division, of_node=True),
             relation=None if relation is None else _enum(Relation, raw, "relation"),
+            reason=_str(raw, "reason", max_len=200, optional=True),
+            case_ref=_str(raw, "case_ref", max_len=64, optional=True),
+            detail=detail,
+            actor=_str(raw, "actor", max_len=64, optional=True) or "import",
+            recorded_at=_instant(raw.get("recorded_at")),
+        )
+
+    def _household_journal(self, line: int, raw: Mapping[str, Any]) -> HouseholdJournalRec:
+        seq = raw.get("seq")
+        if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 1):
+            raise RecordError(N_("Field seq must be a positive whole number."))
+        detail = raw.get("detail")
+        if detail is not None and not isinstance(detail, dict):
+            raise RecordError(N_("Field detail must be an object."))
+        for key, value in dict(detail or {}).items():
+            if key.endswith(PERSON_KEY):
+                raise RecordError(N_("Name persons in detail by ID number (a key ending _id_number)."))
+            if key.endswith(NUMBER_KEY) and value is not None:
+                _id_number({key: value}, key, today=self.today, area_exists=self._area_exists)
+        on_date = _date(raw, "date")
+        assert on_date is not None
+        return HouseholdJournalRec(
+            line=line,
+            household=_req(raw, "household", max_len=20),
+            seq=seq,
+            event=_enum(HouseholdEvent, raw, "event"),
+            on_date=on_date,
             reason=_str(raw, "reason", max_len=200, optional=True),
             case_ref=_str(raw, "case_ref", max_len=64, optional=True),
             detail=detail,
