@@ -14,6 +14,8 @@ import binascii
 import json
 from typing import Any
 
+import pydantic_core
+
 
 class CanonicalError(ValueError):
     """A value that has no canonical form (a float, a non-string key, ...) or bytes that are not JSON."""
@@ -60,11 +62,67 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no
 
 def parse_json(data: bytes) -> Any:
     """Parse JSON bytes strictly: UTF-8, no duplicate keys, no NaN/Infinity. Never normalises text."""
+    if data.find(b"\\") < 0:
+        try:
+            value = _from_json(data, allow_inf_nan=False, cache_strings="keys")
+        except ValueError:
+            pass  # the strict parser below says why
+        else:
+            if _strings(value) * 2 == data.count(b'"'):
+                return value
+    return parse_json_strict(data)
+
+
+def parse_json_strict(data: bytes) -> Any:
+    """``parse_json`` with the standard library's parser and a duplicate-key check in every object."""
     try:
         text = data.decode("utf-8")
         return _DECODER.decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CanonicalError(str(exc)) from exc
+    except ValueError as exc:  # an integer too long to convert
+        raise CanonicalError(str(exc)) from exc
+
+
+# The fast path of ``parse_json``: pydantic-core's JSON parser (Rust; it checks UTF-8 and refuses control
+# characters in strings, trailing commas and, with allow_inf_nan=False, NaN and Infinity) keeps the last of two
+# equal keys, so duplicates are found by counting. Without a backslash in the input every '"' opens or closes
+# a string, so the input holds exactly count('"') / 2 strings, each an object key or a string value; a parse
+# that dropped a duplicate key holds fewer. Input with a backslash, a float or a very long integer (where two
+# parsers could differ at the edges) goes to the standard library's parser. Only keys are interned
+# (cache_strings="keys"): they are the same in every paper, values are not.
+_from_json = pydantic_core.from_json
+
+
+def _strings(value: Any) -> int:
+    """How many strings (object keys and string values) a parsed value holds; -1 when it holds a float or an
+    integer beyond 64 bits."""
+    kind = type(value)
+    items: Any
+    if kind is dict:
+        count = len(value)
+        items = value.values()
+    elif kind is list:
+        count = 0
+        items = value
+    elif kind is str:
+        return 1
+    elif kind is float or (kind is int and value.bit_length() > 63):
+        return -1
+    else:
+        return 0
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            count += 1
+        elif kind is dict or kind is list:
+            inner = _strings(item)
+            if inner < 0:
+                return -1
+            count += inner
+        elif kind is float or (kind is int and item.bit_length() > 63):
+            return -1
+    return count
 
 
 def b64url(data: bytes) -> str:
@@ -72,26 +130,40 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# base64url to base64; the standard alphabet's own "+" and "/" and any "=" become "*", which strict decoding refuses.
+_URLSAFE_ONLY = bytes.maketrans(b"-_+/=", b"+/***")
 _B64_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+# The characters a last character may be when 2 or 3 characters remain after the whole groups of four: its
+# unused low bits (4 or 2 of them) must be zero, or two texts would carry the same bytes.
+_B64_LAST = {
+    2: frozenset(ord(c) for c, v in _B64_VALUE.items() if not v & 0b1111),
+    3: frozenset(ord(c) for c, v in _B64_VALUE.items() if not v & 0b11),
+}
+_B64_PAD = (b"", b"", b"==", b"=")
 
 
 def unb64url(text: str) -> bytes:
     """Decode base64url with or without padding; refuses any other character and stray trailing bits."""
     if not isinstance(text, str):
         raise CanonicalError("base64url text expected")
-    stripped = text.rstrip("=")
-    tail = len(stripped) % 4
-    if tail == 1 or "+" in stripped or "/" in stripped:
-        raise CanonicalError("bad base64url")
-    if tail:
-        # The last character's unused low bits must be zero, or two texts would carry the same bytes.
-        last = _B64_VALUE.get(stripped[-1])
-        if last is None or last & (0b1111 if tail == 2 else 0b11):
-            raise CanonicalError("non-canonical base64url")
     try:
-        raw = stripped.encode("ascii").translate(_URLSAFE)
-        return binascii.a2b_base64(raw + b"=" * (-tail % 4), strict_mode=True)
+        raw = text.rstrip("=").encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise CanonicalError("bad base64url") from exc
+    return unb64url_ascii(raw)
+
+
+def unb64url_ascii(raw: bytes) -> bytes:
+    """``unb64url`` of ASCII bytes without padding (as the JSON forms carry it)."""
+    tail = len(raw) % 4
+    if tail == 1:
+        raise CanonicalError("bad base64url")
+    if tail and raw[-1] not in _B64_LAST[tail]:
+        raise CanonicalError("non-canonical base64url")
+    try:
+        # Strict mode refuses any character outside the alphabet (no whitespace, no quote, no backslash), and
+        # the translation turns "+", "/" and "=" into such a character.
+        return binascii.a2b_base64(raw.translate(_URLSAFE_ONLY) + _B64_PAD[tail], strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise CanonicalError("bad base64url") from exc
 

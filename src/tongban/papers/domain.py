@@ -14,11 +14,11 @@ The signing time is the paper's ``issued_at``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -120,15 +120,15 @@ VERIFIERS: dict[str, Callable[[bytes, bytes, bytes], bool]] = {ALG_ED25519: _ver
 # -- signed objects --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureBlock:
+# Signed papers, their views and verdicts are named tuples: immutable like frozen dataclasses, and made several
+# times faster, which bulk verification (several per paper) notices.
+class SignatureBlock(NamedTuple):
     alg: str
     key_id: str
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SignedPaper:
+class SignedPaper(NamedTuple):
     """Payload bytes exactly as signed, and the signature block."""
 
     payload: bytes
@@ -168,8 +168,7 @@ def build_payload(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PaperView:
+class PaperView(NamedTuple):
     """What a paper itself says (read from the verified payload), and nothing else."""
 
     type: str
@@ -210,23 +209,31 @@ def read_payload(payload: bytes) -> PaperView:
         raw = parse_json(payload)
     except CanonicalError as exc:
         raise MalformedPaper(str(exc)) from exc
-    if not isinstance(raw, dict) or raw.get("format") != PAYLOAD_FORMAT:
+    # The strict parser gives plain dicts and strs, so exact type checks say the same as isinstance here.
+    if type(raw) is not dict or raw.get("format") != PAYLOAD_FORMAT:
         raise MalformedPaper("not a tongban paper payload")
+    get = raw.get
+    kind, number, issuer, purpose = get("type"), get("number"), get("issuer"), get("purpose")
+    subject, facts, valid_until, reissue_of = (
+        get("subject"),
+        get("facts"),
+        get("valid_until"),
+        get("reissue_of"),
+    )
+    if not (type(kind) is str and kind and type(number) is str and number and type(issuer) is str and issuer):
+        raise MalformedPaper("type, number and issuer must be non-empty strings")
+    if type(purpose) is not str:
+        raise MalformedPaper("purpose must be a string")
+    if type(subject) is not dict or type(facts) is not dict:
+        raise MalformedPaper("subject and facts must be objects")
+    if reissue_of is not None and (type(reissue_of) is not str or not reissue_of):
+        raise MalformedPaper("reissue_of must be a string")
     try:
-        view = PaperView(
-            type=_str(raw, "type"),
-            number=_str(raw, "number"),
-            issuer=_str(raw, "issuer"),
-            subject=_dict(raw, "subject"),
-            facts=_dict(raw, "facts"),
-            issued_at=parse_time(raw.get("issued_at")),
-            valid_until=None if raw.get("valid_until") is None else parse_time(raw["valid_until"]),
-            purpose=_str(raw, "purpose", empty=True),
-            reissue_of=None if raw.get("reissue_of") is None else _str(raw, "reissue_of"),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
+        issued_at = parse_time(get("issued_at"))
+        until = None if valid_until is None else parse_time(valid_until)
+    except ValueError as exc:
         raise MalformedPaper(str(exc)) from exc
-    return view
+    return PaperView(kind, number, issuer, subject, facts, issued_at, until, purpose, reissue_of)
 
 
 def _str(raw: Mapping[str, Any], name: str, *, empty: bool = False) -> str:
@@ -328,12 +335,16 @@ def verify_revocation_list(
 
 @dataclass
 class Revocations:
-    """The newest verified revocation list of each issuer a verifier knows."""
+    """The newest verified revocation list of each issuer a verifier knows (change it through ``add``)."""
 
     lists: dict[str, RevocationList] = field(default_factory=dict)
     # When each held list was last known to be the issuer's newest (fetched, pushed or confirmed); without
     # an entry, the list's own ``issued_at``.
     checked: dict[str, datetime] = field(default_factory=dict)
+    # The freshness reason of each issuer's list, made once per change (bulk verification reads it per paper).
+    _freshness: dict[str, tuple[Reason, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def add(self, rl: RevocationList, *, checked_at: datetime | None = None) -> bool:
         """Keep ``rl`` if it is newer than the one held; True when it was kept. ``checked_at``: when it was
@@ -341,6 +352,7 @@ class Revocations:
         held = self.lists.get(rl.issuer)
         if held is not None and held.serial > rl.serial:
             return False
+        self._freshness.pop(rl.issuer, None)
         if checked_at is not None and (held is None or held.serial <= rl.serial):
             self.checked[rl.issuer] = max(checked_at, self.checked.get(rl.issuer, checked_at))
         if held is not None and held.serial == rl.serial:
@@ -361,6 +373,16 @@ class Revocations:
     def lookup(self, issuer: str, number: str) -> RevokedPaper | None:
         rl = self.lists.get(issuer)
         return None if rl is None else rl.revoked.get(number)
+
+    def freshness(self, issuer: str) -> tuple[Reason, ...]:
+        """How fresh the issuer's list is, as the reason verdicts carry (nothing when no list is held)."""
+        reasons = self._freshness.get(issuer)
+        if reasons is None:
+            rl = self.lists.get(issuer)
+            as_of = self.as_of(issuer)
+            reasons = () if rl is None or as_of is None else (_freshness_reason(issuer, as_of, rl.serial),)
+            self._freshness[issuer] = reasons
+        return reasons
 
 
 # -- verification ------------------------------------------------------------------------------------------------
@@ -396,8 +418,7 @@ class Reason:
         return self.message.format(**self.params)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     status: Status
     reasons: list[Reason]
     paper: PaperView | None  # only when the signature verified: what the paper itself says
@@ -423,15 +444,6 @@ _KEY_REASONS = {
 }
 
 
-def _freshness(revocations: Revocations | None, issuer: str) -> list[Reason]:
-    """How fresh the issuer's revocation list is that the verdict used (nothing when none was held)."""
-    rl = None if revocations is None else revocations.lists.get(issuer)
-    as_of = None if revocations is None else revocations.as_of(issuer)
-    if rl is None or as_of is None:
-        return []
-    return [_freshness_reason(issuer, as_of, rl.serial)]
-
-
 @functools.lru_cache(maxsize=256)
 def _freshness_reason(issuer: str, as_of: datetime, serial: int) -> Reason:
     """One reason per list and time, shared by every verdict that used it (bulk verification formats it once)."""
@@ -442,13 +454,27 @@ def _freshness_reason(issuer: str, as_of: datetime, serial: int) -> Reason:
     )
 
 
-def verify_paper(
-    signed: SignedPaper,
-    resolver: PaperKeyResolver,
-    revocations: Revocations | None,
-    at: datetime,
-) -> Verdict:
-    """Valid, expired, revoked or invalid, with the reasons, for ``signed`` at time ``at``."""
+_REVOCATIONS_UNKNOWN = Reason(
+    "revocations-unknown",
+    N_("The issuer's revocation list was not available; revocation was not checked."),
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signed_by(issuer: str, key_id: str) -> Reason:
+    """The reason of a valid verdict, one per issuer and key (shared by the verdicts of bulk verification)."""
+    return Reason("valid", N_("Signed by {issuer} with key {key_id}."), {"issuer": issuer, "key_id": key_id})
+
+
+class _Checked(NamedTuple):
+    """A paper read and its key found, ready for the signature check."""
+
+    view: PaperView
+    key: PaperKey
+    verify: Callable[[bytes, bytes, bytes], bool]
+
+
+def _before_signature(signed: SignedPaper, resolver: PaperKeyResolver) -> _Checked | Verdict:
     try:
         view = read_payload(signed.payload)
     except MalformedPaper:
@@ -465,26 +491,78 @@ def verify_paper(
     verifier = VERIFIERS.get(sig.alg)
     if verifier is None or key.algorithm != sig.alg:
         return invalid("unsupported-algorithm", N_("Unsupported signature algorithm {alg}."), alg=sig.alg)
-    if not verifier(key.public_key, signed.payload, sig.value):
-        return invalid(
-            "bad-signature", N_("The signature does not match the paper: it was changed or forged.")
+    return _Checked(view, key, verifier)
+
+
+def _bad_signature() -> Verdict:
+    return invalid("bad-signature", N_("The signature does not match the paper: it was changed or forged."))
+
+
+def verify_paper(
+    signed: SignedPaper,
+    resolver: PaperKeyResolver,
+    revocations: Revocations | None,
+    at: datetime,
+) -> Verdict:
+    """Valid, expired, revoked or invalid, with the reasons, for ``signed`` at time ``at``."""
+    checked = _before_signature(signed, resolver)
+    if isinstance(checked, Verdict):
+        return checked
+    sig = signed.signature
+    if not checked.verify(checked.key.public_key, signed.payload, sig.value):
+        return _bad_signature()
+    return _after_signature(checked.view, checked.key, sig.key_id, revocations, at)
+
+
+def verify_papers(
+    papers: Sequence[SignedPaper | Verdict],
+    resolver: PaperKeyResolver,
+    revocations: Revocations | None,
+    at: datetime,
+) -> list[Verdict]:
+    """``verify_paper`` of many papers (a verdict given in place of a paper is passed through): the same
+    verdicts, but each step is taken for all papers before the next (reading, signatures, the rest), which
+    keeps each step's code and data in the processor's caches and makes bulk verification faster."""
+    out: list[Verdict | None] = []
+    ready: list[tuple[int, SignedPaper, _Checked]] = []
+    for i, paper in enumerate(papers):
+        checked = paper if isinstance(paper, Verdict) else _before_signature(paper, resolver)
+        if isinstance(checked, Verdict):
+            out.append(checked)
+        else:
+            out.append(None)
+            ready.append((i, cast(SignedPaper, paper), checked))
+    good = [c.verify(c.key.public_key, p.payload, p.signature.value) for _, p, c in ready]
+    for (i, p, c), ok in zip(ready, good, strict=True):
+        out[i] = (
+            _after_signature(c.view, c.key, p.signature.key_id, revocations, at) if ok else _bad_signature()
         )
-    refusal = key.refusal_at(view.issued_at)
+    return cast(list[Verdict], out)
+
+
+def _after_signature(
+    view: PaperView, key: PaperKey, key_id: str, revocations: Revocations | None, at: datetime
+) -> Verdict:
+    """The rest of the rule once the signature holds."""
+    issuer = view.issuer
+    issued_at = view.issued_at
+    refusal = key.refusal_at(issued_at)
     if refusal is not None:
-        return invalid(refusal, _KEY_REASONS[refusal], key_id=sig.key_id)
+        return invalid(refusal, _KEY_REASONS[refusal], key_id=key_id)
     # The signature holds: from here on the paper's own fields are shown.
-    if view.issued_at > at + CLOCK_SKEW:
+    if issued_at > at + CLOCK_SKEW:
         return Verdict(
             Status.INVALID,
             [Reason("issued-in-future", N_("The paper says it was issued in the future."))],
             view,
-            sig.key_id,
+            key_id,
         )
+    valid_until = view.valid_until
     known = find_type(view.type)
     if (
         known is not None
         and known.max_validity is not None
-        and (view.valid_until is None or view.valid_until - view.issued_at > known.max_validity)
+        and (valid_until is None or valid_until - issued_at > known.max_validity)
     ):
         return Verdict(
             Status.INVALID,
@@ -496,10 +574,15 @@ def verify_paper(
                 )
             ],
             view,
-            sig.key_id,
+            key_id,
         )
-    revoked = revocations.lookup(view.issuer, view.number) if revocations is not None else None
-    freshness = _freshness(revocations, view.issuer)
+    rl = None if revocations is None else revocations.lists.get(issuer)
+    if revocations is None or rl is None:
+        if valid_until is not None and at > valid_until:
+            return Verdict(Status.EXPIRED, [_expired(valid_until), _REVOCATIONS_UNKNOWN], view, key_id)
+        return Verdict(Status.VALID, [_signed_by(issuer, key_id), _REVOCATIONS_UNKNOWN], view, key_id)
+    freshness = revocations.freshness(issuer)
+    revoked = rl.revoked.get(view.number)
     if revoked is not None:
         return Verdict(
             Status.REVOKED,
@@ -512,41 +595,12 @@ def verify_paper(
                 *freshness,
             ],
             view,
-            sig.key_id,
+            key_id,
         )
-    reasons: list[Reason] = []
-    if revocations is None or not revocations.knows(view.issuer):
-        reasons.append(
-            Reason(
-                "revocations-unknown",
-                N_("The issuer's revocation list was not available; revocation was not checked."),
-            )
-        )
-    if view.valid_until is not None and at > view.valid_until:
-        return Verdict(
-            Status.EXPIRED,
-            [
-                Reason(
-                    "expired",
-                    N_("The paper expired on {date}."),
-                    {"date": format_time(view.valid_until)},
-                ),
-                *reasons,
-            ],
-            view,
-            sig.key_id,
-        )
-    return Verdict(
-        Status.VALID,
-        [
-            Reason(
-                "valid",
-                N_("Signed by {issuer} with key {key_id}."),
-                {"issuer": view.issuer, "key_id": sig.key_id},
-            ),
-            *reasons,
-            *freshness,
-        ],
-        view,
-        sig.key_id,
-    )
+    if valid_until is not None and at > valid_until:
+        return Verdict(Status.EXPIRED, [_expired(valid_until)], view, key_id)
+    return Verdict(Status.VALID, [_signed_by(issuer, key_id), *freshness], view, key_id)
+
+
+def _expired(valid_until: datetime) -> Reason:
+    return Reason("expired", N_("The paper expired on {date}."), {"date": format_time(valid_until)})

@@ -21,9 +21,11 @@ from tongban.papers.domain import (
     RevocationList,
     RevocationListRefused,
     Revocations,
+    SignedPaper,
     Verdict,
     invalid,
     verify_paper,
+    verify_papers,
     verify_revocation_list,
 )
 from tongban.papers.forms import (
@@ -46,6 +48,20 @@ def verify(
     except UnreadablePaper:
         return invalid("unreadable", N_("No tongban paper could be read from this input."))
     return verify_paper(signed, resolver, revocations, at)
+
+
+def verify_many(
+    items: Iterable[bytes | str], resolver: PaperKeyResolver, revocations: Revocations | None, at: datetime
+) -> list[Verdict]:
+    """``verify`` of many papers: the same verdicts, in order; each step is taken for all of them before the next
+    (see ``verify_papers``), which is faster in bulk."""
+    read: list[SignedPaper | Verdict] = []
+    for data in items:
+        try:
+            read.append(read_any(data.encode("utf-8") if isinstance(data, str) else data))
+        except UnreadablePaper:
+            read.append(invalid("unreadable", N_("No tongban paper could be read from this input.")))
+    return verify_papers(read, resolver, revocations, at)
 
 
 def load_revocation_files(paths: Iterable[Path], resolver: PaperKeyResolver) -> Revocations:
