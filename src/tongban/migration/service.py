@@ -233,12 +233,16 @@ def accept_migration(
     origin_division: str | None = None,
     origin: str | None = None,
     commitment_signed: bool = True,
+    channel: str = "window",
 ) -> MigrationView:
     """Accept a migration case at the destination's window (or online), in one transaction: the case and its
     window record, the consent and signed commitment, the open-migration mark of the person (``Conflict``
     while another migration of the person is open here), the chosen household's check, and the local policy's
     decision with the rules and facts that produced it (kept with the case; an unmet policy is explained to
-    the applicant, and the reviewer then refuses)."""
+    the applicant, and the reviewer then refuses). ``channel``: ``window`` (a clerk) or ``online`` (the
+    applicant on the portal, accepting office ``online``: see docs/migration.md)."""
+    if channel not in ("window", "online"):
+        raise InvalidInput(N_("Unknown channel {channel}"), channel=channel)
     if matter not in MATTERS:
         raise InvalidInput(N_("{code} is not a migration matter"), code=matter)
     if not commitment_signed:
@@ -283,7 +287,7 @@ def accept_migration(
                 purpose=COMMITMENT_PURPOSE[:64],
                 granted_at=now,
                 recorded_by=actor.id,
-                channel="window",
+                channel=channel,
             )
         )
         loaded = cases_store.load_case_by_id(s, case_id)
