@@ -30,6 +30,7 @@ from tongban.cases import store as cases_store
 from tongban.cases import window
 from tongban.cases.calendar import local_date
 from tongban.cases.domain import CaseState
+from tongban.cases.evidence import sent_hash
 from tongban.cases.service import cases_setup, parse_facts, policy_for
 from tongban.cases.tables import ConsentRow
 from tongban.core.errors import Conflict, InvalidInput, NotFound
@@ -412,7 +413,7 @@ def approve(node: NodeContext, *, actor: window.Actor, number: str) -> Migration
             id_number=row.id_number,
             permit=forms.to_json_bytes(permit.signed).decode("utf-8"),
         )
-        enqueue(
+        sent = enqueue(
             s,
             node=node,
             recipient=row.origin,
@@ -421,6 +422,7 @@ def approve(node: NodeContext, *, actor: window.Actor, number: str) -> Migration
             case_ref=number,
             consent_ref=row.consent_ref,
         )
+        row.permit_hash = sent_hash(s, str(sent))
         cases_store.save_case(s, loaded)
         audit(
             s,
@@ -667,6 +669,32 @@ def move_in(
 # -- messages from the origin ----------------------------------------------------------------------------
 
 
+def answers_our_permit(
+    session: Session, node: NodeContext, row: MigrationCaseRow, incoming: Incoming, permit_hash: str
+) -> bool:
+    """Whether an answer of the origin names the permit this case sent (its hash, in the body and as the
+    envelope's ``in_reply_to``). One that does not is recorded (audited with the hashes it named) and never
+    applied. A case approved before permits were hashed here has no hash to compare: its answers pass."""
+    env = incoming.envelope
+    if row.permit_hash is None or (permit_hash == row.permit_hash and env.in_reply_to == row.permit_hash):
+        return True
+    audit(
+        session,
+        actor=f"node:{env.sender}",
+        action="migration.answer.mismatch",
+        number=row.case_number,
+        change={
+            "type": env.type,
+            "envelope": str(env.id),
+            "permit_hash": permit_hash,
+            "in_reply_to": env.in_reply_to,
+            "expected": row.permit_hash,
+        },
+        now=node.clock.now(),
+    )
+    return False
+
+
 def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -> None:
     """``mig.certificate.v1`` at the destination: verify the certificate against the directory (issuer =
     the origin, this case, this person, this permit), attach it and tell the applicant. After a withdrawal or
@@ -678,6 +706,8 @@ def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -
     row = store.case_row(session, msg.case_ref, lock=True)
     if row is None or row.origin != env.sender or env.case_ref != msg.case_ref:
         raise ValueError("a migration certificate for no case sent to its sender")
+    if not answers_our_permit(session, node, row, incoming, msg.permit_hash):
+        return  # recorded, never applied: it does not answer the permit this case sent
     state = DestState(row.state)
     if state not in DEST_OPEN:
         return  # closed here: withdrawn or abandoned, and the abandon is on its way
@@ -734,6 +764,8 @@ def apply_refused(session: Session, node: NodeContext, incoming: Incoming) -> No
     row = store.case_row(session, msg.case_ref, lock=True)
     if row is None or row.origin != env.sender:
         raise ValueError("a migration refusal for no case sent to its sender")
+    if not answers_our_permit(session, node, row, incoming, msg.permit_hash):
+        return  # recorded, never applied
     if DestState(row.state) is not DestState.PERMIT_SENT:
         return  # withdrawn meanwhile (its abandon reaches the origin), or a re-send
     _step(row, DestAction.ORIGIN_REFUSED, now)
