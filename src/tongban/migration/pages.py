@@ -41,7 +41,7 @@ from tongban.core.errors import InvalidInput, NotFound, TongbanError, TooLarge
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import requires
-from tongban.migration import origin, samecity, store
+from tongban.migration import expiry, origin, samecity, store
 from tongban.migration import service as mig
 from tongban.migration.api import load_for_update
 from tongban.migration.common import ONLINE_OFFICE, update_action
@@ -96,6 +96,7 @@ REFUSAL_CODES = {
     "other": N_("another reason (see the note)"),
 }
 PAPER_KINDS = {"permit": N_("Move-in permit"), "certificate": N_("Migration certificate")}
+ALERT_LABELS = {"ending": N_("certificate ends soon"), "expired": N_("certificate expired")}
 # The facts each matter's local policy asks about (the form's fields; the policy decides with them).
 MATTER_FACTS: dict[str, tuple[str, ...]] = {
     "MIG-SPOUSE": ("marriage_duration", "sponsor_registration"),
@@ -157,6 +158,7 @@ def _common(t: Translator) -> dict[str, Any]:
         "relations": RELATIONS,
         "refusal_codes": REFUSAL_CODES,
         "paper_kinds": PAPER_KINDS,
+        "alert_labels": ALERT_LABELS,
         "done_texts": DONE_TEXTS,
         "step_labels": STEP_LABELS,
         "badge": URGENCY_BADGE,
@@ -312,14 +314,20 @@ def migrations_page(request: Request, node: CurrentNode, user: CurrentUser, t: C
     if not user.is_staff:
         return redirect("/my/migrations")
     rows = []
+    alerts = {}
+    now = node.clock.now()
     for m in mig.list_migrations(node, locale=t.locale):
         v = window.view(node, number=m.number, locale=t.locale)
         if _may(user, CASE_READ, v):
             rows.append((m, v))
+            alert = expiry.alert_of(node, state=m.state, valid_until=m.certificate_valid_until, now=now)
+            if alert is not None:
+                alerts[m.number] = alert[0]
     return render(
         request,
         "migration/list.html",
         rows=rows,
+        alerts=alerts,
         can_create=_may(user, CASE_CREATE),
         matter_names=_matter_names(node, t),
         **_common(t),
@@ -492,6 +500,9 @@ def _case_page(
         uploads=materials.list_materials(node, case_number=number),
         material_names={x.key: x.name.get(t.locale) for x in matter.materials},
         online=v.case.accepting_office == ONLINE_OFFICE,
+        alert=expiry.alert_of(
+            node, state=m.state, valid_until=m.certificate_valid_until, now=node.clock.now()
+        ),
         steps=_steps(node, number),
         done=request.query_params.get("done"),
         **_history_context(node, v),

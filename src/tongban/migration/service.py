@@ -794,3 +794,5 @@ register_handler(REFUSED_TYPE, apply_refused)
 register_handler(SETTLED_TYPE, origin.apply_settled)
 register_handler(ABANDON_TYPE, origin.apply_abandon)
 register_handler(REISSUE_TYPE, origin.apply_reissue)
+
+import tongban.migration.expiry  # noqa: E402, F401  (registers the sweep's step: certificates nearing their end)
