@@ -1,11 +1,15 @@
 """A spouse migration across two provinces in a real browser, in Chinese, against one ``tongban serve`` process
-serving Beijing (the destination), Shanghai (the origin) and the national locator, embedded.
+serving Beijing (the destination), Shanghai (the origin) and the national locator, embedded: from the
+citizen's application to the move-in.
 
-Beijing's window clerk accepts (materials checklist, length of marriage, signed commitment) and reads the
-policy decision; Beijing's reviewer approves (the move-in permit leaves); Shanghai's reviewer finds the
-move-out task in the queue with its deadline, reads the permit and the person's status, and moves her out;
-the certificate comes back; the clerk registers the move-in into the sponsor's household; the citizen signs in
-and sees the completed timeline and downloads the migration certificate."""
+The citizen signs in at Beijing and applies online (the matter, her ID number, the sponsor's household, the
+length of marriage, the marriage certificate uploaded, the signed commitment); Beijing's reviewer, in whose
+county the online application lies, finds it, reads the uploaded material and the policy decision, and
+approves (the move-in permit leaves); Shanghai's reviewer finds the move-out task in the queue with its
+deadline, reads the permit and the person's status, and moves her out; the certificate comes back; the
+reviewer registers the move-in into the sponsor's household (an online application has no office: its update
+steps are the county reviewer's); the citizen sees the completed timeline and downloads the migration
+certificate."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from tongban.exchange.locator import LOCATOR_CODE
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "mig-pass-2026"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # a synthetic scan of the marriage certificate
 FAST = AccessSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
 ENV = {
     "TONGBAN_ACCESS_COOKIE_SECURE": "false",
@@ -87,7 +92,6 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     populate_origin(make_node(SH, dbs[SH], tmp_path))
     bj = make_node(BJ, dbs[BJ], tmp_path)
     populate_destination(bj, "110105")
-    _staff(dbs[BJ], "zhou.clerk", Role.WINDOW_CLERK, "110105", "OFF-BJ", tmp_path)
     _staff(dbs[BJ], "li.reviewer", Role.REVIEWER, "110105", "OFF-BJ", tmp_path)
     _staff(dbs[SH], "wu.reviewer", Role.REVIEWER, "310104", "OFF-SH", tmp_path)
     service.add_user(
@@ -139,43 +143,56 @@ def wait_for(page: Page, url: str, selector: str, attribute: str, value: str, ti
 def test_a_spouse_moves_from_shanghai_to_beijing(
     server: LiveServer, browser: Browser, tmp_path: Path
 ) -> None:
-    # Beijing's window: accept, with the checklist, the length of marriage and the signed commitment.
-    clerk = new_page(browser)
-    sign_in_staff(clerk, server, BJ, "zhou.clerk")
-    expect(clerk.get_by_role("link", name="户口迁移", exact=True)).to_be_visible()
-    clerk.goto(f"{server.url}/migrations/new?matter=MIG-SPOUSE")
-    expect(clerk.get_by_role("heading", level=1)).to_have_text("受理户口迁移")
-    expect(clerk.locator("#checklist")).to_contain_text("结婚证")
-    clerk.fill("#id-number", WIFE)
-    clerk.fill("#name", "测试乙")
-    clerk.fill("#phone", "13800000000")
-    clerk.fill("#origin-address", "上海市徐汇区测试路1号")
-    clerk.fill("#household", "D1")
-    clerk.select_option("#relation", "spouse")
-    clerk.fill("#fact-marriage_duration", "5y")
-    for box in clerk.locator("#checklist input[type=checkbox]").all():
-        box.check()
-    clerk.check("#commitment")
-    screenshot(clerk, "mig-accept-zh")
-    clerk.locator("#mig-accept").click()
-    clerk.wait_for_url(f"**/migrations/{BJ}-*?done=accepted")
-    number = clerk.locator("#case-number").inner_text()
-    expect(clerk.locator("#mig-state")).to_have_text("已受理，待审批")
-    expect(clerk.locator("#mig-origin")).to_have_text(SH)
-    expect(clerk.locator("#explanation")).to_have_attribute("data-eligible", "yes")
-    expect(clerk.locator("#time-left")).to_contain_text("剩余")
-    expect(clerk.locator("#approve")).to_have_count(0)
-    screenshot(clerk, "mig-accepted-zh")
+    # The citizen applies online at Beijing, with the marriage certificate uploaded.
+    citizen = new_page(browser)
+    citizen.goto(f"{server.url}/access/sign-in?kind=citizen&next=/my/migrations&node={BJ}&lang=zh_CN")
+    citizen.fill("#login", WIFE)
+    citizen.fill("#password", PASSWORD)
+    citizen.locator("form.stack button[type=submit]").click()
+    citizen.wait_for_url("**/my/migrations")
+    citizen.locator("#apply-online").click()
+    citizen.wait_for_url("**/my/migrations/new")
+    expect(citizen.get_by_role("heading", level=1)).to_have_text("网上申请户口迁移")
+    expect(citizen.locator("#mig-matter")).to_have_text("夫妻投靠户口迁移")
+    expect(citizen.locator("#uploads")).to_contain_text("结婚证")
+    citizen.fill("#id-number", WIFE)
+    citizen.fill("#name", "测试乙")
+    citizen.fill("#phone", "13800000000")
+    citizen.fill("#origin-address", "上海市徐汇区测试路1号")
+    citizen.fill("#household", "D1")
+    citizen.select_option("#relation", "spouse")
+    citizen.fill("#fact-marriage_duration", "5y")
+    citizen.set_input_files(
+        "#file-marriage_certificate",
+        files=[{"name": "marriage.png", "mimeType": "image/png", "buffer": PNG}],
+    )
+    citizen.check("#commitment")
+    screenshot(citizen, "mig-apply-online-zh")
+    citizen.locator("#my-mig-submit").click()
+    citizen.wait_for_url(f"**/my/migrations/{BJ}-*?done=applied")
+    number = citizen.locator("#case-number").inner_text()
+    expect(citizen.locator("#done")).to_contain_text("已受理")
+    expect(citizen.locator("#mig-state")).to_have_text("已受理，待审批")
+    expect(citizen.locator("#uploaded li[data-material='marriage_certificate']")).to_contain_text("image/png")
+    screenshot(citizen, "mig-applied-zh")
 
-    # Beijing's reviewer approves: the move-in permit leaves for Shanghai.
+    # Beijing's reviewer (the county of the destination household): the online application, approved.
     reviewer = new_page(browser)
     sign_in_staff(reviewer, server, BJ, "li.reviewer")
-    reviewer.goto(f"{server.url}/migrations/{number}")
+    expect(reviewer.get_by_role("link", name="户口迁移", exact=True)).to_be_visible()
+    reviewer.goto(f"{server.url}/migrations")
+    reviewer.locator(f"tr[data-case='{number}']").get_by_role("link", name=number).click()
+    reviewer.wait_for_url(f"**/migrations/{number}")
+    expect(reviewer.locator("#online-badge")).to_have_text("网上申请")
+    expect(reviewer.locator("#mig-origin")).to_have_text(SH)
+    expect(reviewer.locator("#explanation")).to_have_attribute("data-eligible", "yes")
+    expect(reviewer.locator("#uploaded li[data-material='marriage_certificate']")).to_contain_text("结婚证")
+    expect(reviewer.locator("#time-left")).to_contain_text("剩余")
+    screenshot(reviewer, "mig-online-review-zh")
     reviewer.locator("#approve").click()
     reviewer.wait_for_url(f"**/migrations/{number}?done=approve")
     expect(reviewer.locator("#mig-state")).to_have_text("准迁证已发往迁出地")
     expect(reviewer.locator("#papers li[data-paper='permit']")).to_contain_text("准迁证")
-    reviewer.context.close()
 
     # Shanghai's reviewer: the queue with the deadline, the permit and her status here, the move-out.
     origin = new_page(browser)
@@ -197,25 +214,20 @@ def test_a_spouse_moves_from_shanghai_to_beijing(
     expect(origin.locator("#registration")).to_have_attribute("data-status", "in_transit")
     origin.context.close()
 
-    # Beijing: the certificate is here; the clerk registers the move-in into the sponsor's household.
+    # Beijing: the certificate is here; the reviewer registers the move-in into the sponsor's household.
     case_url = f"{server.url}/migrations/{number}"
-    wait_for(clerk, case_url, "#mig-state", "data-state", "certificate_received")
-    expect(clerk.locator("#cert-until")).to_be_visible()
-    clerk.select_option("#move-relation", "spouse")
-    clerk.locator("#register-move-in").click()
-    clerk.wait_for_url(f"**/migrations/{number}?done=move_in")
-    expect(clerk.locator("#mig-state")).to_have_text("已落户")
-    expect(clerk.locator("#mig-household")).to_have_text("D1")
-    screenshot(clerk, "mig-settled-zh")
-    clerk.context.close()
+    wait_for(reviewer, case_url, "#mig-state", "data-state", "certificate_received")
+    expect(reviewer.locator("#cert-until")).to_be_visible()
+    reviewer.select_option("#move-relation", "spouse")
+    reviewer.locator("#register-move-in").click()
+    reviewer.wait_for_url(f"**/migrations/{number}?done=move_in")
+    expect(reviewer.locator("#mig-state")).to_have_text("已落户")
+    expect(reviewer.locator("#mig-household")).to_have_text("D1")
+    screenshot(reviewer, "mig-settled-zh")
+    reviewer.context.close()
 
     # The citizen: the completed timeline and the migration certificate.
-    citizen = new_page(browser)
-    citizen.goto(f"{server.url}/access/sign-in?kind=citizen&next=/my/migrations&node={BJ}&lang=zh_CN")
-    citizen.fill("#login", WIFE)
-    citizen.fill("#password", PASSWORD)
-    citizen.locator("form.stack button[type=submit]").click()
-    citizen.wait_for_url("**/my/migrations")
+    citizen.goto(f"{server.url}/my/migrations")
     row = citizen.locator(f"tr[data-case='{number}']")
     expect(row).to_contain_text("已落户")
     row.get_by_role("link", name=number).click()

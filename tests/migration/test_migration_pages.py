@@ -143,7 +143,7 @@ def test_a_spouse_migration_through_the_pages(site: Site) -> None:
     other, _ = site.client(BJ, Role.WINDOW_CLERK, "clerk.other", office="OFF-X")
     assert other.get(f"/migrations/{number}").status_code == 404
     assert f'data-case="{number}"' not in other.get("/migrations").text
-    # A citizen follows their migrations but does not start one (see docs/migration.md).
+    # The window's form is for staff: a citizen applies online at /my/migrations/new.
     assert citizen.get("/migrations/new").status_code == 422
 
     page = reviewer.get(f"/migrations/{number}")

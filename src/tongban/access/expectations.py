@@ -119,6 +119,8 @@ ROUTES: dict[str, str | None] = {
     "GET /migrations/{number}/papers/{kind}.pdf": "cases.case.read",
     "GET /migrations/{number}/papers/{kind}.json": "cases.case.read",
     "GET /my/migrations": "cases.case.read",
+    "GET /my/migrations/new": "cases.case.create",
+    "POST /my/migrations/new": "cases.case.create",
     "GET /my/migrations/{number}": "cases.case.read",
     "GET /my/migrations/{number}/papers/{kind}.pdf": "cases.case.read",
     "GET /my/migrations/{number}/papers/{kind}.json": "cases.case.read",

@@ -3,6 +3,10 @@
 Safe with several workers: each candidate row is handled in its own transaction and saved with a
 compare-and-set on its version, so when two sweepers pick the same row one wins and the other's save (or
 the domain's "already marked") refuses, rolls back and moves on. Every mark is an event in the history.
+
+Other capabilities add their own deadline steps with ``register_step(name, fn)`` (e.g. migration: the
+certificates nearing their end, surfaced to the destination's staff); ``fn(node, now)`` returns what it
+newly surfaced and must be idempotent, as several sweepers may run it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -34,6 +39,15 @@ def _matter_names(node: NodeContext, code: str) -> dict[str, str]:
     return {"zh_CN": names.zh_CN, "en": names.en}
 
 
+SweepStep = Callable[[NodeContext, datetime], list[str]]
+_steps: dict[str, SweepStep] = {}
+
+
+def register_step(name: str, fn: SweepStep) -> None:
+    """Run ``fn(node, now)`` in every sweep pass after the cases' own deadlines (registered on import)."""
+    _steps[name] = fn
+
+
 @dataclass
 class SweepResult:
     cases_overdue: list[str] = field(default_factory=list)
@@ -41,6 +55,7 @@ class SweepResult:
     tasks_overdue: list[str] = field(default_factory=list)
     lost_races: int = 0
     messages_sent: int = 0
+    surfaced: dict[str, list[str]] = field(default_factory=dict)  # by registered step
 
     @property
     def changed(self) -> int:
@@ -140,6 +155,14 @@ def sweep_deadlines(
     _each(node, overdue, mark_case, result.cases_overdue, result)
     _each(node, expired, close_case, result.cases_closed, result)
     _each(node, tasks, mark_task, result.tasks_overdue, result)
+    for name, step in list(_steps.items()):
+        try:
+            found = step(node, now)
+        except Exception:  # one capability's step never stops the cases' deadlines
+            log.exception("deadline sweep step %s on %s failed", name, node.code)
+            continue
+        if found:
+            result.surfaced[name] = found
     if deliver:
         # SMS and e-mail written by this pass (and any left by earlier ones) go out now, at least once.
         result.messages_sent = notify.deliver_pending(node).sent

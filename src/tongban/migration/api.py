@@ -16,11 +16,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tongban.access.web import CurrentUser
-from tongban.cases.api import actor_of, load_checked
-from tongban.cases.window import Applicant
+from tongban.cases import window
+from tongban.cases.api import actor_of, check_case, load_checked
+from tongban.cases.window import Applicant, CaseView
 from tongban.core.routing import requires
 from tongban.migration import identity, origin, samecity
 from tongban.migration import service as mig
+from tongban.migration.common import update_action
+from tongban.migration.reach import checked_task, task_division, task_in_scope
 from tongban.registry import service as registry_service
 from tongban.web.app import CurrentNode, CurrentTranslator
 
@@ -123,6 +126,14 @@ class IdentityRead(BaseModel):
     text: str
 
 
+def load_for_update(request: Request, node: Any, number: str, locale: str) -> CaseView:
+    """The case, or 404 unless it lies within the user's reach for an update step: its office's
+    ``cases.case.update``, or for an online application the county's ``cases.case.decide``."""
+    v = window.view(node, number=number, locale=locale)
+    check_case(request, v, update_action(v.case.accepting_office))
+    return v
+
+
 def _read(v: mig.MigrationView) -> MigrationRead:
     return MigrationRead(**v.__dict__)
 
@@ -178,16 +189,22 @@ def same_city(
 
 
 @router.get("/origin-tasks", dependencies=[requires(TASK_DECIDE)])
-def origin_tasks(node: CurrentNode, include_closed: bool = False) -> list[OriginTaskRead]:
-    """The origin's queue of incoming move-out tasks, with their deadlines."""
-    return [OriginTaskRead(**v.__dict__) for v in origin.list_tasks(node, include_closed=include_closed)]
+def origin_tasks(node: CurrentNode, user: CurrentUser, include_closed: bool = False) -> list[OriginTaskRead]:
+    """The origin's queue of incoming move-out tasks within the user's jurisdiction, with their deadlines."""
+    return [
+        OriginTaskRead(**v.__dict__)
+        for v in origin.list_tasks(node, include_closed=include_closed)
+        if task_in_scope(user, task_division(node, v.case_number)[0])
+    ]
 
 
 @router.post("/origin-tasks/{number}", dependencies=[requires(TASK_DECIDE)])
 def decide_origin_task(
-    number: str, body: TaskDecision, node: CurrentNode, user: CurrentUser
+    number: str, body: TaskDecision, request: Request, node: CurrentNode, user: CurrentUser
 ) -> OriginTaskRead:
-    """The origin clerk moves the person out (certificate issued and sent) or refuses, with words."""
+    """The origin clerk moves the person out (certificate issued and sent) or refuses, with words; a task
+    outside the clerk's jurisdiction answers 404 (audited)."""
+    checked_task(request, node, user, number)
     if body.decision == "move_out":
         v = origin.move_out(
             node, actor=user.id, case_number=number, new_head_id_number=body.new_head_id_number
@@ -244,7 +261,7 @@ def refuse(
 def withdraw(
     number: str, body: Note, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
 ) -> MigrationRead:
-    load_checked(request, node, number, t.locale)
+    load_for_update(request, node, number, t.locale)
     mig.withdraw(node, actor=actor_of(user), number=number, note=body.note)
     return _read(mig.get_migration(node, number=number, locale=t.locale))
 
@@ -262,7 +279,7 @@ def abandon(
 def reissue(
     number: str, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
 ) -> MigrationRead:
-    load_checked(request, node, number, t.locale)
+    load_for_update(request, node, number, t.locale)
     mig.request_reissue(node, actor=actor_of(user), number=number)
     return _read(mig.get_migration(node, number=number, locale=t.locale))
 
@@ -276,7 +293,7 @@ def move_in(
     user: CurrentUser,
     t: CurrentTranslator,
 ) -> MigrationRead:
-    load_checked(request, node, number, t.locale)
+    load_for_update(request, node, number, t.locale)
     mig.move_in(
         node,
         actor=actor_of(user),

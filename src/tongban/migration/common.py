@@ -19,6 +19,18 @@ from tongban.papers.domain import PaperView, Status, verify_paper
 
 SETTINGS_SERVICE = "migration"
 AUTOMATIC_ACTOR = "system:mig-auto"
+# The accepting office of a migration a citizen applies for online (as CERT's online requests); its case lies
+# in the destination household's division, so the county's reviewers reach it (docs/migration.md).
+ONLINE_OFFICE = "online"
+CASE_UPDATE = "cases.case.update"
+CASE_DECIDE = "cases.case.decide"
+
+
+def update_action(accepting_office: str | None) -> str:
+    """The rule a destination's update step (withdraw, reissue, move-in) is checked against on the case: an
+    online application belongs to no office, so its update steps fall to those who decide it in its county
+    (``cases.case.decide``); a case accepted at a window stays with its office (``cases.case.update``)."""
+    return CASE_DECIDE if accepting_office == ONLINE_OFFICE else CASE_UPDATE
 
 
 @dataclass(frozen=True)

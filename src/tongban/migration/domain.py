@@ -42,6 +42,7 @@ CERTIFICATE_PAPER = "mig.certificate"
 _ID = r"^[0-9]{17}[0-9X]$"
 _DIVISION = r"^[0-9]{6}$"
 _CASE = r"^[0-9]{6}-[0-9]{8}-[0-9]{6}$"
+_HASH = r"^[0-9a-f]{64}$"
 
 
 class Refusal(StrEnum):
@@ -204,18 +205,22 @@ class PersonRecord(_Strict):
 
 class CertificateMessage(_Strict):
     """``mig.certificate.v1``: the signed migration certificate, with the record the move-in needs.
-    ``reissue_of`` names the certificate a reissue replaces."""
+    ``reissue_of`` names the certificate a reissue replaces. ``permit_hash`` names the permit it answers
+    (the SHA-256 of the permit envelope's bytes, as the envelope's ``in_reply_to``)."""
 
     case_ref: str = Field(pattern=_CASE)
+    permit_hash: str = Field(pattern=_HASH)
     certificate: str = Field(min_length=1, max_length=64_000)
     record: PersonRecord
     reissue_of: str | None = Field(default=None, max_length=64)
 
 
 class RefusedMessage(_Strict):
-    """``mig.refused.v1``: the origin refuses; ``note`` is the clerk's words, if any."""
+    """``mig.refused.v1``: the origin refuses; ``note`` is the clerk's words, if any; ``permit_hash`` names
+    the permit refused (as in ``CertificateMessage``)."""
 
     case_ref: str = Field(pattern=_CASE)
+    permit_hash: str = Field(pattern=_HASH)
     reason: Refusal
     note: str | None = Field(default=None, max_length=200)
 

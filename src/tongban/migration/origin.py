@@ -112,7 +112,8 @@ def _refuse(
     now: datetime,
 ) -> None:
     row.reason, row.note = reason.value, note
-    body = RefusedMessage(case_ref=row.case_number, reason=reason, note=note)
+    assert row.permit_hash is not None
+    body = RefusedMessage(case_ref=row.case_number, permit_hash=row.permit_hash, reason=reason, note=note)
     enqueue(
         s,
         node=node,
@@ -330,8 +331,10 @@ def _send_certificate(
     *,
     reissue_of: str | None,
 ) -> None:
+    assert row.permit_hash is not None
     body = CertificateMessage(
         case_ref=row.case_number,
+        permit_hash=row.permit_hash,
         certificate=forms.to_json_bytes(signed).decode("utf-8"),
         record=record,
         reissue_of=reissue_of,

@@ -22,13 +22,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
 
 from tongban.access import service as access_service
 from tongban.access.domain import Allow, Principal, PrincipalKind, Target, decide
 from tongban.access.web import CurrentUser, record_view
 from tongban.audit.service import record_audit
+from tongban.cases import materials, window
 from tongban.cases import store as cases_store
-from tongban.cases import window
 from tongban.cases.api import CASE_CREATE, CASE_DECIDE, CASE_READ, CASE_UPDATE, actor_of, load_checked
 from tongban.cases.calendar import DayUnit, local_date
 from tongban.cases.catalog import MaterialSource
@@ -36,18 +37,21 @@ from tongban.cases.domain import TimeLeft
 from tongban.cases.rules import FACTS, FactType
 from tongban.cases.service import cases_setup
 from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Applicant, CaseView
-from tongban.core.errors import InvalidInput, NotFound, TongbanError
+from tongban.core.errors import InvalidInput, NotFound, TongbanError, TooLarge
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
 from tongban.core.routing import requires
-from tongban.migration import origin, samecity, store
+from tongban.migration import expiry, origin, samecity, store
 from tongban.migration import service as mig
+from tongban.migration.api import load_for_update
+from tongban.migration.common import ONLINE_OFFICE, update_action
 from tongban.migration.domain import MATTERS, DestState, OriginState
+from tongban.migration.reach import checked_task, task_division, task_in_scope
 from tongban.papers import forms
 from tongban.papers.domain import read_payload
 from tongban.papers.render import render_pdf
 from tongban.papers.service import get_paper
-from tongban.registry import store as registry_store
+from tongban.registry.queries import find_household
 from tongban.web.app import CurrentNode, CurrentTranslator, get_node, redirect, render
 
 router = APIRouter()
@@ -92,6 +96,7 @@ REFUSAL_CODES = {
     "other": N_("another reason (see the note)"),
 }
 PAPER_KINDS = {"permit": N_("Move-in permit"), "certificate": N_("Migration certificate")}
+ALERT_LABELS = {"ending": N_("certificate ends soon"), "expired": N_("certificate expired")}
 # The facts each matter's local policy asks about (the form's fields; the policy decides with them).
 MATTER_FACTS: dict[str, tuple[str, ...]] = {
     "MIG-SPOUSE": ("marriage_duration", "sponsor_registration"),
@@ -109,6 +114,7 @@ DONE_TEXTS = {
     "withdraw": N_("The migration is withdrawn."),
     "reissue": N_("A new migration certificate was asked of the origin."),
     "move_in": N_("The move-in is registered."),
+    "applied": N_("Your application is accepted: the destination checks it and decides."),
     "move_out": N_("Moved out: the migration certificate is on its way to the destination."),
     "refuse_move_out": N_("The move-out is refused; the destination is told."),
 }
@@ -152,6 +158,7 @@ def _common(t: Translator) -> dict[str, Any]:
         "relations": RELATIONS,
         "refusal_codes": REFUSAL_CODES,
         "paper_kinds": PAPER_KINDS,
+        "alert_labels": ALERT_LABELS,
         "done_texts": DONE_TEXTS,
         "step_labels": STEP_LABELS,
         "badge": URGENCY_BADGE,
@@ -167,7 +174,10 @@ def nav_entries(request: Request, t: Translator) -> list[dict[str, str]]:
     if not isinstance(user, Principal):
         return []
     if user.kind is PrincipalKind.CITIZEN:
-        return [{"href": "/my/migrations", "label": t(N_("My migrations"))}]
+        return [
+            {"href": "/my/migrations", "label": t(N_("My migrations"))},
+            {"href": "/my/migrations/new", "label": t(N_("Apply for a migration online"))},
+        ]
     if not user.is_staff:
         return []
     try:
@@ -197,29 +207,6 @@ def _task_left(node: NodeContext, task_ref: str | None) -> TimeLeft | None:
     return TimeLeft(cases_setup(node).calendar.working_days_between(today, due), task.time_limit.unit)
 
 
-def _task_division(node: NodeContext, case_number: str) -> tuple[str | None, Any, Any]:
-    """The task row, the person registered here (or None) and their state: the division decides the scope."""
-    with node.db.session() as s:
-        row = store.task_row(s, case_number)
-        if row is None:
-            return None, None, (None, None)
-        person = registry_store.person_by_id_number(s, row.id_number) if row.id_number else None
-        state = registry_store.state_of(s, person.id) if person is not None else None
-        division = state.division_code if state is not None else None
-        if division is None and person is not None:
-            # Moved out (in transit, or gone): the jurisdiction is where they were last registered here.
-            placed = registry_store.last_placed_entry(s, person.id)
-            division = placed.division_code if placed is not None else None
-        for obj in (row, person, state):
-            if obj is not None:
-                s.expunge(obj)
-        return division, row, (person, state)
-
-
-def _task_in_scope(user: Principal, division: str | None) -> bool:
-    return isinstance(decide(user, TASK_DECIDE, Target(division_code=division)), Allow)
-
-
 @router.get("/migrations/origin/tasks", response_class=HTMLResponse, dependencies=[requires(TASK_DECIDE)])
 def origin_queue_page(
     request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
@@ -227,8 +214,8 @@ def origin_queue_page(
     show_all = request.query_params.get("all") == "1"
     rows = []
     for v in origin.list_tasks(node, include_closed=show_all):
-        division, _row, _ = _task_division(node, v.case_number)
-        if not _task_in_scope(user, division):
+        division, _row, _ = task_division(node, v.case_number)
+        if not task_in_scope(user, division):
             continue
         rows.append((v, _task_left(node, v.task_ref)))
     rows.sort(key=lambda r: (r[1] is None, r[1].days if r[1] is not None else 0))
@@ -249,9 +236,7 @@ def _matter_names(node: NodeContext, t: Translator) -> dict[str, str]:
 def _task_page(
     request: Request, node: NodeContext, user: Principal, t: Translator, number: str, **ctx: Any
 ) -> HTMLResponse:
-    division, row, (person, state) = _task_division(node, number)
-    if row is None or not _task_in_scope(user, division):
-        raise NotFound(N_("Not found"))
+    _division, row, (person, state) = checked_task(request, node, user, number)
     v = origin.get_task(node, case_number=number)
     permit = None
     if row.permit_json:
@@ -297,9 +282,7 @@ def origin_task_page(
 async def origin_task_form(
     number: str, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
 ) -> Response:
-    division, row, _ = _task_division(node, number)
-    if row is None or not _task_in_scope(user, division):
-        raise NotFound(N_("Not found"))
+    checked_task(request, node, user, number)
     form = await request.form()
     decision = str(form.get("decision", ""))
     note = str(form.get("note", "")).strip()[:200]
@@ -331,14 +314,20 @@ def migrations_page(request: Request, node: CurrentNode, user: CurrentUser, t: C
     if not user.is_staff:
         return redirect("/my/migrations")
     rows = []
+    alerts = {}
+    now = node.clock.now()
     for m in mig.list_migrations(node, locale=t.locale):
         v = window.view(node, number=m.number, locale=t.locale)
         if _may(user, CASE_READ, v):
             rows.append((m, v))
+            alert = expiry.alert_of(node, state=m.state, valid_until=m.certificate_valid_until, now=now)
+            if alert is not None:
+                alerts[m.number] = alert[0]
     return render(
         request,
         "migration/list.html",
         rows=rows,
+        alerts=alerts,
         can_create=_may(user, CASE_CREATE),
         matter_names=_matter_names(node, t),
         **_common(t),
@@ -376,10 +365,9 @@ def new_migration_page(
 
 
 def _staff_only(user: Principal) -> None:
-    """Migrations are accepted at the window: an online case (office ``online``) would be out of every
-    office-scoped clerk's reach for the move-in, so the citizen follows their cases but does not start one."""
+    """The window's acceptance form is for staff; a citizen applies online at ``/my/migrations/new``."""
     if not user.is_staff:
-        raise InvalidInput(N_("Migrations are accepted at the destination's window"))
+        raise InvalidInput(N_("Citizens apply online for their own migration; staff accept it at the window"))
 
 
 def facts_of(values: dict[str, str]) -> dict[str, Any]:
@@ -482,7 +470,7 @@ def _case_page(
     matter = cases_setup(node).catalog.get(v.case.matter)
     state = DestState(m.state)
     decide_ok = _may(user, CASE_DECIDE, v)
-    update_ok = _may(user, CASE_UPDATE, v)
+    update_ok = _may(user, update_action(v.case.accepting_office), v)
     actions = {
         "approve": decide_ok and state is DestState.ACCEPTED and m.eligible is not False,
         "refuse": decide_ok and state is DestState.ACCEPTED,
@@ -509,6 +497,12 @@ def _case_page(
         actions=actions,
         relation=relation,
         papers=_papers(m),
+        uploads=materials.list_materials(node, case_number=number),
+        material_names={x.key: x.name.get(t.locale) for x in matter.materials},
+        online=v.case.accepting_office == ONLINE_OFFICE,
+        alert=expiry.alert_of(
+            node, state=m.state, valid_until=m.certificate_valid_until, now=node.clock.now()
+        ),
         steps=_steps(node, number),
         done=request.query_params.get("done"),
         **_history_context(node, v),
@@ -553,7 +547,7 @@ async def decide_form(
 async def act_form(
     number: str, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
 ) -> Response:
-    load_checked(request, node, number, t.locale)
+    load_for_update(request, node, number, t.locale)
     form = await request.form()
     action = str(form.get("action", ""))
     try:
@@ -676,6 +670,139 @@ def my_migrations_page(
     )
 
 
+# The online application (declared before ``/my/migrations/{number}``, which would take "new" for a number).
+NOT_A_CITIZEN = N_("Citizens apply online for their own migration; staff accept it at the window")
+
+
+def _uploads(node: NodeContext, form: Any, matter: Any, t: Translator) -> list[tuple[str, UploadFile]]:
+    """The files the applicant chose for the matter's materials, checked before anything is stored: every
+    required one given, each within the node's upload limit and a PDF, JPEG or PNG by its first bytes (the
+    same checks ``cases.materials.store_upload`` makes when it keeps them)."""
+    limit = node.settings.max_upload_bytes
+    chosen: list[tuple[str, UploadFile]] = []
+    missing = []
+    for m in matter.asked_materials():
+        f = form.get(f"file_{m.key}")
+        if not isinstance(f, UploadFile) or not f.filename or f.size == 0:
+            if m.required:
+                missing.append(m.name.get(t.locale))
+            continue
+        if f.size is not None and f.size > limit:
+            raise TooLarge(N_("The file is larger than {limit} bytes"), limit=limit)
+        head = f.file.read(16)
+        f.file.seek(0)
+        if materials.sniff(head) is None:
+            raise InvalidInput(N_("Only PDF, JPEG and PNG files are accepted"))
+        chosen.append((m.key, f))
+    if missing:
+        raise InvalidInput(N_("Upload the materials first: missing {names}"), names="、".join(missing))
+    return chosen
+
+
+def _my_new_form(request: Request, node: NodeContext, t: Translator, **ctx: Any) -> HTMLResponse:
+    matters = [m for m in cases_setup(node).catalog if m.code in MATTERS]
+    form = ctx.pop("form", {})
+    code = form.get("matter") or request.query_params.get("matter") or "MIG-SPOUSE"
+    current = next((m for m in matters if m.code == code), matters[0])
+    status = ctx.pop("status_code", 200)
+    return render(
+        request,
+        "migration/my_new.html",
+        status_code=status,
+        matters=matters,
+        matter=current,
+        asked=current.asked_materials(),
+        looked_up=current.looked_up_materials(),
+        facts=[FACTS[f] for f in MATTER_FACTS.get(current.code, ())],
+        fact_hints=FACT_HINTS,
+        max_mb=max(1, node.settings.max_upload_bytes // (1024 * 1024)),
+        form=form,
+        **ctx,
+        **_common(t),
+    )
+
+
+@router.get("/my/migrations/new", response_class=HTMLResponse, dependencies=[requires(CASE_CREATE)])
+def my_new_migration_page(
+    request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
+) -> HTMLResponse:
+    if user.kind is not PrincipalKind.CITIZEN or not user.person_ref:
+        return _my_new_form(request, node, t, error=t(NOT_A_CITIZEN))
+    return _my_new_form(request, node, t)
+
+
+@router.post("/my/migrations/new", dependencies=[requires(CASE_CREATE)])
+async def my_new_migration_form(
+    request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
+) -> Response:
+    """The citizen's own online application at the destination: their ID number must be the one they signed in
+    with; the materials are uploaded with it; the case is accepted with office ``online`` in the destination
+    household's division and the consent recorded with channel ``online`` (docs/migration.md)."""
+    form = await request.form()
+    try:
+        return _apply_online(request, node, user, t, form)
+    finally:
+        await form.close()  # the spooled uploads
+
+
+def _apply_online(request: Request, node: NodeContext, user: Principal, t: Translator, form: Any) -> Response:
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values.pop("csrf_token", None)
+    try:
+        if user.kind is not PrincipalKind.CITIZEN or not user.person_ref:
+            raise InvalidInput(NOT_A_CITIZEN)
+        matter = cases_setup(node).catalog.get(values.get("matter", ""))
+        if matter.code not in MATTERS:
+            raise InvalidInput(N_("{code} is not a migration matter"), code=matter.code)
+        applicant = Applicant.parse(
+            id_number=values.get("id_number", ""),
+            phone=values.get("phone"),
+            email=values.get("email"),
+            locale=t.locale,
+            today=node.clock.now().date(),
+        )
+        if window.applicant_ref(node, applicant.id_number) != user.person_ref:
+            raise InvalidInput(N_("Give your own ID number: the one you signed in with"))
+        if values.get("commitment") != "yes":
+            raise InvalidInput(
+                N_("The applicant signs the notice and commitment before a migration is accepted")
+            )
+        uploads = _uploads(node, form, matter, t)
+        household_number = values.get("household_number", "").strip()
+        try:
+            with node.db.session() as s:
+                division = find_household(s, household_number).division_code
+        except NotFound:
+            raise InvalidInput(N_("No household {number} in this node."), number=household_number) from None
+        relation = values.get("relation", "")
+        view = mig.accept_migration(
+            node,
+            actor=window.Actor(id=user.id, office=ONLINE_OFFICE, division=division),
+            applicant=applicant,
+            name=values.get("name", ""),
+            matter=matter.code,
+            facts=facts_of(values),
+            household_number=household_number,
+            relation=relation if relation in RELATIONS else "other_relative",
+            origin_address=values.get("origin_address", ""),
+            origin=values.get("origin", "").strip() or None,
+            commitment_signed=True,
+            channel="online",
+        )
+        for key, f in uploads:
+            materials.store_upload(
+                node,
+                case_number=view.number,
+                material=key,
+                stream=f.file,
+                actor=user.id,
+                declared_size=f.size,
+            )
+    except TongbanError as exc:
+        return _my_new_form(request, node, t, error=_error(t, exc), form=values, status_code=int(exc.status))
+    return redirect(f"/my/migrations/{view.number}?done=applied")
+
+
 @router.get("/my/migrations/{number}", response_class=HTMLResponse, dependencies=[requires(CASE_READ)])
 def my_migration_page(
     number: str, request: Request, node: CurrentNode, user: CurrentUser, t: CurrentTranslator
@@ -689,6 +816,11 @@ def my_migration_page(
         c=v.case,
         m=m,
         papers=_papers(m),
+        uploads=materials.list_materials(node, case_number=number),
+        material_names={
+            x.key: x.name.get(t.locale) for x in cases_setup(node).catalog.get(v.case.matter).materials
+        },
+        done=request.query_params.get("done"),
         steps=_steps(node, number),
         actor_names={},
         **_common(t),

@@ -30,6 +30,7 @@ from tongban.cases import store as cases_store
 from tongban.cases import window
 from tongban.cases.calendar import local_date
 from tongban.cases.domain import CaseState
+from tongban.cases.evidence import sent_hash
 from tongban.cases.service import cases_setup, parse_facts, policy_for
 from tongban.cases.tables import ConsentRow
 from tongban.core.errors import Conflict, InvalidInput, NotFound, TongbanError
@@ -235,12 +236,14 @@ def accept_migration(
     origin_division: str | None = None,
     origin: str | None = None,
     commitment_signed: bool = True,
+    channel: str = "window",
 ) -> MigrationView:
     """Accept a migration case at the destination's window (or online), in one transaction: the case and its
     window record, the consent and signed commitment, the open-migration mark of the person (``Conflict``
     while another migration of the person is open here), the chosen household's check, and the local policy's
     decision with the rules and facts that produced it (kept with the case; an unmet policy is explained to
-    the applicant, and the reviewer then refuses)."""
+    the applicant, and the reviewer then refuses). ``channel``: ``window`` (a clerk) or ``online`` (the
+    applicant on the portal, accepting office ``online``: see docs/migration.md)."""
     _, view = _accept(
         node,
         None,
@@ -256,6 +259,7 @@ def accept_migration(
         origin=origin,
         commitment_signed=commitment_signed,
         want_view=True,
+        channel=channel,
     )
     assert view is not None
     return view
@@ -277,9 +281,12 @@ def _accept(
     origin: str | None,
     commitment_signed: bool,
     want_view: bool,
+    channel: str = "window",
 ) -> tuple[str, MigrationView | None]:
     """``accept_migration`` in the caller's transaction (``session``) or its own; the case number, and its
     view when asked for."""
+    if channel not in ("window", "online"):
+        raise InvalidInput(N_("Unknown channel {channel}"), channel=channel)
     if matter not in MATTERS:
         raise InvalidInput(N_("{code} is not a migration matter"), code=matter)
     if not commitment_signed:
@@ -325,7 +332,7 @@ def _accept(
                 purpose=COMMITMENT_PURPOSE[:64],
                 granted_at=now,
                 recorded_by=actor.id,
-                channel="window",
+                channel=channel,
             )
         )
         loaded = cases_store.just_added(case, case_id)
@@ -456,7 +463,7 @@ def _approve(s: Session, node: NodeContext, *, actor: window.Actor, number: str)
         id_number=row.id_number,
         permit=forms.to_json_bytes(permit.signed).decode("utf-8"),
     )
-    enqueue(
+    sent = enqueue(
         s,
         node=node,
         recipient=row.origin,
@@ -465,6 +472,7 @@ def _approve(s: Session, node: NodeContext, *, actor: window.Actor, number: str)
         case_ref=number,
         consent_ref=row.consent_ref,
     )
+    row.permit_hash = sent_hash(s, str(sent))
     cases_store.save_case(s, loaded)
     audit(
         s,
@@ -820,6 +828,32 @@ def move_in_many(
 # -- messages from the origin ----------------------------------------------------------------------------
 
 
+def answers_our_permit(
+    session: Session, node: NodeContext, row: MigrationCaseRow, incoming: Incoming, permit_hash: str
+) -> bool:
+    """Whether an answer of the origin names the permit this case sent (its hash, in the body and as the
+    envelope's ``in_reply_to``). One that does not is recorded (audited with the hashes it named) and never
+    applied. A case approved before permits were hashed here has no hash to compare: its answers pass."""
+    env = incoming.envelope
+    if row.permit_hash is None or (permit_hash == row.permit_hash and env.in_reply_to == row.permit_hash):
+        return True
+    audit(
+        session,
+        actor=f"node:{env.sender}",
+        action="migration.answer.mismatch",
+        number=row.case_number,
+        change={
+            "type": env.type,
+            "envelope": str(env.id),
+            "permit_hash": permit_hash,
+            "in_reply_to": env.in_reply_to,
+            "expected": row.permit_hash,
+        },
+        now=node.clock.now(),
+    )
+    return False
+
+
 def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -> None:
     """``mig.certificate.v1`` at the destination: verify the certificate against the directory (issuer =
     the origin, this case, this person, this permit), attach it and tell the applicant. After a withdrawal or
@@ -831,6 +865,8 @@ def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -
     row = store.case_row(session, msg.case_ref, lock=True)
     if row is None or row.origin != env.sender or env.case_ref != msg.case_ref:
         raise ValueError("a migration certificate for no case sent to its sender")
+    if not answers_our_permit(session, node, row, incoming, msg.permit_hash):
+        return  # recorded, never applied: it does not answer the permit this case sent
     state = DestState(row.state)
     if state not in DEST_OPEN:
         return  # closed here: withdrawn or abandoned, and the abandon is on its way
@@ -887,6 +923,8 @@ def apply_refused(session: Session, node: NodeContext, incoming: Incoming) -> No
     row = store.case_row(session, msg.case_ref, lock=True)
     if row is None or row.origin != env.sender:
         raise ValueError("a migration refusal for no case sent to its sender")
+    if not answers_our_permit(session, node, row, incoming, msg.permit_hash):
+        return  # recorded, never applied
     if DestState(row.state) is not DestState.PERMIT_SENT:
         return  # withdrawn meanwhile (its abandon reaches the origin), or a re-send
     _step(row, DestAction.ORIGIN_REFUSED, now)
@@ -915,3 +953,5 @@ register_handler(REFUSED_TYPE, apply_refused)
 register_handler(SETTLED_TYPE, origin.apply_settled)
 register_handler(ABANDON_TYPE, origin.apply_abandon)
 register_handler(REISSUE_TYPE, origin.apply_reissue)
+
+import tongban.migration.expiry  # noqa: E402, F401  (registers the sweep's step: certificates nearing their end)

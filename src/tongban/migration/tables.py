@@ -33,6 +33,8 @@ class MigrationCaseRow(Base):
     origin_address: Mapped[str] = mapped_column(String(200))
     consent_ref: Mapped[str | None] = mapped_column(String(36))
     permit_number: Mapped[str | None] = mapped_column(String(64))
+    # The hash of the permit envelope sent (SHA-256 of its bytes): the origin's answers must name it.
+    permit_hash: Mapped[str | None] = mapped_column(String(64))
     certificate_number: Mapped[str | None] = mapped_column(String(64))
     certificate_json: Mapped[str | None] = mapped_column(Text)
     certificate_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
