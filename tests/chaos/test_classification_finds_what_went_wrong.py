@@ -126,6 +126,16 @@ def test_the_fault_schedule_is_a_function_of_the_seed() -> None:
     assert all(f.hold > 4 for f in a if f.kind == "node-pause")  # past the timeouts
     # One fault at a time: the broker keeps a quorum of two.
     assert all(x.at + x.hold < y.at for x, y in pairwise(a))
+    # With the locator, node faults hit its process too: it is paused and killed first, then as any province.
+    b = schedule(5, 600, nodes, past_timeouts_s=4, locator="000000")
+    assert [(f.kind, f.target == "000000") for f in b[:4]] == [
+        ("node-pause", True),
+        ("broker-kill", False),
+        ("node-kill", True),
+        ("node-kill", False),
+    ]
+    assert {f.target for f in b if f.kind != "broker-kill"} == {*nodes, "000000"}
+    assert {f.kind for f in b if f.target == "000000"} == {"node-kill", "node-pause"}
 
 
 def test_migrations_are_classified_and_a_person_active_twice_is_duplicated(tmp_path: Path) -> None:

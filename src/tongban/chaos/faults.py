@@ -2,8 +2,9 @@
 
 Kinds: ``node-kill`` (SIGKILL of a node process, restarted after ``hold`` seconds), ``broker-kill`` (SIGKILL of
 one of the three JetStream servers, restarted after ``hold``), ``node-pause`` (SIGSTOP of a node process for
-longer than its JetStream ack wait and its PostgreSQL idle-in-transaction timeout, then SIGCONT). One fault at a
-time, so the broker cluster always keeps its quorum of two. The fault wrapper's drop, duplicate, delay and
+longer than its JetStream ack wait and its PostgreSQL idle-in-transaction timeout, then SIGCONT). A node fault
+hits a province or the national locator's process (``000000``, which every CERT routing and every registration
+change of a migration goes through). One fault at a time, so the broker cluster always keeps its quorum of two. The fault wrapper's drop, duplicate, delay and
 reorder run all along inside the node processes (``TONGBAN_EXCHANGE_FAULT_*``).
 """
 
@@ -17,7 +18,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-KINDS = ("node-pause", "broker-kill", "node-kill")  # the first three in this order: the slow restart last
+KINDS = ("node-pause", "broker-kill", "node-kill")
+#: The first faults of every schedule, in this order (kind, whose: a province or the locator), so that a short
+#: run has each kind against a province and against the locator; the slow restarts come last.
+FIRST = (
+    ("node-pause", "locator"),
+    ("broker-kill", ""),
+    ("node-kill", "locator"),
+    ("node-kill", "province"),
+    ("node-pause", "province"),
+)
 
 
 @dataclass(frozen=True)
@@ -31,19 +41,31 @@ class Fault:
         return asdict(self)
 
 
-def schedule(seed: int, duration: float, nodes: list[str], *, past_timeouts_s: float) -> list[Fault]:
-    """The faults of a run of ``duration`` seconds; a node pause lasts longer than ``past_timeouts_s``."""
+def schedule(
+    seed: int, duration: float, nodes: list[str], *, past_timeouts_s: float, locator: str | None = None
+) -> list[Fault]:
+    """The faults of a run of ``duration`` seconds; a node pause lasts longer than ``past_timeouts_s``. With
+    ``locator`` (its node code), node faults hit the locator's process too: the first pause and the first kill,
+    and later as often as any one province."""
     rng = random.Random(f"chaos-faults-{seed}")
     faults: list[Fault] = []
+    first = FIRST if locator is not None else (("node-pause", ""), ("broker-kill", ""), ("node-kill", ""))
+    every = [*nodes, locator] if locator is not None else list(nodes)
     t = rng.uniform(2.0, 5.0)
     while t < duration - 1.0:
-        kind = KINDS[len(faults) % len(KINDS)] if len(faults) < len(KINDS) else rng.choice(KINDS)
+        if len(faults) < len(first):
+            kind, whose = first[len(faults)]
+        else:
+            kind, whose = rng.choice(KINDS), ""
         if kind == "broker-kill":
             target, hold = f"nats-{rng.randrange(3)}", rng.uniform(2.0, 6.0)
-        elif kind == "node-kill":
-            target, hold = rng.choice(nodes), rng.uniform(0.5, 3.0)
         else:
-            target, hold = rng.choice(nodes), past_timeouts_s + rng.uniform(0.5, 2.0)
+            if whose == "locator" and locator is not None:
+                target = locator
+            else:
+                target = rng.choice(nodes if whose == "province" else every)
+            slack = rng.uniform(0.5, 3.0) if kind == "node-kill" else rng.uniform(0.5, 2.0)
+            hold = slack if kind == "node-kill" else past_timeouts_s + slack
         faults.append(Fault(round(t, 2), kind, target, round(hold, 2)))
         t += hold + rng.uniform(4.0, 9.0)
     return faults

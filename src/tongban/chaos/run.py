@@ -73,8 +73,16 @@ class ChaosResult:
     fault_events: list[dict[str, Any]] = field(default_factory=list)
     fault_errors: list[str] = field(default_factory=list)
     faults_done: int = 0  # scheduled faults carried out before the operations ended
+    faults_carried_out: dict[str, int] = field(default_factory=dict)  # by kind and whom ("node-kill locator")
     transport_faults: dict[str, float] = field(default_factory=dict)
     check: dict[str, Any] = field(default_factory=dict)
+    # What the run ran with, and how long each phase took (wall seconds) at which load.
+    rate_per_s: float = 0.0
+    concurrency: int = 0
+    quiesce_limit_s: float = 0.0  # the quiesce's limit: the setting, raised for a backlog (below)
+    backlog: int = 0  # messages not yet receipted or applied when the operations ended
+    phases_s: dict[str, float] = field(default_factory=dict)  # setup, operations, quiesce, classify, check
+    load_average: dict[str, list[float]] = field(default_factory=dict)  # at start, end of operations, end
     replay: str = ""
     logs: str | None = None
 
@@ -112,6 +120,21 @@ def _drained(states: dict[str, int]) -> bool:
     open_out = sum(states.get(f"outbox {k}", 0) for k in (store.OUT_QUEUED, store.OUT_SENT, store.OUT_PARKED))
     open_in = sum(states.get(f"inbox {k}", 0) for k in (store.IN_RECEIVED, store.IN_WAITING, store.IN_PARKED))
     return open_out == 0 and open_in == 0
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _backlog(states: dict[str, int]) -> int:
+    from tongban.exchange import store
+
+    return sum(states.get(f"outbox {k}", 0) for k in (store.OUT_QUEUED, store.OUT_SENT)) + sum(
+        states.get(f"inbox {k}", 0) for k in (store.IN_RECEIVED, store.IN_WAITING)
+    )
 
 
 def seed_locator_from(db_urls: dict[str, str], locator_url: str, data_dir: Path) -> int:
@@ -188,8 +211,10 @@ def run_chaos(
     own_root = root is None
     root = Path(tempfile.mkdtemp(prefix=f"tongban-chaos-{seed}-")) if root is None else root
     root.mkdir(parents=True, exist_ok=True)
+    from tongban.exchange.locator import LOCATOR_CODE
+
     past_timeouts = max(settings.ack_wait_s, settings.pg_idle_in_transaction_timeout_s) + 1.0
-    faults = schedule(seed, duration, codes, past_timeouts_s=past_timeouts)
+    faults = schedule(seed, duration, codes, past_timeouts_s=past_timeouts, locator=LOCATOR_CODE)
     result = ChaosResult(
         seed=seed,
         duration_s=duration,
@@ -203,8 +228,16 @@ def run_chaos(
             "delay": settings.fault_delay,
             "reorder": settings.fault_reorder,
         },
-        replay=f"tongban chaos --seed {seed} --duration {duration:g} --nodes {nodes} --workload {workload}",
+        replay=f"tongban chaos --seed {seed} --duration {duration:g} --nodes {nodes} --workload {workload}"
+        + (
+            f" --rate {settings.rate_per_s:g}"
+            if settings.rate_per_s != ChaosSettings.model_fields["rate_per_s"].default
+            else ""
+        ),
+        rate_per_s=settings.rate_per_s,
+        concurrency=settings.concurrency,
     )
+    result.load_average["start"] = _loadavg()
     (root / "faults.json").write_text(
         json.dumps(
             {"seed": seed, "duration": duration, "nodes": codes, "schedule": result.fault_schedule}, indent=1
@@ -226,7 +259,7 @@ def run_chaos(
         now = datetime.now(UTC) - timedelta(minutes=5)
         directory_admin.init(cluster.data_dir, now=now)
         from tongban.chaos.workload import NAMES
-        from tongban.exchange.locator import LOCATOR_CODE, LOCATOR_NAME
+        from tongban.exchange.locator import LOCATOR_NAME
 
         for code in codes:
             directory_admin.add_node(cluster.data_dir, code=code, name=NAMES[code], now=now)
@@ -285,11 +318,22 @@ def run_chaos(
             restart_broker=g(cluster.nats.start),
         )
         injector = Injector(faults, actions, on_event)
+        result.phases_s["setup"] = round(time.monotonic() - t_start, 1)
+        t_ops = time.monotonic()
         result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress)
+        result.phases_s["operations"] = round(time.monotonic() - t_ops, 1)
+        result.load_average["operations ended"] = _loadavg()
         injector.stop()
         result.fault_events = [asdict(e) for e in injector.events]
         result.fault_errors = injector.errors
         result.faults_done = injector.done
+        result.faults_carried_out = dict(
+            Counter(
+                f.kind
+                + ("" if f.kind == "broker-kill" else " locator" if f.target == LOCATOR_CODE else " province")
+                for f in faults[: injector.done]
+            )
+        )
         for target, since in opened.items():  # a fault the stop cut short
             windows.append(Window(since, datetime.now(UTC), target))
         # Quiesce: everything runs again, then wait for outboxes, inboxes and operations to settle.
@@ -307,24 +351,36 @@ def run_chaos(
         every_url = {**db_urls, LOCATOR_CODE: locator_url}
         dbs = {code: Database(url) for code, url in every_url.items()}
         try:
-            result.quiesced = _quiesce(wl, ops, list(dbs.values()), settings)
+            # A backlog (the nodes fell behind the arrival rate) gets time in proportion to its size.
+            result.backlog = sum(_backlog(_exchange_states(db)) for db in dbs.values())
+            result.quiesce_limit_s = max(
+                settings.quiesce_timeout_s, result.backlog * settings.quiesce_per_message_s
+            )
+            say(f"backlog of {result.backlog} messages; quiescing for up to {result.quiesce_limit_s:.0f} s")
+            result.quiesced = _quiesce(wl, ops, list(dbs.values()), result.quiesce_limit_s)
             result.quiesce_s = round(time.monotonic() - q0, 1)
+            result.phases_s["quiesce"] = result.quiesce_s
             result.exchange = {code: _exchange_states(db) for code, db in dbs.items()}
         finally:
             for db in dbs.values():
                 db.dispose()
         result.kinds = dict(Counter(op.kind for op in ops))
+        t_cls = time.monotonic()
         verdicts, unexpected = wl.classify(ops, windows)
+        result.phases_s["classify"] = round(time.monotonic() - t_cls, 1)
         result.outcomes = dict(Counter(v.outcome for v in verdicts))
         result.findings = [asdict(v) for v in verdicts if v.outcome in FAILURES]
         result.unexpected_effects = unexpected
         say("checking the invariants")
         # The node processes keep running: the checker pauses their relays and drains what is in flight.
+        t_check = time.monotonic()
         result.check = run_check(every_url, cluster.data_dir)
+        result.phases_s["check"] = round(time.monotonic() - t_check, 1)
     finally:
         if injector is not None:
             injector.stop()  # before closing: no fault action runs against what is being stopped
         result.elapsed_s = round(time.monotonic() - t_start, 1)
+        result.load_average["end"] = _loadavg()
         cluster.close()
         if own_root and not keep and not result.failed:
             shutil.rmtree(root, ignore_errors=True)
@@ -380,8 +436,8 @@ def _operate(
     return len(ops)
 
 
-def _quiesce(wl: Workload, ops: list[Operation], dbs: list[Database], settings: ChaosSettings) -> bool:
-    deadline = time.monotonic() + settings.quiesce_timeout_s
+def _quiesce(wl: Workload, ops: list[Operation], dbs: list[Database], limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
     calm = 0
     while time.monotonic() < deadline:
         drained = all(_drained(_exchange_states(db)) for db in dbs)

@@ -43,6 +43,9 @@ class ChaosSettings(BaseSettings):
     stop_timeout_s: float = 15.0
     # After the faults stop: how long every outbox may take to be receipted and every inbox applied.
     quiesce_timeout_s: float = 120.0
+    # ... raised to this many seconds per message still in flight when the operations end (a backlog when the
+    # machine fell behind the arrival rate).
+    quiesce_per_message_s: float = 0.5
     # Operations submitted at once (threads).
     concurrency: int = 4
     # Operations started per second, on average.

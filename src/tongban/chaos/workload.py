@@ -728,9 +728,11 @@ class MixedWorkload:
         self.cert_share = cert_share
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
-        self.cert.prepare(ctx, planned)
+        # Each its share of the planned operations (which carry a margin already); one that runs out hands
+        # its turn to the other.
+        self.cert.prepare(ctx, int(planned * self.cert_share) + 10)
         self.mig = MigrationWorkload(self.cert.nodes)
-        self.mig.prepare(ctx, planned)
+        self.mig.prepare(ctx, int(planned * (1 - self.cert_share)) + 10)
 
     def _of(self, op: Operation) -> Any:
         return self.cert if op.kind.startswith("cert.") else self.mig
