@@ -74,6 +74,8 @@ class ChaosResult:
     fault_errors: list[str] = field(default_factory=list)
     faults_done: int = 0  # scheduled faults carried out before the operations ended
     faults_carried_out: dict[str, int] = field(default_factory=dict)  # by kind and whom ("node-kill locator")
+    manual_move_out: list[str] = field(default_factory=list)  # origins whose clerk moves out by hand
+    clerks: dict[str, Any] = field(default_factory=dict)  # moves out by hand, reissues asked, clerk errors
     transport_faults: dict[str, float] = field(default_factory=dict)
     check: dict[str, Any] = field(default_factory=dict)
     # What the run ran with, and how long each phase took (wall seconds) at which load.
@@ -273,7 +275,10 @@ def run_chaos(
             db.dispose()
         planned = int(duration * settings.rate_per_s * 1.3) + 10
         say(f"databases created and migrated; loading {planned} people's households")
-        ctx = RunContext(seed, cluster.data_dir, db_urls, cluster.secret, settings.concurrency)
+        # The last province's origin moves out by its clerk (the workload's), the others by themselves.
+        manual = frozenset(codes[-1:])
+        result.manual_move_out = sorted(manual)
+        ctx = RunContext(seed, cluster.data_dir, db_urls, cluster.secret, settings.concurrency, manual)
         wl.prepare(ctx, planned)
         seeded = seed_locator_from(db_urls, locator_url, cluster.data_dir)
         say(f"locator seeded with {seeded} registrations")
@@ -282,7 +287,10 @@ def run_chaos(
         say(f"JetStream cluster up ({cluster.nats.url}), stream {result.stream}")
         cluster.add_node(LOCATOR_CODE, locator_url, faults=True).start()
         for code in codes:
-            cluster.add_node(code, db_urls[code], faults=True).start()
+            node = cluster.add_node(code, db_urls[code], faults=True)
+            if code in manual:
+                node.env["TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT"] = "false"
+            node.start()
         for n in cluster.nodes.values():
             n.wait_ready(settings.start_timeout_s)
         say(
@@ -365,6 +373,15 @@ def run_chaos(
             for db in dbs.values():
                 db.dispose()
         result.kinds = dict(Counter(op.kind for op in ops))
+        from tongban.chaos.workload import MigrationWorkload
+
+        mig_wl = getattr(wl, "mig", wl)
+        if isinstance(mig_wl, MigrationWorkload):
+            result.clerks = {
+                "moved out by hand": mig_wl.moved_out_by_hand,
+                "reissues asked": len(mig_wl.reissue_asked),
+                "errors": dict(mig_wl.clerk_errors),
+            }
         t_cls = time.monotonic()
         verdicts, unexpected = wl.classify(ops, windows)
         result.phases_s["classify"] = round(time.monotonic() - t_cls, 1)

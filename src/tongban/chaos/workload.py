@@ -78,6 +78,8 @@ class RunContext:
     db_urls: dict[str, str]  # node code -> database URL
     secret: str
     concurrency: int
+    # Origins whose process does not move out by itself: the workload's origin clerk moves out by hand.
+    manual_move_out: frozenset[str] = frozenset()
 
 
 class Workload(Protocol):
@@ -400,13 +402,20 @@ def _populate(node: NodeContext, area: str, households: int) -> list[str]:
 
 MIG_CLERK = "user:chaos-mig-clerk"
 #: Operation kinds of the migration workload, with their weights: a migration to its end (accept, approve,
-#: the origin's automatic move-out, the move-in once the certificate is attached); one the applicant withdraws
-#: (before or right after the approval: a cancel or a compensation racing its permit); one the destination
-#: abandons once the certificate arrived (the origin restores the person); two destinations competing for
-#: one person (needs three nodes; exactly one may settle).
-MIG_KINDS = (("mig.move", 6), ("mig.withdraw", 2), ("mig.abandon", 1), ("mig.compete", 1))
+#: the origin's move-out, automatic or by its clerk, the move-in once the certificate is attached); one the
+#: applicant withdraws (before or right after the approval: a cancel or a compensation racing its permit); one
+#: the destination abandons once the certificate arrived (the origin restores the person); two destinations
+#: competing for one person (needs three nodes; exactly one may settle); one whose destination asks for a
+#: reissue of the certificate before moving in (the origin revokes the first as reissued and sends a new one).
+MIG_KINDS = (("mig.move", 6), ("mig.withdraw", 2), ("mig.abandon", 1), ("mig.compete", 1), ("mig.reissue", 1))
 #: The end each kind must reach at the destination (per case; a competition: one settled, one refused).
-MIG_END = {"mig.move": "settled", "mig.withdraw": "withdrawn", "mig.abandon": "abandoned"}
+MIG_END = {
+    "mig.move": "settled",
+    "mig.withdraw": "withdrawn",
+    "mig.abandon": "abandoned",
+    "mig.reissue": "settled",
+}
+ORIGIN_CLERK = "user:chaos-origin-clerk"
 MIG_TERMINAL = ("settled", "refused", "withdrawn", "abandoned")
 
 
@@ -414,7 +423,9 @@ class MigrationWorkload:
     """Migrations of unique persons between the nodes through the migration service's entry points
     (``accept_migration`` and ``approve`` at the destination's window; the origin processes move out
     automatically, ``TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT``; a destination clerk thread calls ``move_in`` or
-    ``abandon`` once a certificate is attached). Every person migrates at most once, alone in a household."""
+    ``abandon`` once a certificate is attached, or first ``request_reissue`` for ``mig.reissue``; at the origins
+    of ``RunContext.manual_move_out`` an origin clerk thread calls ``origin.move_out`` for every task waiting).
+    Every person migrates at most once, alone in a household."""
 
     name = "migration"
 
@@ -428,10 +439,16 @@ class MigrationWorkload:
         self._stop = threading.Event()
         self._clerk: threading.Thread | None = None
         self.clerk_errors: Counter[str] = Counter()
+        self.manual: frozenset[str] = frozenset()
+        self.reissue_asked: dict[
+            str, str | None
+        ] = {}  # case number -> the certificate a reissue was asked for
+        self.moved_out_by_hand = 0
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
 
         per_node = planned // len(ctx.db_urls) + 5
+        self.manual = ctx.manual_move_out
         for code in ctx.db_urls:
             if code not in self.nodes:
                 self.nodes[code] = _open(ctx, code)
@@ -519,20 +536,36 @@ class MigrationWorkload:
             self.sweep()
 
     def sweep(self) -> None:
-        """The destinations' clerk: move in (or, for ``mig.abandon``, abandon) every case of the run whose
-        certificate is attached."""
+        """The clerks. At the origins that do not move out by themselves: move out every task waiting. At the
+        destinations: move in (or, for ``mig.abandon``, abandon) every case of the run whose certificate is
+        attached; for ``mig.reissue``, first ask for a reissue and move in once the new certificate is."""
         from tongban.cases import window
+        from tongban.migration import origin as mig_origin
         from tongban.migration import service as mig
         from tongban.migration.tables import MigrationCaseRow
 
         with self._lock:
             abandon = {n for op in self._ops if op.kind == "mig.abandon" for n in op.refs}
+            reissue = {n for op in self._ops if op.kind == "mig.reissue" for n in op.refs}
+        for code in sorted(self.manual):
+            node = self.nodes[code]
+            try:
+                waiting = [t.case_number for t in mig_origin.list_tasks(node)]
+            except Exception as exc:
+                self.clerk_errors[type(exc).__name__] += 1
+                continue
+            for number in waiting:
+                try:
+                    mig_origin.move_out(node, actor=ORIGIN_CLERK, case_number=number)
+                    self.moved_out_by_hand += 1
+                except Exception as exc:  # tried again on the next sweep (or closed meanwhile)
+                    self.clerk_errors[type(exc).__name__] += 1
         for code, node in list(self.nodes.items()):
             try:
                 with node.db.session() as s:
                     ready = list(
-                        s.scalars(
-                            select(MigrationCaseRow.case_number).where(
+                        s.execute(
+                            select(MigrationCaseRow.case_number, MigrationCaseRow.certificate_number).where(
                                 MigrationCaseRow.state == "certificate_received"
                             )
                         )
@@ -541,10 +574,15 @@ class MigrationWorkload:
                 self.clerk_errors[type(exc).__name__] += 1
                 continue
             actor = window.Actor(id=MIG_CLERK, office="OFF-CHAOS", division=AREAS[code])
-            for number in ready:
+            for number, certificate in ready:
                 try:
                     if number in abandon:
                         mig.abandon(node, actor=actor, number=number, note="chaos: abandoned")
+                    elif number in reissue and number not in self.reissue_asked:
+                        mig.request_reissue(node, actor=actor, number=number)
+                        self.reissue_asked[number] = certificate
+                    elif number in reissue and self.reissue_asked[number] == certificate:
+                        continue  # the new certificate is on its way
                     else:
                         mig.move_in(node, actor=actor, number=number)
                 except Exception as exc:  # tried again on the next sweep
@@ -579,6 +617,7 @@ class MigrationWorkload:
         cases: dict[str, dict[str, list[MigrationCaseRow]]] = {}  # node -> id number -> its cases here
         active: dict[str, set[str]] = {}  # node -> id numbers actively registered
         certs: dict[str, Counter[str]] = {}  # origin -> case number -> certificates issued
+        reissues: dict[str, dict[str, list[tuple[str, str | None, bool]]]] = {}  # origin -> case -> papers
         for code, node in self.nodes.items():
             with node.db.session() as s:
                 by_person: dict[str, list[MigrationCaseRow]] = defaultdict(list)
@@ -593,11 +632,16 @@ class MigrationWorkload:
                         .where(PersonState.status == "active")
                     )
                 )
-                certs[code] = Counter(
-                    r
-                    for r in s.scalars(select(PaperRow.subject_ref).where(PaperRow.type == CERTIFICATE_PAPER))
-                    if r
-                )
+                by_case: dict[str, list[tuple[str, str | None, bool]]] = defaultdict(list)
+                for ref, number, reissue_of, revoked in s.execute(
+                    select(
+                        PaperRow.subject_ref, PaperRow.number, PaperRow.reissue_of, PaperRow.revoked_at
+                    ).where(PaperRow.type == CERTIFICATE_PAPER)
+                ):
+                    if ref:
+                        by_case[ref].append((number, reissue_of, revoked is not None))
+                reissues[code] = by_case
+                certs[code] = Counter({ref: len(papers) for ref, papers in by_case.items()})
 
         verdicts: list[Verdict] = []
         asked: set[str] = set()
@@ -619,7 +663,8 @@ class MigrationWorkload:
                 verdicts.append(Verdict(op.id, DUPLICATED, "two cases for one migration at one node"))
                 continue
             rows = [found[d][0] for d in dests if found[d]]
-            twice = [r.case_number for r in rows if certs[op.target][r.case_number] > 1]
+            allowed = 2 if op.kind == "mig.reissue" else 1  # the first certificate and its reissue
+            twice = [r.case_number for r in rows if certs[op.target][r.case_number] > allowed]
             if twice:
                 verdicts.append(Verdict(op.id, DUPLICATED, f"{len(twice)} case(s) with two certificates"))
                 continue
@@ -650,6 +695,27 @@ class MigrationWorkload:
             if winners and issued == 0:
                 verdicts.append(Verdict(op.id, UNEXPECTED, "settled without a certificate"))
                 continue
+            if op.kind == "mig.reissue":
+                papers = reissues[op.target].get(rows[0].case_number, [])
+                first = [p for p in papers if p[1] is None]
+                again = [p for p in papers if p[1] is not None]
+                if not (
+                    len(first) == 1
+                    and len(again) == 1
+                    and again[0][1] == first[0][0]
+                    and first[0][2]
+                    and not again[0][2]
+                    and rows[0].certificate_number == again[0][0]
+                ):
+                    verdicts.append(
+                        Verdict(
+                            op.id,
+                            UNEXPECTED,
+                            "not settled on a reissue that revoked the first certificate "
+                            f"({len(first)} first, {len(again)} reissued)",
+                        )
+                    )
+                    continue
             if op.error is not None:
                 verdicts.append(
                     Verdict(op.id, RECOVERED, "finished although its submission reported an error")
