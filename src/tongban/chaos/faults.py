@@ -91,8 +91,12 @@ class FaultActions:
         resume_node: Callable[[str], None],
         kill_broker: Callable[[int], None],
         restart_broker: Callable[[int], None],
+        wait_node: Callable[[str], None] | None = None,
     ) -> None:
-        self.kill_node, self.restart_node = kill_node, restart_node
+        """``restart_node`` starts the process again; ``wait_node``, when given, waits until it is ready, in a
+        thread of its own, so that the schedule goes on meanwhile (a restart takes 7–30 s on a loaded machine);
+        a later fault against the same node waits for it first."""
+        self.kill_node, self.restart_node, self.wait_node = kill_node, restart_node, wait_node
         self.pause_node, self.resume_node = pause_node, resume_node
         self.kill_broker, self.restart_broker = kill_broker, restart_broker
 
@@ -112,6 +116,8 @@ class Injector:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-faults", daemon=True)
         self._t0 = 0.0
+        self._lock = threading.Lock()
+        self._starting: dict[str, threading.Thread] = {}  # node -> the thread waiting for its restart
 
     def start(self) -> None:
         self._t0 = time.monotonic()
@@ -119,31 +125,59 @@ class Injector:
 
     def stop(self, timeout: float = 120.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join(timeout)
+        for waiting in list(self._starting.values()):
+            waiting.join(timeout)
+
+    def _ready(self, target: str) -> None:
+        """Wait for a node process that was started again (in a thread of its own)."""
+        assert self.actions.wait_node is not None
+        try:
+            self.actions.wait_node(target)
+            self._event("restarted node", target)
+        except Exception as exc:
+            with self._lock:
+                self.errors.append(f"node-kill {target}: {exc}")
+            self._event(f"error: {exc}", target)
 
     def _event(self, what: str, target: str) -> None:
-        e = Event(
-            datetime.now(UTC).isoformat(timespec="milliseconds"),
-            round(time.monotonic() - self._t0, 2),
-            what,
-            target,
-        )
-        self.events.append(e)
-        if self.on_event is not None:
-            self.on_event(e)
+        with self._lock:
+            e = Event(
+                datetime.now(UTC).isoformat(timespec="milliseconds"),
+                round(time.monotonic() - self._t0, 2),
+                what,
+                target,
+            )
+            self.events.append(e)
+            if self.on_event is not None:
+                self.on_event(e)
 
     def _run(self) -> None:
         a = self.actions
         for f in self.faults:
             if self._stop.wait(max(0.0, self._t0 + f.at - time.monotonic())):
                 return
+            waiting = self._starting.pop(f.target, None)
+            if waiting is not None:  # the node's restart first
+                waiting.join()
             try:
                 if f.kind == "node-kill":
                     a.kill_node(f.target)
                     self._event("SIGKILL node", f.target)
                     self._stop.wait(f.hold)  # the restart happens also when stopping
                     a.restart_node(f.target)
-                    self._event("restarted node", f.target)
+                    if a.wait_node is None:
+                        self._event("restarted node", f.target)
+                    else:
+                        t = threading.Thread(
+                            target=self._ready,
+                            args=(f.target,),
+                            name=f"chaos-restart-{f.target}",
+                            daemon=True,
+                        )
+                        self._starting[f.target] = t
+                        t.start()
                 elif f.kind == "node-pause":
                     a.pause_node(f.target)
                     self._event("SIGSTOP node", f.target)
@@ -158,6 +192,7 @@ class Injector:
                     a.restart_broker(index)
                     self._event("restarted broker", f.target)
             except Exception as exc:  # a fault that could not be undone is a finding of the run
-                self.errors.append(f"{f.kind} {f.target}: {exc}")
+                with self._lock:
+                    self.errors.append(f"{f.kind} {f.target}: {exc}")
                 self._event(f"error: {exc}", f.target)
             self.done += 1

@@ -311,15 +311,12 @@ def run_chaos(
                     Window(opened.pop(e.target), at + timedelta(seconds=settings.ack_wait_s), e.target)
                 )
 
-        def restart_node(code: str) -> None:
-            n = cluster.nodes[code]
-            n.start()
-            n.wait_ready(settings.start_timeout_s)
-
         g = cluster.guarded
         actions = FaultActions(
             kill_node=g(lambda c: cluster.nodes[c].kill()),
-            restart_node=g(restart_node),
+            restart_node=g(lambda c: cluster.nodes[c].start()),
+            # Not under the cluster's lock: the schedule goes on while a node starts again.
+            wait_node=lambda c: cluster.nodes[c].wait_ready(settings.start_timeout_s),
             pause_node=g(lambda c: cluster.nodes[c].pause()),
             resume_node=g(lambda c: cluster.nodes[c].resume()),
             kill_broker=g(cluster.nats.kill),

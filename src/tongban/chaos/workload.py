@@ -436,6 +436,7 @@ class MigrationWorkload:
         self.households: dict[str, list[str]] = {}  # destination -> free empty household numbers
         self._ops: list[Operation] = []
         self._lock = threading.Lock()
+        self._sweeping = threading.Lock()
         self._stop = threading.Event()
         self._clerk: threading.Thread | None = None
         self.clerk_errors: Counter[str] = Counter()
@@ -539,14 +540,15 @@ class MigrationWorkload:
         """The clerks. At the origins that do not move out by themselves: move out every task waiting. At the
         destinations: move in (or, for ``mig.abandon``, abandon) every case of the run whose certificate is
         attached; for ``mig.reissue``, first ask for a reissue and move in once the new certificate is."""
+        with self._sweeping:  # the clerk thread's and the quiesce's sweeps one at a time
+            self._sweep()
+
+    def _sweep(self) -> None:
         from tongban.cases import window
         from tongban.migration import origin as mig_origin
         from tongban.migration import service as mig
         from tongban.migration.tables import MigrationCaseRow
 
-        with self._lock:
-            abandon = {n for op in self._ops if op.kind == "mig.abandon" for n in op.refs}
-            reissue = {n for op in self._ops if op.kind == "mig.reissue" for n in op.refs}
         for code in sorted(self.manual):
             node = self.nodes[code]
             try:
@@ -573,6 +575,11 @@ class MigrationWorkload:
             except Exception as exc:
                 self.clerk_errors[type(exc).__name__] += 1
                 continue
+            # Which cases to abandon or reissue, read after the cases: an operation's case number is known
+            # before its approval, so before its certificate can arrive (a sweep may last longer).
+            with self._lock:
+                abandon = {n for op in self._ops if op.kind == "mig.abandon" for n in op.refs}
+                reissue = {n for op in self._ops if op.kind == "mig.reissue" for n in op.refs}
             actor = window.Actor(id=MIG_CLERK, office="OFF-CHAOS", division=AREAS[code])
             for number, certificate in ready:
                 try:
