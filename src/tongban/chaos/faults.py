@@ -161,6 +161,8 @@ class Injector:
             waiting = self._starting.pop(f.target, None)
             if waiting is not None:  # the node's restart first
                 waiting.join()
+                if self._stop.is_set():
+                    return
             try:
                 if f.kind == "node-kill":
                     a.kill_node(f.target)

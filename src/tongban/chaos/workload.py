@@ -15,17 +15,22 @@ the system, since the applicant was told so).
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select
 
 from tongban.core.node import NodeContext
+
+T = TypeVar("T")
 
 OK, RECOVERED, LOST, DUPLICATED, UNEXPECTED, NOT_ACCEPTED = (
     "ok",
@@ -149,10 +154,10 @@ class CertWorkload:
     def prepare(self, ctx: RunContext, planned: int) -> None:
 
         per_node = planned // len(ctx.db_urls) + 5  # targets are drawn at random: a margin
+        loaded = _load_nodes(_load_households, ctx, per_node)
         for code in ctx.db_urls:
-            node = _open(ctx, code)
-            self.nodes[code] = node
-            self.free[code] = _populate(node, AREAS[code], per_node)
+            self.nodes[code] = _open(ctx, code)
+            self.free[code] = loaded[code]
         for node in self.nodes.values():
             # For routing and sending only: the node processes run the exchange.
             _attach(node, ctx.data_dir)
@@ -354,6 +359,57 @@ def _hit_by(op: Operation, start: datetime, end: datetime, windows: list[Window]
     return None
 
 
+#: Registrations loaded in one transaction (a long run loads tens of thousands before it starts).
+LOAD_BATCH = 200
+
+
+class _Batch:
+    """One transaction of a bulk load through the registry's service functions (their ``session``)."""
+
+    def __init__(self, node: NodeContext) -> None:
+        self._tx = node.db.transaction()
+        self.session = self._tx.__enter__()
+
+    def commit(self) -> None:
+        self._tx.__exit__(None, None, None)
+
+
+def _batch(node: NodeContext, previous: _Batch | None) -> _Batch:
+    if previous is not None:
+        previous.commit()
+    return _Batch(node)
+
+
+#: From this many per node on, the nodes are loaded in parallel, a process each (a long run's load).
+PARALLEL_LOAD = 300
+
+
+def _load_households(ctx: RunContext, code: str, n: int) -> list[str]:
+    node = _open(ctx, code)
+    try:
+        return _populate(node, AREAS[code], n)
+    finally:
+        node.db.dispose()
+
+
+def _load_movers(ctx: RunContext, code: str, n: int) -> tuple[list[str], list[str]]:
+    node = _open(ctx, code)
+    try:
+        return _populate_movers(node, AREAS[code], n)
+    finally:
+        node.db.dispose()
+
+
+def _load_nodes(load: Callable[[RunContext, str, int], T], ctx: RunContext, n: int) -> dict[str, T]:
+    """``load(ctx, code, n)`` for every node: in turn, or from ``PARALLEL_LOAD`` on in processes of their own
+    (spawned: a forked child would inherit the run's exit handlers)."""
+    if n < PARALLEL_LOAD:
+        return {code: load(ctx, code, n) for code in ctx.db_urls}
+    with ProcessPoolExecutor(len(ctx.db_urls), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {code: pool.submit(load, ctx, code, n) for code in ctx.db_urls}
+        return {code: f.result() for code, f in futures.items()}
+
+
 def _populate(node: NodeContext, area: str, households: int) -> list[str]:
     """``households`` synthetic households of a head and a spouse in ``area``; the heads' ID numbers."""
     from tongban.core import migrate
@@ -362,7 +418,10 @@ def _populate(node: NodeContext, area: str, households: int) -> list[str]:
 
     migrate.upgrade(node.db)
     heads = []
+    batch: _Batch | None = None
     for i in range(households):
+        if batch is None or i % LOAD_BATCH == 0:
+            batch = _batch(node, batch)
         born = date(1960, 1, 1) + timedelta(days=i // 400)
         head = make_id_number(area, born, 1 + 2 * (i % 400))
         spouse = make_id_number(area, born, 2 + 2 * (i % 400))
@@ -375,6 +434,7 @@ def _populate(node: NodeContext, area: str, households: int) -> list[str]:
             address=f"测试路{i}号",
             division_code=area,
             on_date=date(2020, 1, 1),
+            session=batch.session,
         )
         for id_number, relation, sex, name in (
             (head, "head", "male", "测试甲"),
@@ -393,8 +453,11 @@ def _populate(node: NodeContext, area: str, households: int) -> list[str]:
                 birthplace=area,
                 id_number=id_number,
                 on_date=date(2020, 1, 1),
+                session=batch.session,
             )
         heads.append(head)
+    if batch is not None:
+        batch.commit()
     return heads
 
 
@@ -450,12 +513,11 @@ class MigrationWorkload:
 
         per_node = planned // len(ctx.db_urls) + 5
         self.manual = ctx.manual_move_out
+        loaded = _load_nodes(_load_movers, ctx, per_node)
         for code in ctx.db_urls:
             if code not in self.nodes:
                 self.nodes[code] = _open(ctx, code)
-            people, empty = _populate_movers(self.nodes[code], AREAS[code], per_node)
-            self.free[code] = people
-            self.households[code] = empty
+            self.free[code], self.households[code] = loaded[code]
         if self._own:
             for node in self.nodes.values():
                 _attach(node, ctx.data_dir)
@@ -757,7 +819,10 @@ def _populate_movers(node: NodeContext, area: str, n: int) -> tuple[list[str], l
 
     migrate.upgrade(node.db)
     people, empty = [], []
+    batch: _Batch | None = None
     for i in range(n):
+        if batch is None or i % LOAD_BATCH == 0:
+            batch = _batch(node, batch)
         born = date(1985, 1, 1) + timedelta(days=i // 400)
         id_number = make_id_number(area, born, 1 + i % 400)
         for number in (f"MO{i:07d}", f"MI{i:07d}"):
@@ -769,6 +834,7 @@ def _populate_movers(node: NodeContext, area: str, n: int) -> tuple[list[str], l
                 address=f"迁移路{number}号",
                 division_code=area,
                 on_date=date(2020, 1, 1),
+                session=batch.session,
             )
         registry.register_person(
             node,
@@ -783,9 +849,12 @@ def _populate_movers(node: NodeContext, area: str, n: int) -> tuple[list[str], l
             birthplace=area,
             id_number=id_number,
             on_date=date(2020, 1, 1),
+            session=batch.session,
         )
         people.append(id_number)
         empty.append(f"MI{i:07d}")
+    if batch is not None:
+        batch.commit()
     return people, empty
 
 
