@@ -1,4 +1,3 @@
 from tongban.cli import main
 
-if __name__ == "__main__":
-    main()
+main()

@@ -15,22 +15,17 @@ the system, since the applicant was told so).
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
 from tongban.core.node import NodeContext
-
-T = TypeVar("T")
 
 OK, RECOVERED, LOST, DUPLICATED, UNEXPECTED, NOT_ACCEPTED = (
     "ok",
@@ -154,10 +149,10 @@ class CertWorkload:
     def prepare(self, ctx: RunContext, planned: int) -> None:
 
         per_node = planned // len(ctx.db_urls) + 5  # targets are drawn at random: a margin
-        loaded = _load_nodes(_load_households, ctx, per_node)
         for code in ctx.db_urls:
-            self.nodes[code] = _open(ctx, code)
-            self.free[code] = loaded[code]
+            node = _open(ctx, code)
+            self.nodes[code] = node
+            self.free[code] = _populate(node, AREAS[code], per_node)
         for node in self.nodes.values():
             # For routing and sending only: the node processes run the exchange.
             _attach(node, ctx.data_dir)
@@ -359,105 +354,71 @@ def _hit_by(op: Operation, start: datetime, end: datetime, windows: list[Window]
     return None
 
 
-#: Registrations loaded in one transaction (a long run loads tens of thousands before it starts).
-LOAD_BATCH = 200
+def _load(node: NodeContext, records: list[dict[str, Any]]) -> None:
+    """Load synthetic records through the registry's import (``docs/registry-format.md``: checked as a whole,
+    written by COPY in one transaction, audited as one batch): a long run loads tens of thousands."""
+    from tongban.core import migrate
+    from tongban.registry.importing import import_records
+
+    migrate.upgrade(node.db)
+    if records:
+        import_records(node.db, records, node_code=node.code, actor="system:chaos", clock=node.clock)
 
 
-class _Batch:
-    """One transaction of a bulk load through the registry's service functions (their ``session``)."""
-
-    def __init__(self, node: NodeContext) -> None:
-        self._tx = node.db.transaction()
-        self.session = self._tx.__enter__()
-
-    def commit(self) -> None:
-        self._tx.__exit__(None, None, None)
-
-
-def _batch(node: NodeContext, previous: _Batch | None) -> _Batch:
-    if previous is not None:
-        previous.commit()
-    return _Batch(node)
+def _household(number: str, address: str, area: str) -> dict[str, Any]:
+    return {
+        "type": "household",
+        "number": number,
+        "kind": "family",
+        "address": address,
+        "division": area,
+        "created_on": LOADED_ON,
+    }
 
 
-#: From this many per node on, the nodes are loaded in parallel, a process each (a long run's load).
-PARALLEL_LOAD = 300
+def _person(
+    id_number: str, name: str, sex: str, born: date, area: str, household: str, relation: str
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "person",
+            "id_number": id_number,
+            "name": name,
+            "sex": sex,
+            "birth_date": born.isoformat(),
+            "ethnicity": "01",
+            "birthplace": area,
+        },
+        {
+            "type": "membership",
+            "household": household,
+            "id_number": id_number,
+            "relation": relation,
+            "from": LOADED_ON,
+        },
+    ]
 
 
-def _load_households(ctx: RunContext, code: str, n: int) -> list[str]:
-    node = _open(ctx, code)
-    try:
-        return _populate(node, AREAS[code], n)
-    finally:
-        node.db.dispose()
-
-
-def _load_movers(ctx: RunContext, code: str, n: int) -> tuple[list[str], list[str]]:
-    node = _open(ctx, code)
-    try:
-        return _populate_movers(node, AREAS[code], n)
-    finally:
-        node.db.dispose()
-
-
-def _load_nodes(load: Callable[[RunContext, str, int], T], ctx: RunContext, n: int) -> dict[str, T]:
-    """``load(ctx, code, n)`` for every node: in turn, or from ``PARALLEL_LOAD`` on in processes of their own
-    (spawned: a forked child would inherit the run's exit handlers)."""
-    if n < PARALLEL_LOAD:
-        return {code: load(ctx, code, n) for code in ctx.db_urls}
-    with ProcessPoolExecutor(len(ctx.db_urls), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {code: pool.submit(load, ctx, code, n) for code in ctx.db_urls}
-        return {code: f.result() for code, f in futures.items()}
+#: The day the synthetic households were opened and their people moved in.
+LOADED_ON = "2020-01-01"
 
 
 def _populate(node: NodeContext, area: str, households: int) -> list[str]:
     """``households`` synthetic households of a head and a spouse in ``area``; the heads' ID numbers."""
-    from tongban.core import migrate
     from tongban.idnum.domain import make_id_number
-    from tongban.registry import service as registry
 
-    migrate.upgrade(node.db)
-    heads = []
-    batch: _Batch | None = None
+    heads: list[str] = []
+    records: list[dict[str, Any]] = []
     for i in range(households):
-        if batch is None or i % LOAD_BATCH == 0:
-            batch = _batch(node, batch)
         born = date(1960, 1, 1) + timedelta(days=i // 400)
         head = make_id_number(area, born, 1 + 2 * (i % 400))
         spouse = make_id_number(area, born, 2 + 2 * (i % 400))
         number = f"CH{i:07d}"
-        registry.create_household(
-            node,
-            actor="system:chaos",
-            number=number,
-            kind="family",
-            address=f"测试路{i}号",
-            division_code=area,
-            on_date=date(2020, 1, 1),
-            session=batch.session,
-        )
-        for id_number, relation, sex, name in (
-            (head, "head", "male", "测试甲"),
-            (spouse, "spouse", "female", "测试乙"),
-        ):
-            registry.register_person(
-                node,
-                actor="system:chaos",
-                household_number=number,
-                relation=relation,
-                event="moved_in",
-                name=name,
-                sex=sex,
-                birth_date=born,
-                ethnicity="01",
-                birthplace=area,
-                id_number=id_number,
-                on_date=date(2020, 1, 1),
-                session=batch.session,
-            )
+        records.append(_household(number, f"测试路{i}号", area))
+        records += _person(head, "测试甲", "male", born, area, number, "head")
+        records += _person(spouse, "测试乙", "female", born, area, number, "spouse")
         heads.append(head)
-    if batch is not None:
-        batch.commit()
+    _load(node, records)
     return heads
 
 
@@ -513,11 +474,10 @@ class MigrationWorkload:
 
         per_node = planned // len(ctx.db_urls) + 5
         self.manual = ctx.manual_move_out
-        loaded = _load_nodes(_load_movers, ctx, per_node)
         for code in ctx.db_urls:
             if code not in self.nodes:
                 self.nodes[code] = _open(ctx, code)
-            self.free[code], self.households[code] = loaded[code]
+            self.free[code], self.households[code] = _populate_movers(self.nodes[code], AREAS[code], per_node)
         if self._own:
             for node in self.nodes.values():
                 _attach(node, ctx.data_dir)
@@ -813,48 +773,20 @@ class MigrationWorkload:
 def _populate_movers(node: NodeContext, area: str, n: int) -> tuple[list[str], list[str]]:
     """``n`` persons alone in a household each (they may leave: nobody is left without a head) and ``n``
     empty households to move into; their ID numbers and the households' numbers."""
-    from tongban.core import migrate
     from tongban.idnum.domain import make_id_number
-    from tongban.registry import service as registry
 
-    migrate.upgrade(node.db)
     people, empty = [], []
-    batch: _Batch | None = None
+    records: list[dict[str, Any]] = []
     for i in range(n):
-        if batch is None or i % LOAD_BATCH == 0:
-            batch = _batch(node, batch)
         born = date(1985, 1, 1) + timedelta(days=i // 400)
         id_number = make_id_number(area, born, 1 + i % 400)
         for number in (f"MO{i:07d}", f"MI{i:07d}"):
-            registry.create_household(
-                node,
-                actor="system:chaos",
-                number=number,
-                kind="family",
-                address=f"迁移路{number}号",
-                division_code=area,
-                on_date=date(2020, 1, 1),
-                session=batch.session,
-            )
-        registry.register_person(
-            node,
-            actor="system:chaos",
-            household_number=f"MO{i:07d}",
-            relation="head",
-            event="moved_in",
-            name="测试迁",
-            sex="male" if (1 + i % 400) % 2 else "female",
-            birth_date=born,
-            ethnicity="01",
-            birthplace=area,
-            id_number=id_number,
-            on_date=date(2020, 1, 1),
-            session=batch.session,
-        )
+            records.append(_household(number, f"迁移路{number}号", area))
+        sex = "male" if (1 + i % 400) % 2 else "female"
+        records += _person(id_number, "测试迁", sex, born, area, f"MO{i:07d}", "head")
         people.append(id_number)
         empty.append(f"MI{i:07d}")
-    if batch is not None:
-        batch.commit()
+    _load(node, records)
     return people, empty
 
 

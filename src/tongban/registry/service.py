@@ -217,10 +217,8 @@ def create_household(
     address: str,
     division_code: str,
     on_date: date | None = None,
-    session: Session | None = None,
 ) -> HouseholdView:
-    """Open a household (立户) in a division of this node; its head joins it by registration or a move. With
-    ``session`` the change joins the caller's transaction (a bulk load)."""
+    """Open a household (立户) in a division of this node; its head joins it by registration or a move."""
     check_household_number(number)
     try:
         kind = HouseholdKind(kind)
@@ -230,7 +228,7 @@ def create_household(
         raise InvalidInput(N_("An address of 1 to 200 characters is required."))
     check_division(division_code, node.code, in_use=True)
     on_date = _check_date(node, on_date)
-    with _writing(node, session) as s:
+    with _writing(node) as s:
         if store.household_by_number(s, number) is not None:
             raise Conflict(N_("Household {number} already exists."), number=number)
         household = Household(
