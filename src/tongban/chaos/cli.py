@@ -117,6 +117,9 @@ def register(app: typer.Typer) -> None:
                 f"quiesced: {result.quiesced} ({result.quiesce_s} s of at most {result.quiesce_limit_s:.0f} s, "
                 f"backlog {result.backlog})"
             )
+            if result.supervised_restarts or result.clerks:
+                console.print(f"started again after exiting at start: {result.supervised_restarts or 'none'}")
+                console.print(f"clerks: {result.clerks}")
             console.print(
                 "wall time: "
                 + ", ".join(f"{k} {v:g} s" for k, v in result.phases_s.items())

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tongban.chaos.cluster import Cluster, exchange_settings
+from tongban.chaos.cluster import Cluster, NodeProcess, exchange_settings
 from tongban.chaos.faults import Event, FaultActions, Injector, schedule
 from tongban.chaos.settings import ChaosSettings
 from tongban.chaos.workload import (
@@ -50,6 +50,8 @@ from tongban.chaos.workload import (
 from tongban.core.db import Database
 
 Say = Callable[[str], None]
+#: How many times a node process that exits while starting is started again before the run gives up.
+START_RETRIES = 5
 
 
 @dataclass
@@ -75,6 +77,8 @@ class ChaosResult:
     faults_done: int = 0  # scheduled faults carried out before the operations ended
     faults_carried_out: dict[str, int] = field(default_factory=dict)  # by kind and whom ("node-kill locator")
     manual_move_out: list[str] = field(default_factory=list)  # origins whose clerk moves out by hand
+    # Node processes started again after exiting while starting (as a supervisor would), by node.
+    supervised_restarts: dict[str, int] = field(default_factory=dict)
     clerks: dict[str, Any] = field(default_factory=dict)  # moves out by hand, reissues asked, clerk errors
     transport_faults: dict[str, float] = field(default_factory=dict)
     check: dict[str, Any] = field(default_factory=dict)
@@ -291,8 +295,14 @@ def run_chaos(
             if code in manual:
                 node.env["TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT"] = "false"
             node.start()
+
+        def ready(n: NodeProcess) -> None:
+            n.wait_ready_supervised(
+                settings.start_timeout_s, retries=START_RETRIES, may_restart=lambda: not cluster.closed
+            )
+
         for n in cluster.nodes.values():
-            n.wait_ready(settings.start_timeout_s)
+            ready(n)
         say(
             f"{len(cluster.nodes)} node processes ready (the locator among them): "
             + ", ".join(f"{c} {n.url}" for c, n in cluster.nodes.items())
@@ -316,7 +326,7 @@ def run_chaos(
             kill_node=g(lambda c: cluster.nodes[c].kill()),
             restart_node=g(lambda c: cluster.nodes[c].start()),
             # Not under the cluster's lock: the schedule goes on while a node starts again.
-            wait_node=lambda c: cluster.nodes[c].wait_ready(settings.start_timeout_s),
+            wait_node=lambda c: ready(cluster.nodes[c]),
             pause_node=g(lambda c: cluster.nodes[c].pause()),
             resume_node=g(lambda c: cluster.nodes[c].resume()),
             kill_broker=g(cluster.nats.kill),
@@ -350,7 +360,7 @@ def run_chaos(
                 node.resume()
             if not node.running:
                 node.start()
-                node.wait_ready(settings.start_timeout_s)
+                ready(node)
         say("faults stopped; quiescing (outboxes receipted, inboxes applied, operations ended)")
         q0 = time.monotonic()
         every_url = {**db_urls, LOCATOR_CODE: locator_url}
@@ -370,6 +380,9 @@ def run_chaos(
             for db in dbs.values():
                 db.dispose()
         result.kinds = dict(Counter(op.kind for op in ops))
+        result.supervised_restarts = {
+            c: n.supervised_restarts for c, n in cluster.nodes.items() if n.supervised_restarts
+        }
         from tongban.chaos.workload import MigrationWorkload
 
         mig_wl = getattr(wl, "mig", wl)
