@@ -121,6 +121,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"started again after exiting at start: {result.supervised_restarts or 'none'}")
                 console.print(f"clerks: {result.clerks}")
             console.print(
+                f"rate {result.rate_per_s:g}/s; arrivals held back {result.arrivals_held_s:g} s "
+                "(the submitters were behind)"
+            )
+            console.print(
                 "wall time: "
                 + ", ".join(f"{k} {v:g} s" for k, v in result.phases_s.items())
                 + f"; {result.elapsed_s:g} s in all; load average "

@@ -85,6 +85,8 @@ class ChaosResult:
     # What the run ran with, and how long each phase took (wall seconds) at which load.
     rate_per_s: float = 0.0
     concurrency: int = 0
+    # Seconds the arrivals waited because the submitters were ``max_waiting`` operations behind.
+    arrivals_held_s: float = 0.0
     quiesce_limit_s: float = 0.0  # the quiesce's limit: the setting, raised for a backlog (below)
     backlog: int = 0  # messages not yet receipted or applied when the operations ended
     phases_s: dict[str, float] = field(default_factory=dict)  # setup, operations, quiesce, classify, check
@@ -335,7 +337,9 @@ def run_chaos(
         injector = Injector(faults, actions, on_event)
         result.phases_s["setup"] = round(time.monotonic() - t_start, 1)
         t_ops = time.monotonic()
-        result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress)
+        held_back = [0.0]
+        result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress, held_back)
+        result.arrivals_held_s = round(held_back[0], 1)
         result.phases_s["operations"] = round(time.monotonic() - t_ops, 1)
         result.load_average["operations ended"] = _loadavg()
         injector.stop()
@@ -424,6 +428,7 @@ def _operate(
     settings: ChaosSettings,
     injector: Injector,
     on_progress: Callable[[int, int, int], None] | None,
+    held_back: list[float],
 ) -> int:
     rng = random.Random(f"chaos-ops-{seed}")
     lock = threading.Lock()
@@ -444,6 +449,16 @@ def _operate(
     try:
         index = 0
         while time.monotonic() - t0 < duration:
+            # Arrivals wait while the submitters are this far behind (a machine slower than the rate): the
+            # operations end with the duration instead of a queue that outlasts it by hours.
+            held = time.monotonic()
+            while (
+                counts[1] + counts[2] + settings.max_waiting <= counts[0] and time.monotonic() - t0 < duration
+            ):
+                time.sleep(0.05)
+            held_back[0] += time.monotonic() - held
+            if time.monotonic() - t0 >= duration:
+                break
             op = wl.next_operation(index, rng)
             if op is None:
                 break

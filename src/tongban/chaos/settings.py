@@ -50,3 +50,5 @@ class ChaosSettings(BaseSettings):
     concurrency: int = 4
     # Operations started per second, on average.
     rate_per_s: float = 4.0
+    # Arrivals wait while this many operations are waiting for a submitter (a machine slower than the rate).
+    max_waiting: int = 16
