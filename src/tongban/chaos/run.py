@@ -89,6 +89,7 @@ class ChaosResult:
     arrivals_held_s: float = 0.0
     quiesce_limit_s: float = 0.0  # the quiesce's limit: the setting, raised for a backlog (below)
     backlog: int = 0  # messages not yet receipted or applied when the operations ended
+    clerk_backlog: int = 0  # cases and tasks waiting for the workload's clerks when the operations ended
     phases_s: dict[str, float] = field(default_factory=dict)  # setup, operations, quiesce, classify, check
     load_average: dict[str, list[float]] = field(default_factory=dict)  # at start, end of operations, end
     replay: str = ""
@@ -372,10 +373,16 @@ def run_chaos(
         try:
             # A backlog (the nodes fell behind the arrival rate) gets time in proportion to its size.
             result.backlog = sum(_backlog(_exchange_states(db)) for db in dbs.values())
+            result.clerk_backlog = int(getattr(wl, "backlog", lambda: 0)())
             result.quiesce_limit_s = max(
-                settings.quiesce_timeout_s, result.backlog * settings.quiesce_per_message_s
+                settings.quiesce_timeout_s,
+                result.backlog * settings.quiesce_per_message_s
+                + result.clerk_backlog * settings.quiesce_per_clerk_step_s,
             )
-            say(f"backlog of {result.backlog} messages; quiescing for up to {result.quiesce_limit_s:.0f} s")
+            say(
+                f"backlog of {result.backlog} messages and {result.clerk_backlog} clerk steps; "
+                f"quiescing for up to {result.quiesce_limit_s:.0f} s"
+            )
             result.quiesced = _quiesce(wl, ops, list(dbs.values()), result.quiesce_limit_s)
             result.quiesce_s = round(time.monotonic() - q0, 1)
             result.phases_s["quiesce"] = result.quiesce_s
@@ -431,6 +438,7 @@ def _operate(
     held_back: list[float],
 ) -> int:
     rng = random.Random(f"chaos-ops-{seed}")
+    clerk_backlog: Callable[[], int] = getattr(wl, "backlog", lambda: 0)
     lock = threading.Lock()
     counts = [0, 0, 0]  # submitted, accepted, failed submissions
 
@@ -453,8 +461,9 @@ def _operate(
             # operations end with the duration instead of a queue that outlasts it by hours.
             held = time.monotonic()
             while (
-                counts[1] + counts[2] + settings.max_waiting <= counts[0] and time.monotonic() - t0 < duration
-            ):
+                counts[1] + counts[2] + settings.max_waiting <= counts[0]
+                or clerk_backlog() > settings.max_clerk_backlog
+            ) and time.monotonic() - t0 < duration:
                 time.sleep(0.05)
             held_back[0] += time.monotonic() - held
             if time.monotonic() - t0 >= duration:

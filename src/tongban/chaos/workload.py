@@ -465,9 +465,9 @@ class MigrationWorkload:
         self._clerk: threading.Thread | None = None
         self.clerk_errors: Counter[str] = Counter()
         self.manual: frozenset[str] = frozenset()
-        self.reissue_asked: dict[
-            str, str | None
-        ] = {}  # case number -> the certificate a reissue was asked for
+        # case number -> the certificate a reissue was asked for
+        self.reissue_asked: dict[str, str | None] = {}
+        self._waiting: dict[str, int] = {}  # per node: what the clerks found waiting at their last look
         self.moved_out_by_hand = 0
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
@@ -578,6 +578,7 @@ class MigrationWorkload:
             except Exception as exc:
                 self.clerk_errors[type(exc).__name__] += 1
                 continue
+            self._waiting[f"origin {code}"] = len(waiting)
             for number in waiting:
                 try:
                     mig_origin.move_out(node, actor=ORIGIN_CLERK, case_number=number)
@@ -597,6 +598,7 @@ class MigrationWorkload:
             except Exception as exc:
                 self.clerk_errors[type(exc).__name__] += 1
                 continue
+            self._waiting[code] = len(ready)
             # Which cases to abandon or reissue, read after the cases: an operation's case number is known
             # before its approval, so before its certificate can arrive (a sweep may last longer).
             with self._lock:
@@ -616,6 +618,11 @@ class MigrationWorkload:
                         mig.move_in(node, actor=actor, number=number)
                 except Exception as exc:  # tried again on the next sweep
                     self.clerk_errors[type(exc).__name__] += 1
+
+    def backlog(self) -> int:
+        """Cases and tasks the clerks found waiting for them at their last look (a clerk slower than the
+        arrivals: the run holds arrivals back meanwhile, and the quiesce gives them time)."""
+        return sum(self._waiting.values())
 
     def settled(self, ops: list[Operation]) -> bool:
         from tongban.migration.tables import MigrationCaseRow, MigrationTaskRow
@@ -818,6 +825,9 @@ class MixedWorkload:
 
     def submit(self, op: Operation) -> None:
         self._of(op).submit(op)
+
+    def backlog(self) -> int:
+        return self.mig.backlog() if self.mig is not None else 0
 
     def settled(self, ops: list[Operation]) -> bool:
         assert self.mig is not None
