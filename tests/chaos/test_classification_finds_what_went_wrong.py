@@ -126,11 +126,21 @@ def test_the_fault_schedule_is_a_function_of_the_seed() -> None:
     assert all(f.hold > 4 for f in a if f.kind == "node-pause")  # past the timeouts
     # One fault at a time: the broker keeps a quorum of two.
     assert all(x.at + x.hold < y.at for x, y in pairwise(a))
+    # With the locator, node faults hit its process too: it is paused and killed first, then as any province.
+    b = schedule(5, 600, nodes, past_timeouts_s=4, locator="000000")
+    assert [(f.kind, f.target == "000000") for f in b[:4]] == [
+        ("node-pause", True),
+        ("broker-kill", False),
+        ("node-kill", True),
+        ("node-kill", False),
+    ]
+    assert {f.target for f in b if f.kind != "broker-kill"} == {*nodes, "000000"}
+    assert {f.kind for f in b if f.target == "000000"} == {"node-kill", "node-pause"}
 
 
 def test_migrations_are_classified_and_a_person_active_twice_is_duplicated(tmp_path: Path) -> None:
-    """Three SQLite nodes on the embedded exchange, origins moving out automatically: moves, withdrawals,
-    abandons and competing destinations all end as asked (one winner per competition); a person then made
+    """Three SQLite nodes on the embedded exchange, two origins moving out automatically and one by its
+    clerk: moves, withdrawals, abandons, competing destinations and reissues all end as asked (one winner per competition); a person then made
     active at a second node is found duplicated."""
     data_dir = tmp_path / "nation"
     now = datetime.now(UTC) - timedelta(minutes=5)
@@ -140,17 +150,18 @@ def test_migrations_are_classified_and_a_person_active_twice_is_duplicated(tmp_p
         directory_admin.add_node(data_dir, code=code, name=code, now=now)
     urls = {code: f"sqlite:///{tmp_path / f'{code}.sqlite3'}" for code in codes}
     wl = MigrationWorkload()
-    wl.prepare(RunContext(9, data_dir, urls, "classifier-test-secret", 2), planned=24)
-    for node in wl.nodes.values():
+    manual = codes[-1]  # its origin clerk moves out by hand
+    wl.prepare(RunContext(9, data_dir, urls, "classifier-test-secret", 2, frozenset({manual})), planned=60)
+    for code, node in wl.nodes.items():
         node.services[KEYS_SERVICE] = DirectorySignerSource(exchange_of(node).directory, data_dir)
-        node.services[SETTINGS_SERVICE] = MigrationSettings(automatic_move_out=True)
+        node.services[SETTINGS_SERVICE] = MigrationSettings(automatic_move_out=code != manual)
     rng = random.Random(3)
     ops: list[Operation] = []
     try:
         runner = ExchangeRunner([exchange_of(n) for n in wl.nodes.values()], EmbeddedTransport)
         runner.start()
         try:
-            while len({o.kind for o in ops}) < 4 or len(ops) < 12:
+            while len({o.kind for o in ops}) < 5 or len(ops) < 12 or manual not in {o.target for o in ops}:
                 op = wl.next_operation(len(ops), rng)
                 assert op is not None
                 op.id = f"9-{len(ops)}"
@@ -163,6 +174,7 @@ def test_migrations_are_classified_and_a_person_active_twice_is_duplicated(tmp_p
         verdicts, unexpected = wl.classify(ops, [])
         assert [v.outcome for v in verdicts] == ["ok"] * len(ops), verdicts
         assert unexpected == []
+        assert wl.moved_out_by_hand >= 1 and len(wl.reissue_asked) >= 1
 
         moved = next(o for o in ops if o.kind == "mig.move")
         with wl.nodes[moved.target].db.transaction() as s:
@@ -172,5 +184,15 @@ def test_migrations_are_classified_and_a_person_active_twice_is_duplicated(tmp_p
             state.status = "active"
         by_op = {v.op: v for v in wl.classify(ops, [])[0]}
         assert by_op[moved.id].outcome == "duplicated" and "active at" in by_op[moved.id].detail
+
+        # A reissue whose first certificate was left in force is not what was asked.
+        again = next(o for o in ops if o.kind == "mig.reissue")
+        with wl.nodes[again.target].db.transaction() as s:
+            first = s.scalars(
+                select(PaperRow).where(PaperRow.subject_ref == again.ref, PaperRow.reissue_of.is_(None))
+            ).one()
+            first.revoked_at = None
+        by_op = {v.op: v for v in wl.classify(ops, [])[0]}
+        assert by_op[again.id].outcome == "unexpected" and "reissue" in by_op[again.id].detail
     finally:
         wl.close()

@@ -33,6 +33,19 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", help="Also write the JSON result to this file.")
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="The result as JSON on stdout.")] = False,
+        rate: Annotated[
+            float | None,
+            typer.Option(
+                help="Operations started per second on average (default 4, TONGBAN_CHAOS_RATE_PER_S)."
+            ),
+        ] = None,
+        quiesce_timeout: Annotated[
+            float | None,
+            typer.Option(
+                help="Seconds the quiesce may take at least (default 120, TONGBAN_CHAOS_QUIESCE_TIMEOUT_S); "
+                "raised by TONGBAN_CHAOS_QUIESCE_PER_MESSAGE_S per message in flight when the operations end."
+            ),
+        ] = None,
     ) -> None:
         """Run node processes on PostgreSQL over a 3-server JetStream cluster under seeded faults, then
         classify every operation (ok, recovered, lost, duplicated, unexpected) and run the checker.
@@ -41,7 +54,17 @@ def register(app: typer.Typer) -> None:
         Needs PostgreSQL (TONGBAN_CHAOS_PG_ADMIN_URL) and nats-server (TONGBAN_CHAOS_NATS_SERVER).
         """
         from tongban.chaos.run import run_chaos
+        from tongban.chaos.settings import ChaosSettings
         from tongban.chaos.workload import WORKLOADS
+
+        overrides: dict[str, float] = {}
+        if rate is not None:
+            if rate <= 0:
+                raise typer.BadParameter("a rate above 0", param_hint="--rate")
+            overrides["rate_per_s"] = rate
+        if quiesce_timeout is not None:
+            overrides["quiesce_timeout_s"] = quiesce_timeout
+        settings = ChaosSettings(**overrides)  # type: ignore[arg-type]
 
         if workload not in WORKLOADS:
             raise typer.BadParameter(f"workloads: {', '.join(sorted(WORKLOADS))}", param_hint="--workload")
@@ -62,6 +85,7 @@ def register(app: typer.Typer) -> None:
                     duration=duration,
                     nodes=nodes,
                     workload=workload,
+                    settings=settings,
                     keep=keep,
                     say=say,
                     on_progress=on_progress,
@@ -87,8 +111,24 @@ def register(app: typer.Typer) -> None:
                 console.print(f"  {f['op']}: {f['outcome']} {f['detail']}")
             for line in result.unexpected_effects:
                 console.print(f"  unexpected effect: {line}")
+            carried = ", ".join(f"{v} {k}" for k, v in sorted(result.faults_carried_out.items()))
             console.print(
-                f"faults: {len(result.fault_events)} events; quiesced: {result.quiesced} ({result.quiesce_s} s)"
+                f"faults: {result.faults_done} carried out ({carried}), {len(result.fault_events)} events; "
+                f"quiesced: {result.quiesced} ({result.quiesce_s} s of at most {result.quiesce_limit_s:.0f} s, "
+                f"backlog {result.backlog})"
+            )
+            if result.supervised_restarts or result.clerks:
+                console.print(f"started again after exiting at start: {result.supervised_restarts or 'none'}")
+                console.print(f"clerks: {result.clerks}")
+            console.print(
+                f"rate {result.rate_per_s:g}/s; arrivals held back {result.arrivals_held_s:g} s "
+                "(the submitters were behind)"
+            )
+            console.print(
+                "wall time: "
+                + ", ".join(f"{k} {v:g} s" for k, v in result.phases_s.items())
+                + f"; {result.elapsed_s:g} s in all; load average "
+                + "; ".join(f"{k} {v}" for k, v in result.load_average.items())
             )
             console.print(f"check: {result.check.get('line') or result.check.get('status')}")
             if result.logs:

@@ -216,6 +216,7 @@ class NodeProcess:
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
     paused: bool = False
+    supervised_restarts: int = 0  # started again after exiting while starting
 
     @property
     def running(self) -> bool:
@@ -253,6 +254,27 @@ class NodeProcess:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"node {self.code} was not ready within {timeout:.0f} s (see {self.log})")
+
+    def wait_ready_supervised(
+        self, timeout: float, *, retries: int, may_restart: Callable[[], bool] = lambda: True
+    ) -> int:
+        """``wait_ready``, starting the process again when it exits while starting, as a supervisor (systemd's
+        ``Restart=on-failure``) would: a node exits at start when JetStream does not answer its stream request
+        in time (a loaded machine, a broker restarting). How many times it was started again."""
+        again = 0
+        while True:
+            try:
+                self.wait_ready(timeout)
+                return again
+            except RuntimeError:
+                exited = self.proc is not None and self.proc.poll() is not None
+                if not exited or again >= retries or not may_restart():
+                    raise
+            again += 1
+            self.supervised_restarts += 1
+            with self.log.open("ab") as fh:
+                fh.write(b"--- exited while starting: started again ---\n")
+            self.start()
 
     def kill(self) -> None:
         if self.proc is not None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tongban.chaos.cluster import Cluster, exchange_settings
+from tongban.chaos.cluster import Cluster, NodeProcess, exchange_settings
 from tongban.chaos.faults import Event, FaultActions, Injector, schedule
 from tongban.chaos.settings import ChaosSettings
 from tongban.chaos.workload import (
@@ -50,6 +50,8 @@ from tongban.chaos.workload import (
 from tongban.core.db import Database
 
 Say = Callable[[str], None]
+#: How many times a node process that exits while starting is started again before the run gives up.
+START_RETRIES = 5
 
 
 @dataclass
@@ -73,8 +75,23 @@ class ChaosResult:
     fault_events: list[dict[str, Any]] = field(default_factory=list)
     fault_errors: list[str] = field(default_factory=list)
     faults_done: int = 0  # scheduled faults carried out before the operations ended
+    faults_carried_out: dict[str, int] = field(default_factory=dict)  # by kind and whom ("node-kill locator")
+    manual_move_out: list[str] = field(default_factory=list)  # origins whose clerk moves out by hand
+    # Node processes started again after exiting while starting (as a supervisor would), by node.
+    supervised_restarts: dict[str, int] = field(default_factory=dict)
+    clerks: dict[str, Any] = field(default_factory=dict)  # moves out by hand, reissues asked, clerk errors
     transport_faults: dict[str, float] = field(default_factory=dict)
     check: dict[str, Any] = field(default_factory=dict)
+    # What the run ran with, and how long each phase took (wall seconds) at which load.
+    rate_per_s: float = 0.0
+    concurrency: int = 0
+    # Seconds the arrivals waited because the submitters were ``max_waiting`` operations behind.
+    arrivals_held_s: float = 0.0
+    quiesce_limit_s: float = 0.0  # the quiesce's limit: the setting, raised for a backlog (below)
+    backlog: int = 0  # messages not yet receipted or applied when the operations ended
+    clerk_backlog: int = 0  # cases and tasks waiting for the workload's clerks when the operations ended
+    phases_s: dict[str, float] = field(default_factory=dict)  # setup, operations, quiesce, classify, check
+    load_average: dict[str, list[float]] = field(default_factory=dict)  # at start, end of operations, end
     replay: str = ""
     logs: str | None = None
 
@@ -112,6 +129,21 @@ def _drained(states: dict[str, int]) -> bool:
     open_out = sum(states.get(f"outbox {k}", 0) for k in (store.OUT_QUEUED, store.OUT_SENT, store.OUT_PARKED))
     open_in = sum(states.get(f"inbox {k}", 0) for k in (store.IN_RECEIVED, store.IN_WAITING, store.IN_PARKED))
     return open_out == 0 and open_in == 0
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def _backlog(states: dict[str, int]) -> int:
+    from tongban.exchange import store
+
+    return sum(states.get(f"outbox {k}", 0) for k in (store.OUT_QUEUED, store.OUT_SENT)) + sum(
+        states.get(f"inbox {k}", 0) for k in (store.IN_RECEIVED, store.IN_WAITING)
+    )
 
 
 def seed_locator_from(db_urls: dict[str, str], locator_url: str, data_dir: Path) -> int:
@@ -188,8 +220,10 @@ def run_chaos(
     own_root = root is None
     root = Path(tempfile.mkdtemp(prefix=f"tongban-chaos-{seed}-")) if root is None else root
     root.mkdir(parents=True, exist_ok=True)
+    from tongban.exchange.locator import LOCATOR_CODE
+
     past_timeouts = max(settings.ack_wait_s, settings.pg_idle_in_transaction_timeout_s) + 1.0
-    faults = schedule(seed, duration, codes, past_timeouts_s=past_timeouts)
+    faults = schedule(seed, duration, codes, past_timeouts_s=past_timeouts, locator=LOCATOR_CODE)
     result = ChaosResult(
         seed=seed,
         duration_s=duration,
@@ -203,8 +237,16 @@ def run_chaos(
             "delay": settings.fault_delay,
             "reorder": settings.fault_reorder,
         },
-        replay=f"tongban chaos --seed {seed} --duration {duration:g} --nodes {nodes} --workload {workload}",
+        replay=f"tongban chaos --seed {seed} --duration {duration:g} --nodes {nodes} --workload {workload}"
+        + (
+            f" --rate {settings.rate_per_s:g}"
+            if settings.rate_per_s != ChaosSettings.model_fields["rate_per_s"].default
+            else ""
+        ),
+        rate_per_s=settings.rate_per_s,
+        concurrency=settings.concurrency,
     )
+    result.load_average["start"] = _loadavg()
     (root / "faults.json").write_text(
         json.dumps(
             {"seed": seed, "duration": duration, "nodes": codes, "schedule": result.fault_schedule}, indent=1
@@ -226,7 +268,7 @@ def run_chaos(
         now = datetime.now(UTC) - timedelta(minutes=5)
         directory_admin.init(cluster.data_dir, now=now)
         from tongban.chaos.workload import NAMES
-        from tongban.exchange.locator import LOCATOR_CODE, LOCATOR_NAME
+        from tongban.exchange.locator import LOCATOR_NAME
 
         for code in codes:
             directory_admin.add_node(cluster.data_dir, code=code, name=NAMES[code], now=now)
@@ -240,7 +282,10 @@ def run_chaos(
             db.dispose()
         planned = int(duration * settings.rate_per_s * 1.3) + 10
         say(f"databases created and migrated; loading {planned} people's households")
-        ctx = RunContext(seed, cluster.data_dir, db_urls, cluster.secret, settings.concurrency)
+        # The last province's origin moves out by its clerk (the workload's), the others by themselves.
+        manual = frozenset(codes[-1:])
+        result.manual_move_out = sorted(manual)
+        ctx = RunContext(seed, cluster.data_dir, db_urls, cluster.secret, settings.concurrency, manual)
         wl.prepare(ctx, planned)
         seeded = seed_locator_from(db_urls, locator_url, cluster.data_dir)
         say(f"locator seeded with {seeded} registrations")
@@ -249,9 +294,18 @@ def run_chaos(
         say(f"JetStream cluster up ({cluster.nats.url}), stream {result.stream}")
         cluster.add_node(LOCATOR_CODE, locator_url, faults=True).start()
         for code in codes:
-            cluster.add_node(code, db_urls[code], faults=True).start()
+            node = cluster.add_node(code, db_urls[code], faults=True)
+            if code in manual:
+                node.env["TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT"] = "false"
+            node.start()
+
+        def ready(n: NodeProcess) -> None:
+            n.wait_ready_supervised(
+                settings.start_timeout_s, retries=START_RETRIES, may_restart=lambda: not cluster.closed
+            )
+
         for n in cluster.nodes.values():
-            n.wait_ready(settings.start_timeout_s)
+            ready(n)
         say(
             f"{len(cluster.nodes)} node processes ready (the locator among them): "
             + ", ".join(f"{c} {n.url}" for c, n in cluster.nodes.items())
@@ -270,26 +324,36 @@ def run_chaos(
                     Window(opened.pop(e.target), at + timedelta(seconds=settings.ack_wait_s), e.target)
                 )
 
-        def restart_node(code: str) -> None:
-            n = cluster.nodes[code]
-            n.start()
-            n.wait_ready(settings.start_timeout_s)
-
         g = cluster.guarded
         actions = FaultActions(
             kill_node=g(lambda c: cluster.nodes[c].kill()),
-            restart_node=g(restart_node),
+            restart_node=g(lambda c: cluster.nodes[c].start()),
+            # Not under the cluster's lock: the schedule goes on while a node starts again.
+            wait_node=lambda c: ready(cluster.nodes[c]),
             pause_node=g(lambda c: cluster.nodes[c].pause()),
             resume_node=g(lambda c: cluster.nodes[c].resume()),
             kill_broker=g(cluster.nats.kill),
             restart_broker=g(cluster.nats.start),
         )
         injector = Injector(faults, actions, on_event)
-        result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress)
+        result.phases_s["setup"] = round(time.monotonic() - t_start, 1)
+        t_ops = time.monotonic()
+        held_back = [0.0]
+        result.operations = _operate(wl, ops, seed, duration, settings, injector, on_progress, held_back)
+        result.arrivals_held_s = round(held_back[0], 1)
+        result.phases_s["operations"] = round(time.monotonic() - t_ops, 1)
+        result.load_average["operations ended"] = _loadavg()
         injector.stop()
         result.fault_events = [asdict(e) for e in injector.events]
         result.fault_errors = injector.errors
         result.faults_done = injector.done
+        result.faults_carried_out = dict(
+            Counter(
+                f.kind
+                + ("" if f.kind == "broker-kill" else " locator" if f.target == LOCATOR_CODE else " province")
+                for f in faults[: injector.done]
+            )
+        )
         for target, since in opened.items():  # a fault the stop cut short
             windows.append(Window(since, datetime.now(UTC), target))
         # Quiesce: everything runs again, then wait for outboxes, inboxes and operations to settle.
@@ -301,30 +365,60 @@ def run_chaos(
                 node.resume()
             if not node.running:
                 node.start()
-                node.wait_ready(settings.start_timeout_s)
+                ready(node)
         say("faults stopped; quiescing (outboxes receipted, inboxes applied, operations ended)")
         q0 = time.monotonic()
         every_url = {**db_urls, LOCATOR_CODE: locator_url}
         dbs = {code: Database(url) for code, url in every_url.items()}
         try:
-            result.quiesced = _quiesce(wl, ops, list(dbs.values()), settings)
+            # A backlog (the nodes fell behind the arrival rate) gets time in proportion to its size.
+            result.backlog = sum(_backlog(_exchange_states(db)) for db in dbs.values())
+            result.clerk_backlog = int(getattr(wl, "backlog", lambda: 0)())
+            result.quiesce_limit_s = max(
+                settings.quiesce_timeout_s,
+                result.backlog * settings.quiesce_per_message_s
+                + result.clerk_backlog * settings.quiesce_per_clerk_step_s,
+            )
+            say(
+                f"backlog of {result.backlog} messages and {result.clerk_backlog} clerk steps; "
+                f"quiescing for up to {result.quiesce_limit_s:.0f} s"
+            )
+            result.quiesced = _quiesce(wl, ops, list(dbs.values()), result.quiesce_limit_s)
             result.quiesce_s = round(time.monotonic() - q0, 1)
+            result.phases_s["quiesce"] = result.quiesce_s
             result.exchange = {code: _exchange_states(db) for code, db in dbs.items()}
         finally:
             for db in dbs.values():
                 db.dispose()
         result.kinds = dict(Counter(op.kind for op in ops))
+        result.supervised_restarts = {
+            c: n.supervised_restarts for c, n in cluster.nodes.items() if n.supervised_restarts
+        }
+        from tongban.chaos.workload import MigrationWorkload
+
+        mig_wl = getattr(wl, "mig", wl)
+        if isinstance(mig_wl, MigrationWorkload):
+            result.clerks = {
+                "moved out by hand": mig_wl.moved_out_by_hand,
+                "reissues asked": len(mig_wl.reissue_asked),
+                "errors": dict(mig_wl.clerk_errors),
+            }
+        t_cls = time.monotonic()
         verdicts, unexpected = wl.classify(ops, windows)
+        result.phases_s["classify"] = round(time.monotonic() - t_cls, 1)
         result.outcomes = dict(Counter(v.outcome for v in verdicts))
         result.findings = [asdict(v) for v in verdicts if v.outcome in FAILURES]
         result.unexpected_effects = unexpected
         say("checking the invariants")
         # The node processes keep running: the checker pauses their relays and drains what is in flight.
+        t_check = time.monotonic()
         result.check = run_check(every_url, cluster.data_dir)
+        result.phases_s["check"] = round(time.monotonic() - t_check, 1)
     finally:
         if injector is not None:
             injector.stop()  # before closing: no fault action runs against what is being stopped
         result.elapsed_s = round(time.monotonic() - t_start, 1)
+        result.load_average["end"] = _loadavg()
         cluster.close()
         if own_root and not keep and not result.failed:
             shutil.rmtree(root, ignore_errors=True)
@@ -341,8 +435,10 @@ def _operate(
     settings: ChaosSettings,
     injector: Injector,
     on_progress: Callable[[int, int, int], None] | None,
+    held_back: list[float],
 ) -> int:
     rng = random.Random(f"chaos-ops-{seed}")
+    clerk_backlog: Callable[[], int] = getattr(wl, "backlog", lambda: 0)
     lock = threading.Lock()
     counts = [0, 0, 0]  # submitted, accepted, failed submissions
 
@@ -361,6 +457,17 @@ def _operate(
     try:
         index = 0
         while time.monotonic() - t0 < duration:
+            # Arrivals wait while the submitters are this far behind (a machine slower than the rate): the
+            # operations end with the duration instead of a queue that outlasts it by hours.
+            held = time.monotonic()
+            while (
+                counts[1] + counts[2] + settings.max_waiting <= counts[0]
+                or clerk_backlog() > settings.max_clerk_backlog
+            ) and time.monotonic() - t0 < duration:
+                time.sleep(0.05)
+            held_back[0] += time.monotonic() - held
+            if time.monotonic() - t0 >= duration:
+                break
             op = wl.next_operation(index, rng)
             if op is None:
                 break
@@ -380,8 +487,8 @@ def _operate(
     return len(ops)
 
 
-def _quiesce(wl: Workload, ops: list[Operation], dbs: list[Database], settings: ChaosSettings) -> bool:
-    deadline = time.monotonic() + settings.quiesce_timeout_s
+def _quiesce(wl: Workload, ops: list[Operation], dbs: list[Database], limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
     calm = 0
     while time.monotonic() < deadline:
         drained = all(_drained(_exchange_states(db)) for db in dbs)

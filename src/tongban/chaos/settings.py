@@ -43,7 +43,16 @@ class ChaosSettings(BaseSettings):
     stop_timeout_s: float = 15.0
     # After the faults stop: how long every outbox may take to be receipted and every inbox applied.
     quiesce_timeout_s: float = 120.0
+    # ... raised to this many seconds per message still in flight when the operations end (a backlog when the
+    # machine fell behind the arrival rate).
+    quiesce_per_message_s: float = 0.5
+    # ... and this many per case or task waiting for the workload's clerks (a move-in, a move-out by hand).
+    quiesce_per_clerk_step_s: float = 3.0
     # Operations submitted at once (threads).
     concurrency: int = 4
     # Operations started per second, on average.
     rate_per_s: float = 4.0
+    # Arrivals wait while this many operations are waiting for a submitter (a machine slower than the rate).
+    max_waiting: int = 16
+    # ... and while the workload's clerks have more than this many cases and tasks waiting for them.
+    max_clerk_backlog: int = 40

@@ -78,6 +78,8 @@ class RunContext:
     db_urls: dict[str, str]  # node code -> database URL
     secret: str
     concurrency: int
+    # Origins whose process does not move out by itself: the workload's origin clerk moves out by hand.
+    manual_move_out: frozenset[str] = frozenset()
 
 
 class Workload(Protocol):
@@ -352,47 +354,71 @@ def _hit_by(op: Operation, start: datetime, end: datetime, windows: list[Window]
     return None
 
 
-def _populate(node: NodeContext, area: str, households: int) -> list[str]:
-    """``households`` synthetic households of a head and a spouse in ``area``; the heads' ID numbers."""
+def _load(node: NodeContext, records: list[dict[str, Any]]) -> None:
+    """Load synthetic records through the registry's import (``docs/registry-format.md``: checked as a whole,
+    written by COPY in one transaction, audited as one batch): a long run loads tens of thousands."""
     from tongban.core import migrate
-    from tongban.idnum.domain import make_id_number
-    from tongban.registry import service as registry
+    from tongban.registry.importing import import_records
 
     migrate.upgrade(node.db)
-    heads = []
+    if records:
+        import_records(node.db, records, node_code=node.code, actor="system:chaos", clock=node.clock)
+
+
+def _household(number: str, address: str, area: str) -> dict[str, Any]:
+    return {
+        "type": "household",
+        "number": number,
+        "kind": "family",
+        "address": address,
+        "division": area,
+        "created_on": LOADED_ON,
+    }
+
+
+def _person(
+    id_number: str, name: str, sex: str, born: date, area: str, household: str, relation: str
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "person",
+            "id_number": id_number,
+            "name": name,
+            "sex": sex,
+            "birth_date": born.isoformat(),
+            "ethnicity": "01",
+            "birthplace": area,
+        },
+        {
+            "type": "membership",
+            "household": household,
+            "id_number": id_number,
+            "relation": relation,
+            "from": LOADED_ON,
+        },
+    ]
+
+
+#: The day the synthetic households were opened and their people moved in.
+LOADED_ON = "2020-01-01"
+
+
+def _populate(node: NodeContext, area: str, households: int) -> list[str]:
+    """``households`` synthetic households of a head and a spouse in ``area``; the heads' ID numbers."""
+    from tongban.idnum.domain import make_id_number
+
+    heads: list[str] = []
+    records: list[dict[str, Any]] = []
     for i in range(households):
         born = date(1960, 1, 1) + timedelta(days=i // 400)
         head = make_id_number(area, born, 1 + 2 * (i % 400))
         spouse = make_id_number(area, born, 2 + 2 * (i % 400))
         number = f"CH{i:07d}"
-        registry.create_household(
-            node,
-            actor="system:chaos",
-            number=number,
-            kind="family",
-            address=f"测试路{i}号",
-            division_code=area,
-            on_date=date(2020, 1, 1),
-        )
-        for id_number, relation, sex, name in (
-            (head, "head", "male", "测试甲"),
-            (spouse, "spouse", "female", "测试乙"),
-        ):
-            registry.register_person(
-                node,
-                actor="system:chaos",
-                household_number=number,
-                relation=relation,
-                event="moved_in",
-                name=name,
-                sex=sex,
-                birth_date=born,
-                ethnicity="01",
-                birthplace=area,
-                id_number=id_number,
-                on_date=date(2020, 1, 1),
-            )
+        records.append(_household(number, f"测试路{i}号", area))
+        records += _person(head, "测试甲", "male", born, area, number, "head")
+        records += _person(spouse, "测试乙", "female", born, area, number, "spouse")
         heads.append(head)
+    _load(node, records)
     return heads
 
 
@@ -400,13 +426,20 @@ def _populate(node: NodeContext, area: str, households: int) -> list[str]:
 
 MIG_CLERK = "user:chaos-mig-clerk"
 #: Operation kinds of the migration workload, with their weights: a migration to its end (accept, approve,
-#: the origin's automatic move-out, the move-in once the certificate is attached); one the applicant withdraws
-#: (before or right after the approval: a cancel or a compensation racing its permit); one the destination
-#: abandons once the certificate arrived (the origin restores the person); two destinations competing for
-#: one person (needs three nodes; exactly one may settle).
-MIG_KINDS = (("mig.move", 6), ("mig.withdraw", 2), ("mig.abandon", 1), ("mig.compete", 1))
+#: the origin's move-out, automatic or by its clerk, the move-in once the certificate is attached); one the
+#: applicant withdraws (before or right after the approval: a cancel or a compensation racing its permit); one
+#: the destination abandons once the certificate arrived (the origin restores the person); two destinations
+#: competing for one person (needs three nodes; exactly one may settle); one whose destination asks for a
+#: reissue of the certificate before moving in (the origin revokes the first as reissued and sends a new one).
+MIG_KINDS = (("mig.move", 6), ("mig.withdraw", 2), ("mig.abandon", 1), ("mig.compete", 1), ("mig.reissue", 1))
 #: The end each kind must reach at the destination (per case; a competition: one settled, one refused).
-MIG_END = {"mig.move": "settled", "mig.withdraw": "withdrawn", "mig.abandon": "abandoned"}
+MIG_END = {
+    "mig.move": "settled",
+    "mig.withdraw": "withdrawn",
+    "mig.abandon": "abandoned",
+    "mig.reissue": "settled",
+}
+ORIGIN_CLERK = "user:chaos-origin-clerk"
 MIG_TERMINAL = ("settled", "refused", "withdrawn", "abandoned")
 
 
@@ -414,7 +447,9 @@ class MigrationWorkload:
     """Migrations of unique persons between the nodes through the migration service's entry points
     (``accept_migration`` and ``approve`` at the destination's window; the origin processes move out
     automatically, ``TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT``; a destination clerk thread calls ``move_in`` or
-    ``abandon`` once a certificate is attached). Every person migrates at most once, alone in a household."""
+    ``abandon`` once a certificate is attached, or first ``request_reissue`` for ``mig.reissue``; at the origins
+    of ``RunContext.manual_move_out`` an origin clerk thread calls ``origin.move_out`` for every task waiting).
+    Every person migrates at most once, alone in a household."""
 
     name = "migration"
 
@@ -425,19 +460,24 @@ class MigrationWorkload:
         self.households: dict[str, list[str]] = {}  # destination -> free empty household numbers
         self._ops: list[Operation] = []
         self._lock = threading.Lock()
+        self._sweeping = threading.Lock()
         self._stop = threading.Event()
         self._clerk: threading.Thread | None = None
         self.clerk_errors: Counter[str] = Counter()
+        self.manual: frozenset[str] = frozenset()
+        # case number -> the certificate a reissue was asked for
+        self.reissue_asked: dict[str, str | None] = {}
+        self._waiting: dict[str, int] = {}  # per node: what the clerks found waiting at their last look
+        self.moved_out_by_hand = 0
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
 
         per_node = planned // len(ctx.db_urls) + 5
+        self.manual = ctx.manual_move_out
         for code in ctx.db_urls:
             if code not in self.nodes:
                 self.nodes[code] = _open(ctx, code)
-            people, empty = _populate_movers(self.nodes[code], AREAS[code], per_node)
-            self.free[code] = people
-            self.households[code] = empty
+            self.free[code], self.households[code] = _populate_movers(self.nodes[code], AREAS[code], per_node)
         if self._own:
             for node in self.nodes.values():
                 _attach(node, ctx.data_dir)
@@ -519,20 +559,38 @@ class MigrationWorkload:
             self.sweep()
 
     def sweep(self) -> None:
-        """The destinations' clerk: move in (or, for ``mig.abandon``, abandon) every case of the run whose
-        certificate is attached."""
+        """The clerks. At the origins that do not move out by themselves: move out every task waiting. At the
+        destinations: move in (or, for ``mig.abandon``, abandon) every case of the run whose certificate is
+        attached; for ``mig.reissue``, first ask for a reissue and move in once the new certificate is."""
+        with self._sweeping:  # the clerk thread's and the quiesce's sweeps one at a time
+            self._sweep()
+
+    def _sweep(self) -> None:
         from tongban.cases import window
+        from tongban.migration import origin as mig_origin
         from tongban.migration import service as mig
         from tongban.migration.tables import MigrationCaseRow
 
-        with self._lock:
-            abandon = {n for op in self._ops if op.kind == "mig.abandon" for n in op.refs}
+        for code in sorted(self.manual):
+            node = self.nodes[code]
+            try:
+                waiting = [t.case_number for t in mig_origin.list_tasks(node)]
+            except Exception as exc:
+                self.clerk_errors[type(exc).__name__] += 1
+                continue
+            self._waiting[f"origin {code}"] = len(waiting)
+            for number in waiting:
+                try:
+                    mig_origin.move_out(node, actor=ORIGIN_CLERK, case_number=number)
+                    self.moved_out_by_hand += 1
+                except Exception as exc:  # tried again on the next sweep (or closed meanwhile)
+                    self.clerk_errors[type(exc).__name__] += 1
         for code, node in list(self.nodes.items()):
             try:
                 with node.db.session() as s:
                     ready = list(
-                        s.scalars(
-                            select(MigrationCaseRow.case_number).where(
+                        s.execute(
+                            select(MigrationCaseRow.case_number, MigrationCaseRow.certificate_number).where(
                                 MigrationCaseRow.state == "certificate_received"
                             )
                         )
@@ -540,15 +598,31 @@ class MigrationWorkload:
             except Exception as exc:
                 self.clerk_errors[type(exc).__name__] += 1
                 continue
+            self._waiting[code] = len(ready)
+            # Which cases to abandon or reissue, read after the cases: an operation's case number is known
+            # before its approval, so before its certificate can arrive (a sweep may last longer).
+            with self._lock:
+                abandon = {n for op in self._ops if op.kind == "mig.abandon" for n in op.refs}
+                reissue = {n for op in self._ops if op.kind == "mig.reissue" for n in op.refs}
             actor = window.Actor(id=MIG_CLERK, office="OFF-CHAOS", division=AREAS[code])
-            for number in ready:
+            for number, certificate in ready:
                 try:
                     if number in abandon:
                         mig.abandon(node, actor=actor, number=number, note="chaos: abandoned")
+                    elif number in reissue and number not in self.reissue_asked:
+                        mig.request_reissue(node, actor=actor, number=number)
+                        self.reissue_asked[number] = certificate
+                    elif number in reissue and self.reissue_asked[number] == certificate:
+                        continue  # the new certificate is on its way
                     else:
                         mig.move_in(node, actor=actor, number=number)
                 except Exception as exc:  # tried again on the next sweep
                     self.clerk_errors[type(exc).__name__] += 1
+
+    def backlog(self) -> int:
+        """Cases and tasks the clerks found waiting for them at their last look (a clerk slower than the
+        arrivals: the run holds arrivals back meanwhile, and the quiesce gives them time)."""
+        return sum(self._waiting.values())
 
     def settled(self, ops: list[Operation]) -> bool:
         from tongban.migration.tables import MigrationCaseRow, MigrationTaskRow
@@ -579,6 +653,7 @@ class MigrationWorkload:
         cases: dict[str, dict[str, list[MigrationCaseRow]]] = {}  # node -> id number -> its cases here
         active: dict[str, set[str]] = {}  # node -> id numbers actively registered
         certs: dict[str, Counter[str]] = {}  # origin -> case number -> certificates issued
+        reissues: dict[str, dict[str, list[tuple[str, str | None, bool]]]] = {}  # origin -> case -> papers
         for code, node in self.nodes.items():
             with node.db.session() as s:
                 by_person: dict[str, list[MigrationCaseRow]] = defaultdict(list)
@@ -593,11 +668,16 @@ class MigrationWorkload:
                         .where(PersonState.status == "active")
                     )
                 )
-                certs[code] = Counter(
-                    r
-                    for r in s.scalars(select(PaperRow.subject_ref).where(PaperRow.type == CERTIFICATE_PAPER))
-                    if r
-                )
+                by_case: dict[str, list[tuple[str, str | None, bool]]] = defaultdict(list)
+                for ref, number, reissue_of, revoked in s.execute(
+                    select(
+                        PaperRow.subject_ref, PaperRow.number, PaperRow.reissue_of, PaperRow.revoked_at
+                    ).where(PaperRow.type == CERTIFICATE_PAPER)
+                ):
+                    if ref:
+                        by_case[ref].append((number, reissue_of, revoked is not None))
+                reissues[code] = by_case
+                certs[code] = Counter({ref: len(papers) for ref, papers in by_case.items()})
 
         verdicts: list[Verdict] = []
         asked: set[str] = set()
@@ -619,7 +699,8 @@ class MigrationWorkload:
                 verdicts.append(Verdict(op.id, DUPLICATED, "two cases for one migration at one node"))
                 continue
             rows = [found[d][0] for d in dests if found[d]]
-            twice = [r.case_number for r in rows if certs[op.target][r.case_number] > 1]
+            allowed = 2 if op.kind == "mig.reissue" else 1  # the first certificate and its reissue
+            twice = [r.case_number for r in rows if certs[op.target][r.case_number] > allowed]
             if twice:
                 verdicts.append(Verdict(op.id, DUPLICATED, f"{len(twice)} case(s) with two certificates"))
                 continue
@@ -650,6 +731,27 @@ class MigrationWorkload:
             if winners and issued == 0:
                 verdicts.append(Verdict(op.id, UNEXPECTED, "settled without a certificate"))
                 continue
+            if op.kind == "mig.reissue":
+                papers = reissues[op.target].get(rows[0].case_number, [])
+                first = [p for p in papers if p[1] is None]
+                again = [p for p in papers if p[1] is not None]
+                if not (
+                    len(first) == 1
+                    and len(again) == 1
+                    and again[0][1] == first[0][0]
+                    and first[0][2]
+                    and not again[0][2]
+                    and rows[0].certificate_number == again[0][0]
+                ):
+                    verdicts.append(
+                        Verdict(
+                            op.id,
+                            UNEXPECTED,
+                            "not settled on a reissue that revoked the first certificate "
+                            f"({len(first)} first, {len(again)} reissued)",
+                        )
+                    )
+                    continue
             if op.error is not None:
                 verdicts.append(
                     Verdict(op.id, RECOVERED, "finished although its submission reported an error")
@@ -678,41 +780,20 @@ class MigrationWorkload:
 def _populate_movers(node: NodeContext, area: str, n: int) -> tuple[list[str], list[str]]:
     """``n`` persons alone in a household each (they may leave: nobody is left without a head) and ``n``
     empty households to move into; their ID numbers and the households' numbers."""
-    from tongban.core import migrate
     from tongban.idnum.domain import make_id_number
-    from tongban.registry import service as registry
 
-    migrate.upgrade(node.db)
     people, empty = [], []
+    records: list[dict[str, Any]] = []
     for i in range(n):
         born = date(1985, 1, 1) + timedelta(days=i // 400)
         id_number = make_id_number(area, born, 1 + i % 400)
         for number in (f"MO{i:07d}", f"MI{i:07d}"):
-            registry.create_household(
-                node,
-                actor="system:chaos",
-                number=number,
-                kind="family",
-                address=f"迁移路{number}号",
-                division_code=area,
-                on_date=date(2020, 1, 1),
-            )
-        registry.register_person(
-            node,
-            actor="system:chaos",
-            household_number=f"MO{i:07d}",
-            relation="head",
-            event="moved_in",
-            name="测试迁",
-            sex="male" if (1 + i % 400) % 2 else "female",
-            birth_date=born,
-            ethnicity="01",
-            birthplace=area,
-            id_number=id_number,
-            on_date=date(2020, 1, 1),
-        )
+            records.append(_household(number, f"迁移路{number}号", area))
+        sex = "male" if (1 + i % 400) % 2 else "female"
+        records += _person(id_number, "测试迁", sex, born, area, f"MO{i:07d}", "head")
         people.append(id_number)
         empty.append(f"MI{i:07d}")
+    _load(node, records)
     return people, empty
 
 
@@ -728,9 +809,11 @@ class MixedWorkload:
         self.cert_share = cert_share
 
     def prepare(self, ctx: RunContext, planned: int) -> None:
-        self.cert.prepare(ctx, planned)
+        # Each its share of the planned operations (which carry a margin already); one that runs out hands
+        # its turn to the other.
+        self.cert.prepare(ctx, int(planned * self.cert_share) + 10)
         self.mig = MigrationWorkload(self.cert.nodes)
-        self.mig.prepare(ctx, planned)
+        self.mig.prepare(ctx, int(planned * (1 - self.cert_share)) + 10)
 
     def _of(self, op: Operation) -> Any:
         return self.cert if op.kind.startswith("cert.") else self.mig
@@ -742,6 +825,9 @@ class MixedWorkload:
 
     def submit(self, op: Operation) -> None:
         self._of(op).submit(op)
+
+    def backlog(self) -> int:
+        return self.mig.backlog() if self.mig is not None else 0
 
     def settled(self, ops: list[Operation]) -> bool:
         assert self.mig is not None
