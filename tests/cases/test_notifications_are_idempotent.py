@@ -30,20 +30,24 @@ def rows(env: Env, channel: str | None = None) -> int:
 def test_same_key_twice_records_once(database: Database, tmp_path: Path) -> None:
     env = make_env(database, tmp_path)
     now = env.clock.now()
+    inserted = []
     for _ in range(2):
         with env.db.transaction() as s:
-            notify.notify(
-                s,
-                key="case:X:accepted:sms",
-                channel=notify.SMS,
-                recipient="applicant:X",
-                address="13800000000",
-                locale="en",
-                message=notify.CASE_ACCEPTED,
-                params={"number": "X", "due": "2026-03-20"},
-                now=now,
+            inserted.append(
+                notify.notify(
+                    s,
+                    key="case:X:accepted:sms",
+                    channel=notify.SMS,
+                    recipient="applicant:X",
+                    address="13800000000",
+                    locale="en",
+                    message=notify.CASE_ACCEPTED,
+                    params={"number": "X", "due": "2026-03-20"},
+                    now=now,
+                )
             )
     assert rows(env) == 1
+    assert inserted == [True, False]  # the caller learns the second was a duplicate, on both backends
 
 
 class FlakySender:

@@ -136,8 +136,8 @@ def _insert_ignoring_duplicates(s: Session, values: Mapping[str, Any]) -> bool:
         )
     else:
         stmt = sqlite.insert(NotificationRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    result = s.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING tells whether a row went in: the row count of an ORM-enabled insert is -1 on PostgreSQL.
+    return s.execute(stmt.returning(NotificationRow.id)).first() is not None
 
 
 def notify(
