@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -109,8 +110,13 @@ class ExchangeRunner:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._start_deadline = 0.0
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start the loops; a transport that fails to start (a broker restarting, a stream request timing
+        out under load) is tried again with backoff until shortly before ``timeout``, then the last error is
+        raised."""
+        self._start_deadline = time.monotonic() + max(0.0, timeout - 1.0)
         self._thread = threading.Thread(target=self._run, name="tongban-exchange", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -128,22 +134,45 @@ class ExchangeRunner:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        try:
-            self.transport = self.transport_factory()
-            await self.transport.start([ex.code for ex in self.nodes])
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
+        backoff = 0.25
+        attempt = 1
+        while True:
+            candidate: Transport | None = None
+            try:
+                candidate = self.transport_factory()
+                await candidate.start([ex.code for ex in self.nodes])
+                transport = self.transport = candidate
+                break
+            except Exception as exc:
+                if candidate is not None:
+                    with contextlib.suppress(Exception):
+                        await candidate.close()
+                if time.monotonic() + backoff >= self._start_deadline:
+                    self._error = exc
+                    self._ready.set()
+                    return
+                log.warning(
+                    "exchange transport failed to start (attempt %d: %s); trying again in %.2f s",
+                    attempt,
+                    type(exc).__name__,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 4.0)
+                attempt += 1
+            except BaseException as exc:  # cancelled or interrupted while starting: report, do not retry
+                self._error = exc
+                self._ready.set()
+                return
         tasks = []
         for ex in self.nodes:
             ex.wake = asyncio.Event()
-            tasks.append(asyncio.create_task(receive_loop(ex, self.transport, self._stop)))
-            tasks.append(asyncio.create_task(pump_loop(ex, self.transport, self._stop)))
+            tasks.append(asyncio.create_task(receive_loop(ex, transport, self._stop)))
+            tasks.append(asyncio.create_task(pump_loop(ex, transport, self._stop)))
         self._ready.set()
         await self._stop.wait()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.transport.close()
+        await transport.close()
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
         """Run a coroutine on the exchange's loop from another thread (tests, benchmarks)."""
