@@ -68,7 +68,7 @@ def test_rotation_with_traffic_flowing(nation: Nation, database: Database, other
         "110000",
         old_key.key_id,
         "envelopes",
-        old_env.payload,
+        old_env.signed,
         old_env.signature,
         old_env.created_at,
     )
@@ -87,12 +87,12 @@ def test_rotation_with_traffic_flowing(nation: Nation, database: Database, other
             "110000",
             old_key.key_id,
             "envelopes",
-            old_env.payload,
+            old_env.signed,
             old_env.signature,
             old_env.created_at,
         )
     assert info.value.reason == "revoked-key"
     new_env = next(e for e in envelopes if e.key_id == new_key_id)
     verify_signature(
-        directory, "110000", new_key_id, "envelopes", new_env.payload, new_env.signature, new_env.created_at
+        directory, "110000", new_key_id, "envelopes", new_env.signed, new_env.signature, new_env.created_at
     )

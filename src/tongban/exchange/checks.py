@@ -30,7 +30,7 @@ def _short(digest: str) -> str:
 
 def _digests_of(raw: bytes) -> list[str]:
     try:
-        body = parse(raw).body or {}
+        body = parse(raw, unsigned=True).body or {}
     except Exception:
         return []
     if "updates" in body:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -241,6 +241,8 @@ class SignedBlob:
     alg: str
     key_id: str
     signature: bytes
+    # A batch signature's Merkle path from the payload to the signed root (see ``exchange.domain``).
+    path: tuple[str, ...] | None = None
 
 
 def split_blob(data: bytes) -> SignedBlob:
@@ -251,11 +253,15 @@ def split_blob(data: bytes) -> SignedBlob:
     block = json.loads(block_raw.decode("ascii"))
     if not isinstance(block, dict):
         raise ValueError("malformed signature block")
+    path = block.get("path")
+    if path is not None and not (isinstance(path, list) and all(isinstance(p, str) for p in path)):
+        raise ValueError("malformed path")
     return SignedBlob(
         payload=payload,
         alg=str(block["alg"]),
         key_id=str(block["key_id"]),
         signature=unb64(str(block["signature"])),
+        path=None if path is None else tuple(path),
     )
 
 
@@ -298,7 +304,7 @@ def load_directory(
     except (ValueError, KeyError, UnicodeDecodeError) as exc:
         raise DirectoryRefused("unsigned", str(exc)) from None
     root = next((r for r in roots if r.key_id == blob.key_id), None)
-    if root is None or blob.alg != ALG_ED25519:
+    if root is None or blob.alg != ALG_ED25519 or blob.path is not None:
         raise DirectoryRefused("unknown-root-key", blob.key_id)
     if not verify_ed25519(root.public_key, blob.payload, blob.signature):
         raise DirectoryRefused("bad-signature")
@@ -325,11 +331,15 @@ def verify_signature(
     message: bytes,
     signature: bytes,
     at: datetime,
+    *,
+    check: Callable[[bytes, bytes, bytes], bool] | None = None,
 ) -> None:
     """Check that ``node_code``'s key ``key_id`` of ``purpose`` signed ``message`` at time ``at``.
 
     Raises ``SignatureRefused``. A signature made within the key's validity stays valid unless the key was
-    revoked for compromise (or revoked otherwise before ``at``).
+    revoked for compromise (or revoked otherwise before ``at``). ``check(public_key, message, signature)``
+    replaces the Ed25519 verification itself (a cache of verified batch roots); the directory's checks of the
+    sender, the key, its purpose and its validity at ``at`` are made every time.
     """
     node = directory.node(node_code)
     if node is None:
@@ -342,7 +352,7 @@ def verify_signature(
     refusal = key.valid_for_signature_at(ensure_utc(at))
     if refusal is not None:
         raise SignatureRefused(refusal, key_id)
-    if key.alg != ALG_ED25519 or not verify_ed25519(key.public_key, message, signature):
+    if key.alg != ALG_ED25519 or not (check or verify_ed25519)(key.public_key, message, signature):
         raise SignatureRefused("bad-signature", key_id)
 
 

@@ -1,7 +1,10 @@
 """Envelopes, receipts and message types: plain Python and ``cryptography``, no storage, no web.
 
 Wire form of an envelope: one line of canonical JSON (the payload), a newline, and a signature block
-(``alg``, ``key_id``, ``signature``) over exactly those payload bytes. The payload holds the routing fields
+(``alg``, ``key_id``, ``signature``) over exactly those payload bytes; or, for an envelope signed with others
+in one relay batch (``alg`` ``Ed25519-SHA256-Merkle``), a signature over the root of a Merkle tree of the
+batch's payloads and the envelope's ``path`` to that root, so each envelope still verifies alone (DESIGN.md,
+"Batch signing is allowed"). The payload holds the routing fields
 (id, sender, recipient, type, case_ref, created_at, consent_ref, in_reply_to) and either a clear ``body`` or,
 for types carrying personal data, ``enc``: the body encrypted to the recipient's X25519 key (ephemeral X25519,
 HKDF-SHA256, ChaCha20-Poly1305, with the routing fields as associated data). Verification uses the received
@@ -30,9 +33,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ValidationError
 
 from tongban.core.clock import ensure_utc
-from tongban.exchange.directory import ALG_ED25519, SignatureRefused, sign_blob, split_blob
+from tongban.exchange.directory import ALG_ED25519, SignatureRefused, SignedBlob, sign_blob, split_blob
 from tongban.exchange.keys import b64, public_bytes_of, unb64
 
+ALG_ED25519_MERKLE = "Ed25519-SHA256-Merkle"
+# Signed with a batch root, so a root signature can never be taken for an envelope's (or a directory's).
+BATCH_ROOT_CONTEXT = b"tongban.envelope-batch.v1\n"
+# A path longer than this is refused (a relay batch of a billion envelopes would need 30).
+MAX_PATH = 32
 ENC_ALG = "X25519-HKDF-SHA256-ChaCha20Poly1305"
 RECEIPT_TYPE = "exchange.receipt.v1"
 _TYPE_RE = re.compile(r"^([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)\.v([0-9]+)$")
@@ -153,8 +161,87 @@ def canonical_json(value: Any) -> bytes:
 
 
 def envelope_hash(raw: bytes) -> str:
-    """The hash a response carries of the request it answers (SHA-256 of the request's exact bytes)."""
-    return hashlib.sha256(raw).hexdigest()
+    """The hash a response carries of the request it answers: SHA-256 of the request's exact payload line.
+
+    The payload is what the signature covers; it is the same in the outbox before the relay signs it and in
+    the signed envelope the recipient receives, so ``raw`` may be either.
+    """
+    return hashlib.sha256(raw.partition(b"\n")[0]).hexdigest()
+
+
+# -- batch signatures ------------------------------------------------------------------------------------
+
+
+def _leaf(payload: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + payload).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_paths(payloads: list[bytes]) -> tuple[bytes, list[list[str]]]:
+    """The Merkle root of ``payloads`` and each one's path to it.
+
+    Leaves and inner nodes are hashed with different prefixes (RFC 6962), an odd node is carried up as it is;
+    a path step is ``l`` or ``r`` (the sibling's side) and the sibling's hash in base64.
+    """
+    if not payloads:
+        raise ValueError("an empty batch")
+    level = [_leaf(p) for p in payloads]
+    members: list[list[int]] = [[i] for i in range(len(payloads))]
+    paths: list[list[str]] = [[] for _ in payloads]
+    while len(level) > 1:
+        up: list[bytes] = []
+        up_members: list[list[int]] = []
+        for j in range(0, len(level) - 1, 2):
+            left, right = level[j], level[j + 1]
+            right_step, left_step = "r" + b64(right), "l" + b64(left)
+            for i in members[j]:
+                paths[i].append(right_step)
+            for i in members[j + 1]:
+                paths[i].append(left_step)
+            up.append(_node(left, right))
+            up_members.append(members[j] + members[j + 1])
+        if len(level) % 2:
+            up.append(level[-1])
+            up_members.append(members[-1])
+        level, members = up, up_members
+    return level[0], paths
+
+
+def batch_root(payload: bytes, path: tuple[str, ...] | list[str]) -> bytes:
+    """The root ``path`` leads to from ``payload``. Raises ``ValueError`` if the path is malformed."""
+    if len(path) > MAX_PATH:
+        raise ValueError("path too long")
+    digest = _leaf(payload)
+    for step in path:
+        side, sibling = step[:1], unb64(step[1:])
+        if len(sibling) != 32:
+            raise ValueError("malformed path step")
+        if side == "l":
+            digest = _node(sibling, digest)
+        elif side == "r":
+            digest = _node(digest, sibling)
+        else:
+            raise ValueError("malformed path step")
+    return digest
+
+
+def sign_batch(payloads: list[bytes], signing_key: Ed25519PrivateKey, key_id: str) -> list[bytes]:
+    """Sign envelope payloads together: one Ed25519 signature over their Merkle root, each envelope carrying
+    its path, so each verifies alone. A batch of one is signed plainly."""
+    if any(b"\n" in p for p in payloads):
+        raise ValueError("a signed payload is one line")
+    if len(payloads) == 1:
+        return [sign_blob(payloads[0], signing_key, key_id)]
+    root, paths = merkle_paths(payloads)
+    signature = b64(signing_key.sign(BATCH_ROOT_CONTEXT + root))
+    out = []
+    for payload, path in zip(payloads, paths, strict=True):
+        block = {"alg": ALG_ED25519_MERKLE, "key_id": key_id, "path": path, "signature": signature}
+        out.append(payload + b"\n" + json.dumps(block, sort_keys=True, separators=(",", ":")).encode("ascii"))
+    return out
 
 
 def _ts(value: datetime) -> str:
@@ -181,6 +268,12 @@ class Envelope:
     signature: bytes
     payload: bytes = field(repr=False)
     raw: bytes = field(repr=False)
+    # What the signature covers: the payload, or for a batch signature the batch's root (with its context).
+    signed: bytes = field(default=b"", repr=False)
+
+    @property
+    def batch_signed(self) -> bool:
+        return self.alg == ALG_ED25519_MERKLE
 
     def routing(self) -> dict[str, Any]:
         return {
@@ -252,6 +345,35 @@ def seal(
     envelope_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, bytes]:
     """Build, (encrypt,) and sign an envelope; returns its id and its exact wire bytes."""
+    eid, payload = build(
+        sender=sender,
+        recipient=recipient,
+        type=type,
+        body=body,
+        created_at=created_at,
+        case_ref=case_ref,
+        consent_ref=consent_ref,
+        in_reply_to=in_reply_to,
+        encrypt_to=encrypt_to,
+        envelope_id=envelope_id,
+    )
+    return eid, sign_blob(payload, signing_key, key_id)
+
+
+def build(
+    *,
+    sender: str,
+    recipient: str,
+    type: str,
+    body: dict[str, Any],
+    created_at: datetime,
+    case_ref: str | None = None,
+    consent_ref: str | None = None,
+    in_reply_to: str | None = None,
+    encrypt_to: tuple[str, bytes] | None = None,
+    envelope_id: uuid.UUID | None = None,
+) -> tuple[uuid.UUID, bytes]:
+    """Build (and encrypt) an envelope's payload line, to be signed later (by the relay, in a batch)."""
     eid = envelope_id or uuid.uuid4()
     routing = {
         "id": str(eid),
@@ -268,13 +390,27 @@ def seal(
         payload["enc"] = encrypt_body(body, routing, encrypt_to[0], encrypt_to[1])
     else:
         payload["body"] = body
-    return eid, sign_blob(canonical_json(payload), signing_key, key_id)
+    return eid, canonical_json(payload)
 
 
-def parse(raw: bytes) -> Envelope:
-    """Parse wire bytes (no verification). Raises ``Rejected(MALFORMED)``."""
+def parse(raw: bytes, *, unsigned: bool = False) -> Envelope:
+    """Parse wire bytes (no verification). Raises ``Rejected(MALFORMED)``.
+
+    ``unsigned``: also read a payload line the relay has not signed yet (an outbox row), with empty
+    signature fields.
+    """
     try:
-        blob = split_blob(raw)
+        if unsigned and b"\n" not in raw:
+            blob = SignedBlob(payload=raw, alg="", key_id="", signature=b"")
+        else:
+            blob = split_blob(raw)
+        signed = blob.payload
+        if blob.alg == ALG_ED25519_MERKLE:
+            if blob.path is None:
+                raise ValueError("a batch signature without its path")
+            signed = BATCH_ROOT_CONTEXT + batch_root(blob.payload, blob.path)
+        elif blob.path is not None:
+            raise ValueError("a path without a batch signature")
         doc = json.loads(blob.payload.decode("utf-8"))
         if not isinstance(doc, dict):
             raise ValueError("payload is not an object")
@@ -308,6 +444,7 @@ def parse(raw: bytes) -> Envelope:
             signature=blob.signature,
             payload=blob.payload,
             raw=raw,
+            signed=signed,
         )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError, OverflowError) as exc:
         # RecursionError: JSON nested deeper than the parser's recursion limit; OverflowError: a creation time
@@ -331,6 +468,7 @@ def validate_body(mt: MessageType, body: dict[str, Any]) -> BaseModel:
 
 __all__ = [
     "ALG_ED25519",
+    "ALG_ED25519_MERKLE",
     "RECEIPT_TYPE",
     "Envelope",
     "MessageType",
@@ -340,11 +478,15 @@ __all__ = [
     "Rejected",
     "Rejection",
     "TypeRegistry",
+    "batch_root",
+    "build",
     "check_fresh",
     "decrypt_body",
     "envelope_hash",
+    "merkle_paths",
     "parse",
     "seal",
+    "sign_batch",
     "types",
     "validate_body",
 ]

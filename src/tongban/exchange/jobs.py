@@ -53,7 +53,8 @@ async def receive_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Eve
         for outcome in outcomes:
             if outcome is Outcome.ACCEPTED:
                 crashpoint(ex.settings, "receive.after_inbox")  # counted per message accepted
-                ex.wake.set()
+        if ex.hints:
+            ex.wake.set()
         # Acknowledge only once the outcomes are committed (inbox, outbox or rejection log).
         for delivery in deliveries:
             with contextlib.suppress(Exception):
@@ -65,6 +66,7 @@ async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event)
     loop = asyncio.get_running_loop()
     next_refresh = loop.time() + s.directory_refresh_s
     next_purge = loop.time() + s.purge_interval_s
+    next_query = 0.0
     while not stop.is_set():
         busy = 0
         if loop.time() >= next_refresh:
@@ -80,20 +82,41 @@ async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event)
             except Exception as exc:
                 log.warning("purge on %s failed: %s", ex.code, type(exc).__name__)
         try:
-            # One query says which steps have work; an idle node costs one query per poll, not four.
-            due = due_work(ex)
-            if due.apply:
-                busy += apply_due(ex)
-            if due.receipts:
-                busy += await send_receipts(ex, transport)
-            if due.relay:
-                busy += await relay_due(ex, transport)
+            # What this process knows has work (it received, enqueued, or a step filled its batch), and at
+            # every poll interval what the database says (one query): work of other processes, re-sends and
+            # retries that have come due. A busy pump does not ask the database between polls.
+            steps = ex.take_hints()
+            if not steps or loop.time() >= next_query:
+                next_query = loop.time() + s.poll_interval_s
+                due = due_work(ex)
+                steps |= {
+                    name
+                    for name, yes in (("apply", due.apply), ("receipts", due.receipts), ("relay", due.relay))
+                    if yes
+                }
+            if "apply" in steps:
+                done = apply_due(ex)
+                busy += done
+                if done >= s.apply_batch:
+                    ex.hint("apply")  # a full batch: there may be more
+            if "receipts" in steps:
+                done = await send_receipts(ex, transport)
+                busy += done
+                if done >= s.receipt_batch:
+                    ex.hint("receipts")
+            if "relay" in steps:
+                done = await relay_due(ex, transport)
+                busy += done
+                if done >= s.relay_batch:
+                    ex.hint("relay")
         except Exception as exc:
             log.warning("exchange pump on %s failed: %s", ex.code, type(exc).__name__)
         if busy:
             await asyncio.sleep(0)
             continue
         ex.wake.clear()
+        if ex.hints:
+            continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ex.wake.wait(), s.poll_interval_s)
 

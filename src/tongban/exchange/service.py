@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -29,12 +29,17 @@ from sqlalchemy.orm import Session
 from tongban.core.node import NodeContext
 from tongban.exchange import control, store
 from tongban.exchange.directory import (
+    ALG_ED25519,
+    Directory,
     DirectoryHolder,
     SignatureRefused,
     current_signing_key,
+    sign_blob,
+    verify_ed25519,
     verify_signature,
 )
 from tongban.exchange.domain import (
+    ALG_ED25519_MERKLE,
     RECEIPT_TYPE,
     Envelope,
     NotYet,
@@ -42,10 +47,11 @@ from tongban.exchange.domain import (
     Rejected,
     Rejection,
     TypeRegistry,
+    build,
     check_fresh,
     decrypt_body,
     parse,
-    seal,
+    sign_batch,
     types,
     validate_body,
 )
@@ -121,6 +127,35 @@ class ParsedCache:
         return len(self._items)
 
 
+class VerifiedRoots:
+    """Batch roots whose Ed25519 signature this node has verified, so the other envelopes of the batch cost a
+    few hashes each instead of a signature verification.
+
+    Keyed by (public key, signed root, signature): a hit is exactly what was verified. Only the cryptographic
+    check is cached; the directory's checks (sender, key, purpose, validity at the envelope's creation, a
+    revocation) are made for every envelope. Bounded, oldest dropped first.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._seen: dict[tuple[bytes, bytes, bytes], None] = {}
+        self._lock = threading.Lock()
+        self.verified = 0  # Ed25519 verifications made (the others were hits)
+
+    def check(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        key = (public_key, message, signature)
+        if key in self._seen:
+            return True
+        if not verify_ed25519(public_key, message, signature):
+            return False
+        with self._lock:
+            self.verified += 1
+            self._seen[key] = None
+            if len(self._seen) > self.limit:
+                del self._seen[next(iter(self._seen))]
+        return True
+
+
 class Publisher(Protocol):
     async def publish(self, recipient: str, msg_id: str, data: bytes) -> None: ...
 
@@ -135,8 +170,21 @@ class NodeExchange:
     handlers: dict[str, Handler] = field(default_factory=lambda: _handlers)
     group_handlers: dict[str, GroupHandler] = field(default_factory=lambda: _group_handlers)
     parsed: ParsedCache = field(default_factory=ParsedCache)
+    roots: VerifiedRoots = field(default_factory=VerifiedRoots)
     # Set by the receiver when something arrives, so the worker applies it without waiting for its poll.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Steps of the pump known to have work (see ``hint``), so a busy pump does not ask the database first.
+    hints: set[str] = field(default_factory=set)
+
+    def hint(self, *steps: str) -> None:
+        """Tell the pump that ``steps`` (``apply``, ``receipts``, ``relay``) have work. Only a shortcut: the
+        pump still asks the database (``due_work``) at every poll interval, which finds all work, also work
+        committed by other processes."""
+        self.hints.update(steps)
+
+    def take_hints(self) -> set[str]:
+        taken, self.hints = self.hints, set()
+        return taken
 
     @property
     def code(self) -> str:
@@ -156,6 +204,47 @@ def exchange_of(node: NodeContext) -> NodeExchange:
 # -- sending ---------------------------------------------------------------------------------------------
 
 
+def build_for(
+    ex: NodeExchange,
+    *,
+    recipient: str,
+    type: str,
+    body: dict[str, Any],
+    case_ref: str | None = None,
+    consent_ref: str | None = None,
+    in_reply_to: str | None = None,
+    created_at: datetime | None = None,
+) -> tuple[uuid.UUID, bytes, datetime]:
+    """An envelope's payload from this node, encrypted where the type carries personal data, not yet signed;
+    returns its id, its payload line and its creation time."""
+    mt = ex.types.get(type)
+    validate_body(mt, body)
+    now = created_at or ex.now()
+    directory = ex.directory.current
+    current_signing_key(directory, ex.keys, ex.code, "envelopes", now)  # refuse early: no key to sign with
+    peer = directory.node(recipient)
+    if peer is None:
+        raise LookupError(f"node {recipient} is not in the directory")
+    encrypt_to = None
+    if mt.personal:
+        enc_key = peer.current_key("encryption", now)
+        if enc_key is None:
+            raise LookupError(f"node {recipient} has no usable encryption key")
+        encrypt_to = (enc_key.key_id, enc_key.public_key)
+    eid, payload = build(
+        sender=ex.code,
+        recipient=recipient,
+        type=type,
+        body=body,
+        created_at=now,
+        case_ref=case_ref,
+        consent_ref=consent_ref,
+        in_reply_to=in_reply_to,
+        encrypt_to=encrypt_to,
+    )
+    return eid, payload, now
+
+
 def seal_for(
     ex: NodeExchange,
     *,
@@ -167,34 +256,19 @@ def seal_for(
     in_reply_to: str | None = None,
     created_at: datetime | None = None,
 ) -> tuple[uuid.UUID, bytes]:
-    """Sign (and encrypt where the type carries personal data) an envelope from this node."""
-    mt = ex.types.get(type)
-    validate_body(mt, body)
-    now = created_at or ex.now()
-    directory = ex.directory.current
-    key_id, signing_key = current_signing_key(directory, ex.keys, ex.code, "envelopes", now)
-    peer = directory.node(recipient)
-    if peer is None:
-        raise LookupError(f"node {recipient} is not in the directory")
-    encrypt_to = None
-    if mt.personal:
-        enc_key = peer.current_key("encryption", now)
-        if enc_key is None:
-            raise LookupError(f"node {recipient} has no usable encryption key")
-        encrypt_to = (enc_key.key_id, enc_key.public_key)
-    return seal(
-        sender=ex.code,
+    """Sign (and encrypt where the type carries personal data) an envelope from this node, on its own."""
+    eid, payload, now = build_for(
+        ex,
         recipient=recipient,
         type=type,
         body=body,
-        created_at=now,
-        signing_key=signing_key,
-        key_id=key_id,
         case_ref=case_ref,
         consent_ref=consent_ref,
         in_reply_to=in_reply_to,
-        encrypt_to=encrypt_to,
+        created_at=created_at,
     )
+    key_id, signing_key = current_signing_key(ex.directory.current, ex.keys, ex.code, "envelopes", now)
+    return eid, sign_blob(payload, signing_key, key_id)
 
 
 def enqueue(
@@ -208,9 +282,13 @@ def enqueue(
     consent_ref: str | None = None,
     in_reply_to: str | None = None,
 ) -> uuid.UUID:
-    """Write a signed envelope into the outbox, in the caller's transaction (sent after it commits)."""
+    """Write an envelope into the outbox, in the caller's transaction (sent after it commits).
+
+    The outbox keeps the payload line; the relay signs it, with the others of its batch, before its first
+    publication and keeps the signed bytes, so every re-send is byte-identical.
+    """
     ex = exchange_of(node)
-    eid, raw = seal_for(
+    eid, payload, now = build_for(
         ex,
         recipient=recipient,
         type=type,
@@ -219,21 +297,53 @@ def enqueue(
         consent_ref=consent_ref,
         in_reply_to=in_reply_to,
     )
-    now = ex.now()
     session.add(
         OutboxRow(
             id=str(eid),
             recipient=recipient,
             type=type,
             case_ref=case_ref,
-            raw=raw,
+            raw=payload,
             state=store.OUT_QUEUED,
             attempts=0,
             next_attempt_at=now,
-            created_at=now,
+            created_at=now,  # the envelope's own creation time: the relay signs with the key valid then
         )
     )
+    ex.hint("relay")
     return eid
+
+
+def sign_outbox(ex: NodeExchange, rows: list[store.DueSend]) -> list[store.DueSend]:
+    """Sign the rows not signed yet, in batches of ``sign_batch`` per signing key (one Ed25519 signature per
+    batch), and keep the signed bytes before anything is published; returns the rows as they are to be sent.
+
+    A row signed meanwhile by another relay of this node keeps that relay's bytes (read back), so a message
+    never travels with two different signatures.
+    """
+    unsigned = [r for r in rows if b"\n" not in r.raw]
+    if not unsigned:
+        return rows
+    directory = ex.directory.current
+    by_key: dict[str, list[store.DueSend]] = defaultdict(list)
+    keys: dict[str, Any] = {}
+    for row in unsigned:
+        key_id, private = current_signing_key(directory, ex.keys, ex.code, "envelopes", row.created_at)
+        by_key[key_id].append(row)
+        keys[key_id] = private
+    signed: dict[str, bytes] = {}
+    size = max(1, ex.settings.sign_batch)
+    for key_id, group in by_key.items():
+        for first in range(0, len(group), size):
+            chunk = group[first : first + size]
+            for row, raw in zip(chunk, sign_batch([r.raw for r in chunk], keys[key_id], key_id), strict=True):
+                signed[row.id] = raw
+    with ex.node.db.transaction() as s:
+        kept = store.keep_signed(s, [(r.id, r.raw, signed[r.id]) for r in unsigned])
+        if kept != len(unsigned):  # another relay signed some first (or uncounted): send what is stored
+            stored = store.outbox_raws(s, [r.id for r in unsigned])
+            signed = {rid: raw for rid, raw in stored.items() if b"\n" in raw}
+    return [replace(r, raw=signed.get(r.id, r.raw)) for r in rows]
 
 
 # -- receiving -------------------------------------------------------------------------------------------
@@ -247,20 +357,30 @@ class Outcome(StrEnum):
 
 
 def _verify(ex: NodeExchange, env: Envelope) -> None:
-    directory = ex.directory.current
-    try:
+    if env.alg not in (ALG_ED25519, ALG_ED25519_MERKLE):
+        raise Rejected(Rejection.BAD_SIGNATURE, f"unsupported algorithm {env.alg[:40]}")
+    check = ex.roots.check if env.batch_signed else None
+
+    def verify(directory: Directory) -> None:
         verify_signature(
-            directory, env.sender, env.key_id, "envelopes", env.payload, env.signature, env.created_at
+            directory,
+            env.sender,
+            env.key_id,
+            "envelopes",
+            env.signed,
+            env.signature,
+            env.created_at,
+            check=check,
         )
+
+    try:
+        verify(ex.directory.current)
     except SignatureRefused as refused:
         if refused.reason != "unknown-key":
             raise Rejected(Rejection(refused.reason), refused.detail) from None
         # An unknown key of a known sender: refresh the directory once, then decide.
         try:
-            directory = ex.directory.refresh()
-            verify_signature(
-                directory, env.sender, env.key_id, "envelopes", env.payload, env.signature, env.created_at
-            )
+            verify(ex.directory.refresh())
         except SignatureRefused as again:
             raise Rejected(Rejection(again.reason), again.detail) from None
         except Exception:
@@ -406,6 +526,10 @@ def receive_batch(ex: NodeExchange, raws: list[bytes]) -> list[Outcome]:
         return [receive(ex, raw) for raw in raws]
     # Committed: the worker may use what was parsed, decrypted and validated here.
     ex.parsed.put_many(admitted)
+    if inserts:
+        ex.hint("apply", "receipts")
+    elif again or any(r.receipt_due for r in rejections):
+        ex.hint("receipts")
     return [o if o is not None else Outcome.REJECTED for o in outcomes]
 
 
@@ -593,6 +717,7 @@ async def relay_due(ex: NodeExchange, publisher: Publisher) -> int:
                     row.reason = row.reason or "no receipt"
     if not sendable:
         return 0
+    sendable = sign_outbox(ex, sendable)
     for _ in sendable:
         crashpoint(ex.settings, "relay.before_publish")
     results = await asyncio.gather(

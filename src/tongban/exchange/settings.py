@@ -29,6 +29,10 @@ class ExchangeSettings(BaseSettings):
     resend_max_s: float = 3600.0
     resend_max_attempts: int = 60
     relay_batch: int = 200
+    # The relay signs up to this many envelopes with one Ed25519 signature over their Merkle root; each
+    # envelope carries its path (about 45 bytes per doubling: 64 adds six steps, some 290 bytes), and a
+    # receiver verifies one signature per batch instead of one per envelope.
+    sign_batch: int = 64
 
     # Worker: a failing handler is retried this many times (with backoff), then parked.
     apply_max_attempts: int = 5

@@ -112,8 +112,41 @@ def due_work(connection: Connection, now: datetime) -> DueWork:
 class DueSend:
     id: str
     recipient: str
-    raw: bytes
+    raw: bytes  # the payload line until the relay has signed it, then the signed envelope
     attempts: int
+    created_at: datetime
+
+
+# Built once; run (on the Core connection, not as an ORM bulk update) as one executemany per relay batch.
+_KEEP_SIGNED = (
+    update(OutboxRow)
+    .where(OutboxRow.id == bindparam("row_id"), OutboxRow.raw == bindparam("unsigned"))
+    .values(raw=bindparam("signed"))
+)
+
+
+def keep_signed(session: Session, rows: list[tuple[str, bytes, bytes]]) -> int:
+    """Replace each (id, unsigned payload, signed envelope) row's payload by its signed bytes, unless another
+    relay signed it first. Returns how many were replaced (or -1 where the driver cannot count them)."""
+    if not rows:
+        return 0
+    connection = session.connection()
+    result = connection.execute(
+        _KEEP_SIGNED, [{"row_id": rid, "unsigned": old, "signed": new} for rid, old, new in rows]
+    )
+    if not connection.dialect.supports_sane_multi_rowcount:
+        return -1
+    return int(result.rowcount)
+
+
+def outbox_raws(session: Session, ids: list[str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for first in range(0, len(ids), 500):
+        for rid, raw in session.execute(
+            select(OutboxRow.id, OutboxRow.raw).where(OutboxRow.id.in_(ids[first : first + 500]))
+        ):
+            out[rid] = raw
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,9 +187,9 @@ def mark_applied(session: Session, seqs: list[int], at: datetime, *, only_due: b
 
 def due_outbox(session: Session, now: datetime, limit: int) -> list[DueSend]:
     return [
-        DueSend(id=r.id, recipient=r.recipient, raw=r.raw, attempts=r.attempts)
+        DueSend(id=r.id, recipient=r.recipient, raw=r.raw, attempts=r.attempts, created_at=r.created_at)
         for r in session.execute(
-            select(OutboxRow.id, OutboxRow.recipient, OutboxRow.raw, OutboxRow.attempts)
+            select(OutboxRow.id, OutboxRow.recipient, OutboxRow.raw, OutboxRow.attempts, OutboxRow.created_at)
             .where(OutboxRow.state.in_((OUT_QUEUED, OUT_SENT)), OutboxRow.next_attempt_at <= now)
             .order_by(OutboxRow.next_attempt_at, OutboxRow.created_at)
             .limit(limit)
