@@ -143,7 +143,11 @@ class NodeRecord:
     keys: tuple[NodeKey, ...] = ()
 
     def key(self, key_id: str) -> NodeKey | None:
-        return next((k for k in self.keys if k.key_id == key_id), None)
+        return self._by_key_id.get(key_id)
+
+    @functools.cached_property
+    def _by_key_id(self) -> dict[str, NodeKey]:
+        return {k.key_id: k for k in self.keys}
 
     def current_key(self, purpose: str, at: datetime) -> NodeKey | None:
         """The key to sign or encrypt with at ``at``: the usable one that took effect last."""
@@ -178,7 +182,12 @@ class Directory:
     raw: bytes = field(default=b"", compare=False, repr=False)
 
     def node(self, code: str) -> NodeRecord | None:
-        return next((n for n in self.nodes if n.code == code), None)
+        return self._by_code.get(code)
+
+    @functools.cached_property
+    def _by_code(self) -> dict[str, NodeRecord]:
+        # Looked up for every envelope received or sent; the directory never changes once read.
+        return {n.code: n for n in self.nodes}
 
     def days_left(self, now: datetime) -> float:
         """Days until the directory expires (negative once expired; nodes still use it during the grace)."""

@@ -8,6 +8,7 @@ are published in the directory. The file provider keeps each key as a PEM file (
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import secrets
 import threading
@@ -28,7 +29,9 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    """Strict base64 (no characters outside the alphabet, correct padding): ``binascii.Error``, a
+    ``ValueError``, otherwise. ``a2b_base64`` in strict mode, much cheaper than ``b64decode(validate=True)``."""
+    return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
 
 
 def public_bytes_of(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:

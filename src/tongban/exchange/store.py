@@ -196,8 +196,10 @@ def mark_applied(session: Session, seqs: list[int], at: datetime, *, only_due: b
         stmt = update(InboxRow).where(InboxRow.seq.in_(seqs))
     if only_due:
         stmt = stmt.where(_not_indexed(InboxRow.state).in_((IN_RECEIVED, IN_WAITING)))
-    result = session.execute(stmt.values(state=IN_APPLIED, applied_at=at, error=None))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    # Core, on the session's connection: no ORM synchronisation of loaded rows (a row applied here is not
+    # otherwise changed in this session, so nothing flushes an older state over this one).
+    result = session.connection().execute(stmt.values(state=IN_APPLIED, applied_at=at, error=None))
+    return int(result.rowcount)
 
 
 def due_outbox(session: Session, now: datetime, limit: int) -> list[DueSend]:
