@@ -89,6 +89,10 @@ def test_a_citizen_applies_online_and_the_county_reviewer_carries_it_to_the_move
     mine = citizen.get(f"/my/migrations/{number}?done=applied")
     assert mine.status_code == 200 and "已受理，待审批" in mine.text
     assert 'data-material="marriage_certificate"' in mine.text and "image/png" in mine.text
+    own = re.search(r'href="(/my/migrations/[0-9-]+/materials/[0-9]+)"', mine.text)
+    assert own is not None and citizen.get(own.group(1)).content == PNG
+    other, _ = site.client(BJ, Role.CITIZEN, "cid:loner", person=window.applicant_ref(nation.bj, LONER))
+    assert other.get(own.group(1)).status_code == 404  # another person's application: as if none
     assert f'data-case="{number}"' in citizen.get("/my/migrations").text
 
     # A window clerk's reach is their office: an online application is not theirs.
@@ -99,6 +103,17 @@ def test_a_citizen_applies_online_and_the_county_reviewer_carries_it_to_the_move
     page = reviewer.get(f"/migrations/{number}")
     assert page.status_code == 200 and 'id="online-badge"' in page.text
     assert 'data-material="marriage_certificate"' in page.text and 'id="approve"' in page.text
+    # ... and opens the uploaded file from the page, as it was uploaded; the clerk cannot.
+    link = re.search(
+        r'href="(/migrations/[0-9-]+/materials/[0-9]+)" data-download="marriage_certificate"', page.text
+    )
+    assert link is not None
+    got = reviewer.get(link.group(1))
+    assert got.status_code == 200 and got.content == PNG
+    assert got.headers["content-type"] == "image/png" and got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert clerk.get(link.group(1)).status_code == 404
+    assert reviewer.get(f"/migrations/{number}/materials/999999").status_code == 404
     approved = reviewer.post(f"/migrations/{number}/decide", data={"csrf_token": rcsrf, "action": "approve"})
     assert approved.status_code == 303, approved.text
 

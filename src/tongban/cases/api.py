@@ -337,6 +337,12 @@ def download_material(
     number: str, material_id: RowId, request: Request, node: CurrentNode, t: CurrentTranslator
 ) -> FileResponse:
     load_checked(request, node, number, t.locale)
+    return material_download(node, number, material_id)
+
+
+def material_download(node: Any, number: str, material_id: int) -> FileResponse:
+    """An uploaded material of case ``number`` as an attachment (the caller has checked the reader's reach):
+    never shown inline, never sniffed, sandboxed if a browser opens it anyway."""
     stored, path = materials.open_material(node, case_number=number, material_id=material_id)
     return FileResponse(
         path,

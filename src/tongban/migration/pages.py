@@ -30,7 +30,15 @@ from tongban.access.web import CurrentUser, record_view
 from tongban.audit.service import record_audit
 from tongban.cases import materials, window
 from tongban.cases import store as cases_store
-from tongban.cases.api import CASE_CREATE, CASE_DECIDE, CASE_READ, CASE_UPDATE, actor_of, load_checked
+from tongban.cases.api import (
+    CASE_CREATE,
+    CASE_DECIDE,
+    CASE_READ,
+    CASE_UPDATE,
+    actor_of,
+    load_checked,
+    material_download,
+)
 from tongban.cases.calendar import DayUnit, local_date
 from tongban.cases.catalog import MaterialSource
 from tongban.cases.domain import TimeLeft
@@ -40,7 +48,7 @@ from tongban.cases.window import ACTION_LABELS, CLOSE_LABELS, STATE_LABELS, Appl
 from tongban.core.errors import InvalidInput, NotFound, TongbanError, TooLarge
 from tongban.core.i18n import N_, Translator
 from tongban.core.node import NodeContext
-from tongban.core.routing import requires
+from tongban.core.routing import RowId, requires
 from tongban.migration import expiry, origin, samecity, store
 from tongban.migration import service as mig
 from tongban.migration.api import load_for_update
@@ -499,6 +507,7 @@ def _case_page(
         papers=_papers(m),
         uploads=materials.list_materials(node, case_number=number),
         material_names={x.key: x.name.get(t.locale) for x in matter.materials},
+        materials_href=f"/migrations/{number}/materials",
         online=v.case.accepting_office == ONLINE_OFFICE,
         alert=expiry.alert_of(
             node, state=m.state, valid_until=m.certificate_valid_until, now=node.clock.now()
@@ -616,6 +625,16 @@ def _download(request: Request, node: NodeContext, number: str, kind: str, form:
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.get("/migrations/{number}/materials/{material_id}", dependencies=[requires(CASE_READ)])
+def material_file(
+    number: str, material_id: RowId, request: Request, node: CurrentNode, t: CurrentTranslator
+) -> Response:
+    """An uploaded material, for whoever may read the case page (an online application's county reviewer
+    included, whose reach the cases API's office-scoped download does not give)."""
+    load_checked(request, node, number, t.locale, action=CASE_READ)
+    return material_download(node, number, material_id)
 
 
 @router.get("/migrations/{number}/papers/{kind}.pdf", dependencies=[requires(CASE_READ)])
@@ -820,11 +839,26 @@ def my_migration_page(
         material_names={
             x.key: x.name.get(t.locale) for x in cases_setup(node).catalog.get(v.case.matter).materials
         },
+        materials_href=f"/my/migrations/{number}/materials",
         done=request.query_params.get("done"),
         steps=_steps(node, number),
         actor_names={},
         **_common(t),
     )
+
+
+@router.get("/my/migrations/{number}/materials/{material_id}", dependencies=[requires(CASE_READ)])
+def my_material_file(
+    number: str,
+    material_id: RowId,
+    request: Request,
+    node: CurrentNode,
+    user: CurrentUser,
+    t: CurrentTranslator,
+) -> Response:
+    """A file the citizen uploaded with their own application (another's case: 404, the read logged)."""
+    _own(request, node, user, number, t.locale)
+    return material_download(node, number, material_id)
 
 
 @router.get("/my/migrations/{number}/papers/{kind}.pdf", dependencies=[requires(CASE_READ)])
