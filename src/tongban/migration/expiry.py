@@ -21,7 +21,7 @@ from tongban.access.tables import User
 from tongban.cases import notify
 from tongban.cases import store as cases_store
 from tongban.cases.jobs import SWEEP_ACTOR, register_step
-from tongban.cases.tables import CaseWindowRow, NotificationRow
+from tongban.cases.tables import CaseWindowRow
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 from tongban.migration import store
@@ -98,9 +98,6 @@ def surface_expiring(node: NodeContext, now: datetime) -> list[str]:
             case = loaded.obj
             w = s.get(CaseWindowRow, loaded.id)
             prefix = f"case:{number}:mig:{phase}:{paper}:user:"
-            # Who was alerted already (asked, not inferred from ``notify``'s answer: through SQLAlchemy the
-            # insert's row count is -1 on PostgreSQL, so a skipped duplicate also answers True).
-            known = set(s.scalars(select(NotificationRow.key).where(NotificationRow.key.startswith(prefix))))
             alerted = 0
             for uid in staff_to_alert(
                 s,
@@ -109,10 +106,8 @@ def surface_expiring(node: NodeContext, now: datetime) -> list[str]:
                 division=w.division_code if w is not None else None,
                 matter=case.matter,
             ):
-                if f"{prefix}{uid}" in known:
-                    continue
-                alerted += 1
-                notify.notify(
+                # ``notify`` records a key once and says whether this call recorded it.
+                alerted += notify.notify(
                     s,
                     key=f"{prefix}{uid}",
                     channel=notify.APP,
