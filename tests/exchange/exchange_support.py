@@ -177,6 +177,16 @@ class Nation:
         return raw
 
 
+class Capture:
+    """A publisher that keeps what is published, to hand it over by hand."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, bytes]] = []
+
+    async def publish(self, recipient: str, msg_id: str, data: bytes) -> None:
+        self.sent.append((recipient, msg_id, data))
+
+
 def _grace(settings: ExchangeSettings) -> Any:
     return timedelta(seconds=settings.directory_grace_s)
 

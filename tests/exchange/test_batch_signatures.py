@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from exchange_support import Nation, effect_count, effect_keys
+from exchange_support import Capture, Nation, effect_count, effect_keys
 from sqlalchemy import select, update
 
 from tongban.core.db import Database
@@ -34,14 +34,6 @@ from tongban.exchange.service import (
 from tongban.exchange.tables import OutboxRow, RejectionRow
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, bytes]] = []
-
-    async def publish(self, recipient: str, msg_id: str, data: bytes) -> None:
-        self.sent.append((recipient, msg_id, data))
-
-
 def queue(ex: NodeExchange, n: int, *, recipient: str = "310000") -> dict[str, bytes]:
     """``n`` envelopes enqueued in one transaction; their outbox payloads by id."""
     with ex.node.db.transaction() as s:
@@ -62,9 +54,9 @@ def queue(ex: NodeExchange, n: int, *, recipient: str = "310000") -> dict[str, b
 
 
 def relay(ex: NodeExchange) -> list[bytes]:
-    recorder = Recorder()
-    asyncio.run(relay_due(ex, recorder))
-    return [data for _, _, data in recorder.sent]
+    capture = Capture()
+    asyncio.run(relay_due(ex, capture))
+    return [data for _, _, data in capture.sent]
 
 
 def stored(ex: NodeExchange) -> dict[str, bytes]:

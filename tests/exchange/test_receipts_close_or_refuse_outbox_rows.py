@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from exchange_support import Nation, effect_keys, fast_settings
+from exchange_support import Capture, Nation, effect_keys, fast_settings
 from sqlalchemy import select
 
 from tongban.core.db import Database
@@ -21,16 +21,6 @@ from tongban.exchange.service import (
     send_receipts,
 )
 from tongban.exchange.tables import OutboxRow, RejectionRow
-
-
-class Capture:
-    """A publisher that keeps what is published, to hand it over by hand."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, bytes]] = []
-
-    async def publish(self, recipient: str, msg_id: str, data: bytes) -> None:
-        self.sent.append((recipient, msg_id, data))
 
 
 def outbox(ex: NodeExchange) -> dict[str, tuple[str, str | None]]:
