@@ -216,3 +216,31 @@ def test_a_revoked_key_is_refused_even_for_a_root_already_verified(
     shanghai.directory.refresh()
     refused(shanghai, sent[1], "revoked-key")
     assert effect_count(other_db) == 1
+
+
+def test_a_message_no_usable_key_can_sign_is_parked_and_the_others_go(
+    nation: Nation, database: Database
+) -> None:
+    beijing = nation.exchange("110000", database)
+    before = queue(beijing, 2)
+    now = datetime.now(UTC)
+    old_key = beijing.directory.current.node("110000").current_key("envelopes", now)  # type: ignore[union-attr]
+    assert old_key is not None
+    # The new key takes effect now, after the first two were created: only the old one was theirs.
+    directory_admin.rotate_key(
+        nation.data_dir, code="110000", purpose="envelopes", now=now, lead=timedelta(0)
+    )
+    directory_admin.revoke_key(
+        nation.data_dir, code="110000", key_id=old_key.key_id, reason=RevocationReason.COMPROMISE, now=now
+    )
+    beijing.directory.refresh()
+    after = queue(beijing, 3)  # signed with the new key
+    sent = relay(beijing)
+    assert sorted(str(parse(raw).id) for raw in sent) == sorted(after)
+    assert {block_of(raw)["key_id"] for raw in sent} != {old_key.key_id}
+    with database.session() as s:
+        parked = {
+            r.id: (r.state, r.reason) for r in s.scalars(select(OutboxRow).where(OutboxRow.id.in_(before)))
+        }
+    assert parked == {eid: ("parked", "no signing key usable at its creation") for eid in before}
+    assert relay(beijing) == []  # parked: not tried again until an operator says so

@@ -314,6 +314,9 @@ def enqueue(
     return eid
 
 
+NO_SIGNING_KEY = "no signing key usable at its creation"
+
+
 def sign_outbox(ex: NodeExchange, rows: list[store.DueSend]) -> list[store.DueSend]:
     """Sign the rows not signed yet, in batches of ``sign_batch`` per signing key (one Ed25519 signature per
     batch), and keep the signed bytes before anything is published; returns the rows as they are to be sent.
@@ -327,8 +330,15 @@ def sign_outbox(ex: NodeExchange, rows: list[store.DueSend]) -> list[store.DueSe
     directory = ex.directory.current
     by_key: dict[str, list[store.DueSend]] = defaultdict(list)
     keys: dict[str, Any] = {}
+    unsignable: list[str] = []
     for row in unsigned:
-        key_id, private = current_signing_key(directory, ex.keys, ex.code, "envelopes", row.created_at)
+        try:
+            key_id, private = current_signing_key(directory, ex.keys, ex.code, "envelopes", row.created_at)
+        except LookupError:
+            # No key of ours was usable at its creation time any more (revoked for compromise since): no
+            # recipient would accept it. Parked for an operator, so it does not hold up the others.
+            unsignable.append(row.id)
+            continue
         by_key[key_id].append(row)
         keys[key_id] = private
     signed: dict[str, bytes] = {}
@@ -338,12 +348,21 @@ def sign_outbox(ex: NodeExchange, rows: list[store.DueSend]) -> list[store.DueSe
             chunk = group[first : first + size]
             for row, raw in zip(chunk, sign_batch([r.raw for r in chunk], keys[key_id], key_id), strict=True):
                 signed[row.id] = raw
+    fresh = [r for r in unsigned if r.id in signed]
     with ex.node.db.transaction() as s:
-        kept = store.keep_signed(s, [(r.id, r.raw, signed[r.id]) for r in unsigned])
-        if kept != len(unsigned):  # another relay signed some first (or uncounted): send what is stored
-            stored = store.outbox_raws(s, [r.id for r in unsigned])
+        kept = store.keep_signed(s, [(r.id, r.raw, signed[r.id]) for r in fresh])
+        if kept != len(fresh):  # another relay signed some first (or uncounted): send what is stored
+            stored = store.outbox_raws(s, [r.id for r in fresh])
             signed = {rid: raw for rid, raw in stored.items() if b"\n" in raw}
-    return [replace(r, raw=signed.get(r.id, r.raw)) for r in rows]
+        if unsignable:
+            store.park_outbox(s, unsignable, reason=NO_SIGNING_KEY)
+            log.warning("parked %d outbox messages: no signing key usable at their creation", len(unsignable))
+    out = []
+    for r in rows:
+        raw = signed.get(r.id, r.raw)
+        if b"\n" in raw:  # unsigned ones are left out: parked, or signed by another relay and not re-read
+            out.append(replace(r, raw=raw))
+    return out
 
 
 # -- receiving -------------------------------------------------------------------------------------------

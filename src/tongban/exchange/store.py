@@ -149,6 +149,19 @@ def keep_signed(session: Session, rows: list[tuple[str, bytes, bytes]]) -> int:
     return int(result.rowcount)
 
 
+def park_outbox(session: Session, ids: list[str], *, reason: str) -> None:
+    """Park open rows (an operator's retry puts them back in line)."""
+    for first in range(0, len(ids), 500):
+        session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(ids[first : first + 500]),
+                _not_indexed(OutboxRow.state).in_((OUT_QUEUED, OUT_SENT)),
+            )
+            .values(state=OUT_PARKED, reason=reason)
+        )
+
+
 def outbox_raws(session: Session, ids: list[str]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for first in range(0, len(ids), 500):
