@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import sys
@@ -115,6 +116,74 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
             bar.advance(task, n)
 
         yield advance
+
+
+_SPACES = re.compile(r"\s+")
+_BOUND_LIST = re.compile(r"\((?:\?|%\(\w+\)s|\$\d+)(?:, (?:\?|%\(\w+\)s|\$\d+))+\)")
+_POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_\w+\]")
+
+
+@dataclass
+class SqlProfile:
+    """Statements run on any engine while profiling, by their text (bound lists collapsed): how many, and the
+    time spent in the driver (``cursor.execute``, so the database's work plus the round trip, not SQLAlchemy's
+    own Python). Never the parameters: they may be personal data."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, statement: str, elapsed: float) -> None:
+        key = _POSTCOMPILE.sub("(...)", _BOUND_LIST.sub("(...)", _SPACES.sub(" ", statement).strip()))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
+
+    def summary(self, top: int, per: int) -> dict[str, Any]:
+        """Totals, and the ``top`` statements by time, each per unit of work (``per``: migrations, ...)."""
+        per = max(per, 1)
+        ranked = sorted(self.seconds, key=lambda k: -self.seconds[k])[:top]
+        return {
+            "statements_per_unit": round(sum(self.counts.values()) / per, 1),
+            "driver_ms_per_unit": round(1000 * sum(self.seconds.values()) / per, 2),
+            "top": [
+                {
+                    "sql": key[:300],
+                    "per_unit": round(self.counts[key] / per, 2),
+                    "ms_per_unit": round(1000 * self.seconds[key] / per, 3),
+                    "us_each": round(1e6 * self.seconds[key] / self.counts[key], 1),
+                }
+                for key in ranked
+            ],
+        }
+
+
+@contextmanager
+def sql_profile(enabled: bool = True) -> Iterator[SqlProfile]:
+    """Time every statement any engine of this process runs while the block runs (``enabled=False``: an
+    empty profile and no listeners, so a workload can take the option without a branch)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    prof = SqlProfile()
+    if not enabled:
+        yield prof
+        return
+    started: dict[int, list[float]] = {}
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        started.setdefault(id(cursor), []).append(time.perf_counter())
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        stack = started.get(id(cursor))
+        if stack:
+            prof.add(statement, time.perf_counter() - stack.pop())
+
+    event.listen(Engine, "before_cursor_execute", before)
+    event.listen(Engine, "after_cursor_execute", after)
+    try:
+        yield prof
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+        event.remove(Engine, "after_cursor_execute", after)
 
 
 def rate(count: int, seconds: float) -> float:

@@ -26,7 +26,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select, text
 
-from tongban.bench.harness import BenchResult, Measure, percentiles, progress, rate, report
+from tongban.bench.harness import BenchResult, Measure, percentiles, progress, rate, report, sql_profile
 from tongban.core import checks, migrate
 from tongban.core.node import NodeContext, NodeEntry, open_node
 from tongban.core.settings import Settings
@@ -119,6 +119,7 @@ def run_bench(
     data_dir: Path,
     max_batch: int = 100,
     poll_s: float = 0.005,
+    sql_top: int = 0,
 ) -> BenchResult:
     from tongban.cases import window
     from tongban.migration import service as mig
@@ -151,60 +152,62 @@ def run_bench(
     pending = select(MigrationCaseRow.case_number).where(MigrationCaseRow.state == "certificate_received")
     runner.start()
     try:
-        start = time.perf_counter()
-        with progress("completed", n) as advance:
-            next_i = 0
-            while len(finished) + len(refused) < n:
-                tick = time.perf_counter()
-                # Open loop: migration i arrives at start + i / rate whether or not the node keeps up; what
-                # has arrived and is not yet accepted is accepted (and approved) as one batch.
-                due = min(n, int((tick - start) * arrival_rate) + 1)
-                if next_i < due:
-                    batch = range(next_i, min(due, next_i + max_batch))
-                    requests = [
-                        mig.MigrationRequest(
-                            applicant=window.Applicant(
-                                id_number=people[i], phone=None, email=None, locale="zh_CN"
-                            ),
-                            name="测试",
-                            matter="MIG-JOB",
-                            facts={},
-                            household_number=f"AH{i:08d}",
-                            relation="head",
-                            origin_address="上海市徐汇区测试路",
-                            origin=B,
-                        )
-                        for i in batch
-                    ]
-                    accepted = mig.accept_migrations(a, actor=clerk, requests=requests)
-                    numbers = [x for x in accepted if isinstance(x, str)]
-                    refused.extend(repr(x) for x in accepted if not isinstance(x, str))
-                    approved = mig.approve_many(a, actor=clerk, numbers=numbers)
-                    refused.extend(repr(x) for x in approved if not isinstance(x, str))
-                    for i, number in zip(batch, accepted, strict=True):
-                        if isinstance(number, str):
-                            arrived[number] = start + i / arrival_rate  # latency counts from the arrival
-                    transactions += 2
-                    next_i = batch.stop
-                with a.db.session() as s:
-                    ready = list(s.scalars(pending.limit(max_batch)))
-                if ready:
-                    moved = mig.move_in_many(a, actor=clerk, numbers=ready)
-                    transactions += 1
-                    at = time.perf_counter()
-                    for number, outcome in zip(ready, moved, strict=True):
-                        if isinstance(outcome, str):
-                            finished[number] = at
-                            advance(1)
-                        else:
-                            refused.append(repr(outcome))
-                if refused:
-                    raise RuntimeError(f"migrations refused in the bench: {refused[:3]}")
-                if next_i >= due and not ready:
-                    # Nothing to do: wait for the next arrival, or a moment for certificates to come.
-                    next_at = start + next_i / arrival_rate if next_i < n else tick + poll_s
-                    time.sleep(max(0.0, min(poll_s, next_at - time.perf_counter())))
-        elapsed = time.perf_counter() - start
+        # Both nodes' statements, the driver's and the exchange thread's, while the migrations run.
+        with sql_profile(enabled=sql_top > 0) as profile:
+            start = time.perf_counter()
+            with progress("completed", n) as advance:
+                next_i = 0
+                while len(finished) + len(refused) < n:
+                    tick = time.perf_counter()
+                    # Open loop: migration i arrives at start + i / rate whether or not the node keeps up; what
+                    # has arrived and is not yet accepted is accepted (and approved) as one batch.
+                    due = min(n, int((tick - start) * arrival_rate) + 1)
+                    if next_i < due:
+                        batch = range(next_i, min(due, next_i + max_batch))
+                        requests = [
+                            mig.MigrationRequest(
+                                applicant=window.Applicant(
+                                    id_number=people[i], phone=None, email=None, locale="zh_CN"
+                                ),
+                                name="测试",
+                                matter="MIG-JOB",
+                                facts={},
+                                household_number=f"AH{i:08d}",
+                                relation="head",
+                                origin_address="上海市徐汇区测试路",
+                                origin=B,
+                            )
+                            for i in batch
+                        ]
+                        accepted = mig.accept_migrations(a, actor=clerk, requests=requests)
+                        numbers = [x for x in accepted if isinstance(x, str)]
+                        refused.extend(repr(x) for x in accepted if not isinstance(x, str))
+                        approved = mig.approve_many(a, actor=clerk, numbers=numbers)
+                        refused.extend(repr(x) for x in approved if not isinstance(x, str))
+                        for i, number in zip(batch, accepted, strict=True):
+                            if isinstance(number, str):
+                                arrived[number] = start + i / arrival_rate  # latency counts from the arrival
+                        transactions += 2
+                        next_i = batch.stop
+                    with a.db.session() as s:
+                        ready = list(s.scalars(pending.limit(max_batch)))
+                    if ready:
+                        moved = mig.move_in_many(a, actor=clerk, numbers=ready)
+                        transactions += 1
+                        at = time.perf_counter()
+                        for number, outcome in zip(ready, moved, strict=True):
+                            if isinstance(outcome, str):
+                                finished[number] = at
+                                advance(1)
+                            else:
+                                refused.append(repr(outcome))
+                    if refused:
+                        raise RuntimeError(f"migrations refused in the bench: {refused[:3]}")
+                    if next_i >= due and not ready:
+                        # Nothing to do: wait for the next arrival, or a moment for certificates to come.
+                        next_at = start + next_i / arrival_rate if next_i < n else tick + poll_s
+                        time.sleep(max(0.0, min(poll_s, next_at - time.perf_counter())))
+            elapsed = time.perf_counter() - start
         drained = _drain([a, b])
     finally:
         runner.stop()
@@ -247,6 +250,7 @@ def run_bench(
             "max_batch": max_batch,
             "check": report.to_json()["counts"],
             "check_seconds": report.seconds,
+            **({"sql": profile.summary(sql_top, per=n)} if sql_top > 0 else {}),
         },
     )
 
@@ -268,6 +272,14 @@ def register(bench_app: typer.Typer) -> None:
                 "--batch", help="Most cases per destination transaction (accept, approve, move-in)."
             ),
         ] = 100,
+        sql_top: Annotated[
+            int,
+            typer.Option(
+                "--sql-profile",
+                help="Also time every SQL statement of both nodes during the run and report the N costliest "
+                "per migration (details.sql; statements' text only, never their values).",
+            ),
+        ] = 0,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Completed migrations/s at a fixed arrival rate between two embedded nodes, p50/p99, vs bare commits/s."""
@@ -275,6 +287,12 @@ def register(bench_app: typer.Typer) -> None:
 
         with tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp:
             result = run_bench(
-                n=n, arrival_rate=arrival_rate, db_a=db_a, db_b=db_b, data_dir=Path(tmp), max_batch=max_batch
+                n=n,
+                arrival_rate=arrival_rate,
+                db_a=db_a,
+                db_b=db_b,
+                data_dir=Path(tmp),
+                max_batch=max_batch,
+                sql_top=sql_top,
             )
         report(result, as_json)
