@@ -114,13 +114,18 @@ class ChaosResult:
 
 
 def _exchange_states(db: Database) -> dict[str, int]:
-    """Rows of a node's outbox and inbox by state."""
-    from tongban.exchange.tables import InboxRow, OutboxRow
+    """Rows of a node's outbox and inbox by state, and the envelopes it refused by reason."""
+    from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
 
     with db.session() as s:
         out = s.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
         inn = s.execute(select(InboxRow.state, func.count()).group_by(InboxRow.state)).all()
-    return {f"outbox {k}": int(v) for k, v in out} | {f"inbox {k}": int(v) for k, v in inn}
+        refused = s.execute(select(RejectionRow.reason, func.count()).group_by(RejectionRow.reason)).all()
+    return (
+        {f"outbox {k}": int(v) for k, v in out}
+        | {f"inbox {k}": int(v) for k, v in inn}
+        | {f"refused {k}": int(v) for k, v in refused}
+    )
 
 
 def _drained(states: dict[str, int]) -> bool:
