@@ -149,7 +149,11 @@ class NatsCluster:
         cmd += ["-n", f"chaos-{index}", "--cluster_name", "tongban-chaos"]
         cmd += ["--cluster", f"nats://127.0.0.1:{s.cluster_port}", "--routes", routes]
         with s.log.open("ab") as fh:
-            s.proc = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)  # noqa: S603 - our own command line
+            # Run in its own store directory: a restarted nats-server 2.9 has been seen writing a consumer's
+            # meta.inf and meta.sum into its working directory, which is the operator's otherwise.
+            s.proc = subprocess.Popen(  # noqa: S603 - our own command line
+                cmd, stdout=fh, stderr=fh, start_new_session=True, cwd=s.store_dir
+            )
         if not wait_port(s.port, timeout):
             raise RuntimeError(f"nats-server {index} did not start (see {s.log})")
 
