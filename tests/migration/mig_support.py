@@ -83,7 +83,7 @@ def make_node(code: str, db: Database, data_dir: Path, *, automatic: bool = Fals
     return node
 
 
-def _household(node: NodeContext, number: str, division: str) -> None:
+def add_household(node: NodeContext, number: str, division: str) -> None:
     registry.create_household(
         node,
         actor=REGISTRAR,
@@ -95,7 +95,7 @@ def _household(node: NodeContext, number: str, division: str) -> None:
     )
 
 
-def _person(node: NodeContext, household: str, relation: str, id_number: str, name: str, sex: str) -> None:
+def add_person(node: NodeContext, household: str, relation: str, id_number: str, name: str, sex: str) -> None:
     registry.register_person(
         node,
         actor=REGISTRAR,
@@ -114,22 +114,22 @@ def _person(node: NodeContext, household: str, relation: str, id_number: str, na
 
 def populate_origin(node: NodeContext) -> None:
     for number in ("H1", "H2", "H3", "H4"):
-        _household(node, number, "310104")
-    _person(node, "H1", "head", HEAD, "测试甲", "male")
-    _person(node, "H1", "spouse", WIFE, "测试乙", "female")
-    _person(node, "H1", "child", SON, "测试丙", "male")
-    _person(node, "H2", "head", LONER, "测试丁", "male")
-    _person(node, "H3", "head", GRAD_FATHER, "测试戊", "male")
-    _person(node, "H3", "child", GRAD, "测试己", "female")
-    _person(node, "H4", "head", ELDER, "测试庚", "female")
+        add_household(node, number, "310104")
+    add_person(node, "H1", "head", HEAD, "测试甲", "male")
+    add_person(node, "H1", "spouse", WIFE, "测试乙", "female")
+    add_person(node, "H1", "child", SON, "测试丙", "male")
+    add_person(node, "H2", "head", LONER, "测试丁", "male")
+    add_person(node, "H3", "head", GRAD_FATHER, "测试戊", "male")
+    add_person(node, "H3", "child", GRAD, "测试己", "female")
+    add_person(node, "H4", "head", ELDER, "测试庚", "female")
 
 
 def populate_destination(node: NodeContext, division: str) -> None:
     for number in ("D1", "D2"):
-        _household(node, number, division)
+        add_household(node, number, division)
     if node.code == BJ:
-        _household(node, "D3", "110108")  # another district of the same city
-        _person(node, "D1", "head", LOCAL, "测试辛", "male")
+        add_household(node, "D3", "110108")  # another district of the same city
+        add_person(node, "D1", "head", LOCAL, "测试辛", "male")
 
 
 def applicant(id_number: str, locale: str = "zh_CN") -> window.Applicant:

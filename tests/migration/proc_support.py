@@ -37,6 +37,8 @@ from tests.migration.mig_support import (
     NAMES,
     ORIGIN_CLERK,
     SH,
+    add_household,
+    add_person,
     applicant,
     facts_for,
     populate_destination,
@@ -63,12 +65,10 @@ from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow, Migrati
 from tongban.papers.directory import DirectorySignerSource
 from tongban.papers.service import KEYS_SERVICE
 from tongban.papers.tables import PaperRow
-from tongban.registry import service as registry
 from tongban.registry.tables import JournalEntry, Person, PersonState
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SECRET = "migration-process-test-secret"
-REGISTRAR = "user:registrar"
 WAIT_S = 120.0  # a restarted node process takes 5 to 30 s to serve again on a loaded machine
 
 
@@ -86,65 +86,15 @@ def _sex(id_number: str) -> str:
 
 
 def _populate_city(node: NodeContext) -> None:
-    registry.create_household(
-        node,
-        actor=REGISTRAR,
-        number="C1",
-        kind="family",
-        address="测试地址C1号",
-        division_code="110105",
-        on_date=date(2020, 1, 1),
-    )
-    registry.register_person(
-        node,
-        actor=REGISTRAR,
-        household_number="C1",
-        relation="head",
-        event="moved_in",
-        name="测试城",
-        sex=_sex(CITY),
-        birth_date=date(1988, 8, 8),
-        ethnicity="01",
-        birthplace="110105",
-        id_number=CITY,
-        on_date=date(2020, 1, 1),
-    )
+    add_household(node, "C1", "110105")
+    add_person(node, "C1", "head", CITY, "测试城", _sex(CITY))
 
 
 def _populate_movers(node: NodeContext, destination: NodeContext, people: list[str]) -> None:
     for i, id_number in enumerate(people):
-        registry.create_household(
-            node,
-            actor=REGISTRAR,
-            number=f"S{i}",
-            kind="family",
-            address=f"测试地址S{i}号",
-            division_code="310104",
-            on_date=date(2020, 1, 1),
-        )
-        registry.register_person(
-            node,
-            actor=REGISTRAR,
-            household_number=f"S{i}",
-            relation="head",
-            event="moved_in",
-            name="测试迁",
-            sex=_sex(id_number),
-            birth_date=date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14])),
-            ethnicity="01",
-            birthplace="310104",
-            id_number=id_number,
-            on_date=date(2020, 1, 1),
-        )
-        registry.create_household(
-            destination,
-            actor=REGISTRAR,
-            number=f"K{i}",
-            kind="family",
-            address=f"测试地址K{i}号",
-            division_code="110105",
-            on_date=date(2020, 1, 1),
-        )
+        add_household(node, f"S{i}", "310104")
+        add_person(node, f"S{i}", "head", id_number, "测试迁", _sex(id_number))
+        add_household(destination, f"K{i}", "110105")
 
 
 def process_env() -> dict[str, str]:

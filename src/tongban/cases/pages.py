@@ -192,12 +192,8 @@ async def accept_case_form(
     handed = [str(v) for v in form.getlist("handed_in")]
     matter_code = values.get("matter", "")
     try:
-        applicant = Applicant.parse(
-            id_number=values.get("id_number", ""),
-            phone=values.get("phone"),
-            email=values.get("email"),
-            locale=values.get("applicant_locale") or t.locale,
-            today=node.clock.now().date(),
+        applicant = Applicant.from_form(
+            values, locale=values.get("applicant_locale") or t.locale, today=node.clock.now().date()
         )
         matter = service.cases_setup(node).catalog.get(matter_code)
         case = window.accept(node, actor=actor_of(user), matter=matter_code, applicant=applicant)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -95,6 +95,17 @@ class Applicant:
         if email is not None and not EMAIL.match(email):
             raise InvalidInput(N_("The e-mail address is not valid"))
         return cls(number, phone, email, normalize_locale(locale or "zh_CN"))
+
+    @classmethod
+    def from_form(cls, values: Mapping[str, str], *, locale: str | None, today: date) -> Applicant:
+        """From a submitted form's ``id_number``, ``phone`` and ``email`` fields (see ``parse``)."""
+        return cls.parse(
+            id_number=values.get("id_number", ""),
+            phone=values.get("phone"),
+            email=values.get("email"),
+            locale=locale,
+            today=today,
+        )
 
     @property
     def masked(self) -> str:

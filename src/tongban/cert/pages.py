@@ -87,12 +87,8 @@ async def accept_cert_form(
     values.pop("csrf_token", None)
     try:
         kind = parse_kind(values.get("kind", ""))
-        applicant = Applicant.parse(
-            id_number=values.get("id_number", ""),
-            phone=values.get("phone"),
-            email=values.get("email"),
-            locale=values.get("applicant_locale") or t.locale,
-            today=node.clock.now().date(),
+        applicant = Applicant.from_form(
+            values, locale=values.get("applicant_locale") or t.locale, today=node.clock.now().date()
         )
         case = accept_certificate(
             node,

@@ -218,13 +218,7 @@ async def my_new_cert_form(
     values.pop("csrf_token", None)
     try:
         kind: CertKind = parse_kind(values.get("kind", ""))
-        applicant = Applicant.parse(
-            id_number=values.get("id_number", ""),
-            phone=values.get("phone"),
-            email=values.get("email"),
-            locale=t.locale,
-            today=node.clock.now().date(),
-        )
+        applicant = Applicant.from_form(values, locale=t.locale, today=node.clock.now().date())
         if ref is None:
             raise InvalidInput(NOT_A_CITIZEN)
         if window.applicant_ref(node, applicant.id_number) != ref:

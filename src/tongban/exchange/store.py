@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from tongban.core.db import UTCDateTime
 from tongban.exchange.tables import InboxRow, OutboxRow, RejectionRow
+
+_K = TypeVar("_K")
 
 OUT_QUEUED, OUT_SENT, OUT_ACKED, OUT_REJECTED, OUT_PARKED = (
     "queued",
@@ -22,6 +25,14 @@ OUT_QUEUED, OUT_SENT, OUT_ACKED, OUT_REJECTED, OUT_PARKED = (
     "parked",
 )
 IN_RECEIVED, IN_WAITING, IN_APPLIED, IN_PARKED = "received", "waiting", "applied", "parked"
+
+
+_CHUNK = 500  # keys per statement: well under every backend's limit of bound parameters
+
+
+def _chunks(keys: list[_K]) -> Iterator[list[_K]]:
+    for first in range(0, len(keys), _CHUNK):
+        yield keys[first : first + _CHUNK]
 
 
 def _not_indexed(column: Any) -> Any:
@@ -47,8 +58,7 @@ def inbox_hashes(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[st
     for sender, eid in keys:
         by_sender[sender].append(eid)
     for sender, ids in by_sender.items():
-        for first in range(0, len(ids), 500):
-            chunk = ids[first : first + 500]
+        for chunk in _chunks(ids):
             for eid, raw_hash in session.execute(
                 select(InboxRow.envelope_id, InboxRow.raw_hash).where(
                     InboxRow.sender == sender, InboxRow.envelope_id.in_(chunk)
@@ -151,11 +161,11 @@ def keep_signed(session: Session, rows: list[tuple[str, bytes, bytes]]) -> int:
 
 def park_outbox(session: Session, ids: list[str], *, reason: str) -> None:
     """Park open rows (an operator's retry puts them back in line)."""
-    for first in range(0, len(ids), 500):
+    for chunk in _chunks(ids):
         session.execute(
             update(OutboxRow)
             .where(
-                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.id.in_(chunk),
                 _not_indexed(OutboxRow.state).in_((OUT_QUEUED, OUT_SENT)),
             )
             .values(state=OUT_PARKED, reason=reason)
@@ -164,10 +174,8 @@ def park_outbox(session: Session, ids: list[str], *, reason: str) -> None:
 
 def outbox_raws(session: Session, ids: list[str]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
-    for first in range(0, len(ids), 500):
-        for rid, raw in session.execute(
-            select(OutboxRow.id, OutboxRow.raw).where(OutboxRow.id.in_(ids[first : first + 500]))
-        ):
+    for chunk in _chunks(ids):
+        for rid, raw in session.execute(select(OutboxRow.id, OutboxRow.raw).where(OutboxRow.id.in_(chunk))):
             out[rid] = raw
     return out
 
@@ -252,8 +260,7 @@ def mark_receipted(
     ``rejected=None``: ``ids`` may be either (both tables are updated)."""
     both = rejected is None
     for table, keys in ((InboxRow, ids), (RejectionRow, ids if both else rejected or [])):
-        for chunk_start in range(0, len(keys), 500):
-            chunk = keys[chunk_start : chunk_start + 500]
+        for chunk in _chunks(keys):
             session.execute(
                 update(table)
                 .where(table.sender == sender, table.envelope_id.in_(chunk))
@@ -268,11 +275,11 @@ def close_outbox(
     session: Session, recipient: str, ids: list[str], *, state: str, reason: str | None, at: datetime
 ) -> None:
     """Close the open outbox rows ``ids`` sent to ``recipient`` (acknowledged or refused by it)."""
-    for first in range(0, len(ids), 500):
+    for chunk in _chunks(ids):
         session.execute(
             update(OutboxRow)
             .where(
-                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.id.in_(chunk),
                 _not_indexed(OutboxRow.recipient) == recipient,
                 _not_indexed(OutboxRow.state).not_in(_CLOSED),
             )
@@ -282,11 +289,11 @@ def close_outbox(
 
 def note_outbox_reason(session: Session, recipient: str, ids: list[str], reason: str | None) -> None:
     """Record why ``recipient`` refused open rows for now (retryable: they keep being re-sent)."""
-    for first in range(0, len(ids), 500):
+    for chunk in _chunks(ids):
         session.execute(
             update(OutboxRow)
             .where(
-                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.id.in_(chunk),
                 _not_indexed(OutboxRow.recipient) == recipient,
                 _not_indexed(OutboxRow.state).not_in(_CLOSED),
             )
@@ -312,11 +319,11 @@ def mark_sent(
     }
     if reason is not None:
         values["reason"] = reason
-    for first in range(0, len(ids), 500):
+    for chunk in _chunks(ids):
         session.execute(
             update(OutboxRow)
             .where(
-                OutboxRow.id.in_(ids[first : first + 500]),
+                OutboxRow.id.in_(chunk),
                 _not_indexed(OutboxRow.state).in_((OUT_QUEUED, OUT_SENT)),
                 OutboxRow.attempts == attempts_before,
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tongban.access.store import add_views
@@ -101,6 +102,20 @@ def _close_task(
     cases_store.save_task(s, found)
 
 
+def _answer(s: Session, node: NodeContext, row: MigrationTaskRow, type_: str, body: BaseModel) -> None:
+    """A saga message back to the case's destination, bound to the permit it answers."""
+    enqueue(
+        s,
+        node=node,
+        recipient=row.case_node,
+        type=type_,
+        body=body.model_dump(mode="json"),
+        case_ref=row.case_number,
+        consent_ref=row.consent_ref,
+        in_reply_to=row.permit_hash,
+    )
+
+
 def _refuse(
     s: Session,
     node: NodeContext,
@@ -114,16 +129,7 @@ def _refuse(
     row.reason, row.note = reason.value, note
     assert row.permit_hash is not None
     body = RefusedMessage(case_ref=row.case_number, permit_hash=row.permit_hash, reason=reason, note=note)
-    enqueue(
-        s,
-        node=node,
-        recipient=row.case_node,
-        type=REFUSED_TYPE,
-        body=body.model_dump(mode="json"),
-        case_ref=row.case_number,
-        consent_ref=row.consent_ref,
-        in_reply_to=row.permit_hash,
-    )
+    _answer(s, node, row, REFUSED_TYPE, body)
     audit(
         s,
         actor=actor,
@@ -339,16 +345,7 @@ def _send_certificate(
         record=record,
         reissue_of=reissue_of,
     )
-    enqueue(
-        s,
-        node=node,
-        recipient=row.case_node,
-        type=CERTIFICATE_TYPE,
-        body=body.model_dump(mode="json"),
-        case_ref=row.case_number,
-        consent_ref=row.consent_ref,
-        in_reply_to=row.permit_hash,
-    )
+    _answer(s, node, row, CERTIFICATE_TYPE, body)
 
 
 def _task(s: Session, case_number: str) -> MigrationTaskRow:

@@ -342,7 +342,11 @@ def migrations_page(request: Request, node: CurrentNode, user: CurrentUser, t: C
     )
 
 
-def _new_form(request: Request, node: NodeContext, t: Translator, **ctx: Any) -> HTMLResponse:
+def _new_form(
+    request: Request, node: NodeContext, t: Translator, template: str = "migration/new.html", **ctx: Any
+) -> HTMLResponse:
+    """The application form (the window's, or with ``migration/my_new.html`` the citizen's own) for the matter
+    asked for, with what it asks for and the local policy's facts."""
     matters = [m for m in cases_setup(node).catalog if m.code in MATTERS]
     form = ctx.pop("form", {})
     code = form.get("matter") or request.query_params.get("matter") or "MIG-SPOUSE"
@@ -350,7 +354,7 @@ def _new_form(request: Request, node: NodeContext, t: Translator, **ctx: Any) ->
     status = ctx.pop("status_code", 200)
     return render(
         request,
-        "migration/new.html",
+        template,
         status_code=status,
         matters=matters,
         matter=current,
@@ -358,6 +362,7 @@ def _new_form(request: Request, node: NodeContext, t: Translator, **ctx: Any) ->
         looked_up=current.looked_up_materials(),
         facts=[FACTS[f] for f in MATTER_FACTS.get(current.code, ())],
         fact_hints=FACT_HINTS,
+        max_mb=max(1, node.settings.max_upload_bytes // (1024 * 1024)),
         form=form,
         **ctx,
         **_common(t),
@@ -411,12 +416,8 @@ async def accept_migration_form(
                 N_("Check the materials first: missing {names}"),
                 names="、".join(m.name.get(t.locale) for m in missing),
             )
-        applicant = Applicant.parse(
-            id_number=values.get("id_number", ""),
-            phone=values.get("phone"),
-            email=values.get("email"),
-            locale=values.get("applicant_locale") or t.locale,
-            today=node.clock.now().date(),
+        applicant = Applicant.from_form(
+            values, locale=values.get("applicant_locale") or t.locale, today=node.clock.now().date()
         )
         relation = values.get("relation", "")
         relation = relation if relation in RELATIONS else "other_relative"
@@ -719,26 +720,7 @@ def _uploads(node: NodeContext, form: Any, matter: Any, t: Translator) -> list[t
 
 
 def _my_new_form(request: Request, node: NodeContext, t: Translator, **ctx: Any) -> HTMLResponse:
-    matters = [m for m in cases_setup(node).catalog if m.code in MATTERS]
-    form = ctx.pop("form", {})
-    code = form.get("matter") or request.query_params.get("matter") or "MIG-SPOUSE"
-    current = next((m for m in matters if m.code == code), matters[0])
-    status = ctx.pop("status_code", 200)
-    return render(
-        request,
-        "migration/my_new.html",
-        status_code=status,
-        matters=matters,
-        matter=current,
-        asked=current.asked_materials(),
-        looked_up=current.looked_up_materials(),
-        facts=[FACTS[f] for f in MATTER_FACTS.get(current.code, ())],
-        fact_hints=FACT_HINTS,
-        max_mb=max(1, node.settings.max_upload_bytes // (1024 * 1024)),
-        form=form,
-        **ctx,
-        **_common(t),
-    )
+    return _new_form(request, node, t, "migration/my_new.html", **ctx)
 
 
 @router.get("/my/migrations/new", response_class=HTMLResponse, dependencies=[requires(CASE_CREATE)])
@@ -773,13 +755,7 @@ def _apply_online(request: Request, node: NodeContext, user: Principal, t: Trans
         matter = cases_setup(node).catalog.get(values.get("matter", ""))
         if matter.code not in MATTERS:
             raise InvalidInput(N_("{code} is not a migration matter"), code=matter.code)
-        applicant = Applicant.parse(
-            id_number=values.get("id_number", ""),
-            phone=values.get("phone"),
-            email=values.get("email"),
-            locale=t.locale,
-            today=node.clock.now().date(),
-        )
+        applicant = Applicant.from_form(values, locale=t.locale, today=node.clock.now().date())
         if window.applicant_ref(node, applicant.id_number) != user.person_ref:
             raise InvalidInput(N_("Give your own ID number: the one you signed in with"))
         if values.get("commitment") != "yes":

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -423,6 +424,21 @@ def approve(node: NodeContext, *, actor: window.Actor, number: str) -> Migration
         return view_of(node, s, _approve(s, node, actor=actor, number=number), "zh_CN")
 
 
+def _to_origin(
+    s: Session, node: NodeContext, row: MigrationCaseRow, type_: str, body: BaseModel
+) -> uuid.UUID:
+    """A saga message to the case's origin, in the caller's transaction, under the applicant's consent."""
+    return enqueue(
+        s,
+        node=node,
+        recipient=row.origin,
+        type=type_,
+        body=body.model_dump(mode="json"),
+        case_ref=row.case_number,
+        consent_ref=row.consent_ref,
+    )
+
+
 def _approve(s: Session, node: NodeContext, *, actor: window.Actor, number: str) -> MigrationCaseRow:
     setup = cases_setup(node)
     now = node.clock.now()
@@ -463,15 +479,7 @@ def _approve(s: Session, node: NodeContext, *, actor: window.Actor, number: str)
         id_number=row.id_number,
         permit=forms.to_json_bytes(permit.signed).decode("utf-8"),
     )
-    sent = enqueue(
-        s,
-        node=node,
-        recipient=row.origin,
-        type=PERMIT_TYPE,
-        body=body.model_dump(mode="json"),
-        case_ref=number,
-        consent_ref=row.consent_ref,
-    )
+    sent = _to_origin(s, node, row, PERMIT_TYPE, body)
     row.permit_hash = sent_hash(s, str(sent))
     cases_store.save_case(s, loaded)
     audit(
@@ -533,15 +541,7 @@ def _send_abandon(
     s: Session, node: NodeContext, row: MigrationCaseRow, *, why: str, note: str | None
 ) -> None:
     body = AbandonMessage(case_ref=row.case_number, reason=why, note=note)
-    enqueue(
-        s,
-        node=node,
-        recipient=row.origin,
-        type=ABANDON_TYPE,
-        body=body.model_dump(mode="json"),
-        case_ref=row.case_number,
-        consent_ref=row.consent_ref,
-    )
+    _to_origin(s, node, row, ABANDON_TYPE, body)
 
 
 def refuse(node: NodeContext, *, actor: window.Actor, number: str, note: str | None = None) -> MigrationView:
@@ -614,15 +614,7 @@ def request_reissue(node: NodeContext, *, actor: window.Actor, number: str) -> M
         _step(row, DestAction.REQUEST_REISSUE, now)
         assert row.certificate_number is not None
         body = ReissueMessage(case_ref=number, certificate_number=row.certificate_number)
-        enqueue(
-            s,
-            node=node,
-            recipient=row.origin,
-            type=REISSUE_TYPE,
-            body=body.model_dump(mode="json"),
-            case_ref=number,
-            consent_ref=row.consent_ref,
-        )
+        _to_origin(s, node, row, REISSUE_TYPE, body)
         audit(
             s,
             actor=actor.id,
@@ -709,15 +701,7 @@ def _move_in(
     body = SettledMessage(
         case_ref=number, certificate_number=row.certificate_number, moved_in_on=person.since
     )
-    enqueue(
-        s,
-        node=node,
-        recipient=row.origin,
-        type=SETTLED_TYPE,
-        body=body.model_dump(mode="json"),
-        case_ref=number,
-        consent_ref=row.consent_ref,
-    )
+    _to_origin(s, node, row, SETTLED_TYPE, body)
     audit(
         s,
         actor=actor.id,
