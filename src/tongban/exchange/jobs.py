@@ -84,9 +84,10 @@ async def pump_loop(ex: NodeExchange, transport: Transport, stop: asyncio.Event)
         try:
             # What this process knows has work (it received, enqueued, or a step filled its batch), and at
             # every poll interval what the database says (one query): work of other processes, re-sends and
-            # retries that have come due. A busy pump does not ask the database between polls.
+            # retries that have come due. The pump does not ask the database between polls, busy or not: a
+            # wake without hints (or a step that emptied its batch) waits for the next poll.
             steps = ex.take_hints()
-            if not steps or loop.time() >= next_query:
+            if loop.time() >= next_query:
                 next_query = loop.time() + s.poll_interval_s
                 due = due_work(ex)
                 steps |= {
