@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import PG_ADMIN_URL, PgFactory, missing_service
+
 from tongban.migration.bench import run_bench
 
 
@@ -26,3 +28,41 @@ def test_bench_migrate_smoke_on_sqlite(tmp_path: Path) -> None:
     costs = [t["ms_per_unit"] for t in sql["top"]]
     assert costs == sorted(costs, reverse=True)
     assert not any("测试" in t["sql"] for t in sql["top"])  # bound values are never part of it
+
+
+def test_bench_migrate_with_the_origin_in_its_own_process(
+    tmp_path: Path, nats_url: str, pg_factory: PgFactory | None
+) -> None:
+    """--nats: node B is a ``tongban serve --node`` process moving out without a clerk, the exchange is
+    JetStream (a stream of the run's own, deleted at the end), and the nodes are on PostgreSQL."""
+    import asyncio
+
+    import nats
+
+    if pg_factory is None:
+        missing_service("PostgreSQL at " + PG_ADMIN_URL)
+        raise AssertionError("unreachable")
+    out = run_bench(
+        n=6,
+        arrival_rate=20.0,
+        db_a=pg_factory.new(),
+        db_b=pg_factory.new(),
+        data_dir=tmp_path,
+        nats_url=nats_url,
+    ).to_json()
+    details = out["details"]
+    assert details["completed"] == details["migrations"] == 6
+    assert details["processes"] == 2 and details["transport"] == "jetstream"
+    assert details["backend_a"] == details["backend_b"] == "postgresql"
+    assert details["check"] and not any(details["check"].values())
+    assert out["ratio"] > 0
+
+    async def streams() -> list[str]:
+        nc = await nats.connect(nats_url)
+        try:
+            return [str(s.config.name) for s in await nc.jetstream().streams_info()]
+        finally:
+            await nc.close()
+
+    assert details["stream"].startswith("TBMIG_")
+    assert details["stream"] not in asyncio.run(streams())

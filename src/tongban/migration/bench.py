@@ -13,12 +13,20 @@ At the end the exchange is drained and the invariant checker runs over both node
 bench. The baseline is the raw commit rate of A's database in the same run: as many bare single-row
 ``UPDATE`` transactions through a plain connection. Databases default to SQLite files in a temporary
 directory; ``--db-a`` / ``--db-b`` name scratch PostgreSQL databases (migrated here; registers empty).
+
+With ``--nats URL`` the two nodes are two processes, as in production (one province per node): A stays in
+this process, B runs as ``tongban serve --node 310000`` (automatic move-out from
+``TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT``), and the exchange between them is JetStream, on a stream of the
+run's own that is deleted at the end. Without it both nodes share this process and the embedded transport.
 """
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import tempfile
 import time
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +35,7 @@ import typer
 from sqlalchemy import select, text
 
 from tongban.bench.harness import BenchResult, Measure, percentiles, progress, rate, report, sql_profile
+from tongban.chaos.cluster import NodeProcess, free_port
 from tongban.core import checks, migrate
 from tongban.core.node import NodeContext, NodeEntry, open_node
 from tongban.core.settings import Settings
@@ -110,6 +119,37 @@ def _drain(nodes: list[NodeContext], timeout_s: float = 120.0) -> checks.DrainRe
     return report
 
 
+_ORIGIN_SETTINGS = ("stream_name", "subject_prefix", "poll_interval_s", "resend_initial_s")
+
+
+def _start_origin(nats_url: str, db_url: str, data_dir: Path, xs: ExchangeSettings, log: Path) -> NodeProcess:
+    """Node B as a process of its own (``tongban serve --node``), moving out without a clerk."""
+    env = {f"TONGBAN_EXCHANGE_{name.upper()}": str(getattr(xs, name)) for name in _ORIGIN_SETTINGS}
+    env |= {
+        "TONGBAN_MIGRATION_AUTOMATIC_MOVE_OUT": "true",
+        "TONGBAN_SECRET_KEY": secrets.token_urlsafe(32),
+        "TONGBAN_LOG_LEVEL": "WARNING",
+    }
+    proc = NodeProcess(B, db_url, nats_url, data_dir, free_port(), log, env)
+    proc.start()
+    try:
+        proc.wait_ready(120.0)
+    except RuntimeError:
+        proc.stop(10.0)
+        raise
+    return proc
+
+
+async def _delete_stream(url: str, name: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
+
+
 def run_bench(
     *,
     n: int,
@@ -120,6 +160,7 @@ def run_bench(
     max_batch: int = 100,
     poll_s: float = 0.005,
     sql_top: int = 0,
+    nats_url: str | None = None,
 ) -> BenchResult:
     from tongban.cases import window
     from tongban.migration import service as mig
@@ -133,7 +174,10 @@ def run_bench(
     directory_admin.init(data_dir, now=now)
     for code, name in ((A, "北京市"), (B, "上海市")):
         directory_admin.add_node(data_dir, code=code, name=name, now=now)
+    tag = uuid.uuid4().hex[:8]
     xs = ExchangeSettings(poll_interval_s=0.01, resend_initial_s=30.0)
+    if nats_url is not None:
+        xs = xs.model_copy(update={"stream_name": f"TBMIG_{tag}", "subject_prefix": f"tbmig.{tag}"})
     settings = Settings(data_dir=data_dir)
     a = open_node(NodeEntry(A, "北京市", db_a), settings)
     b = open_node(NodeEntry(B, "上海市", db_b), settings)
@@ -144,15 +188,25 @@ def run_bench(
     b.services[SETTINGS_SERVICE] = MigrationSettings(automatic_move_out=True)
     people = _populate(a, b, n)
     clerk = window.Actor(id="user:bench-clerk", office="OFF-BENCH", division="110105")
-    runner = ExchangeRunner([a.services["exchange"], b.services["exchange"]], lambda: transport_for(None, xs))
+    origin: NodeProcess | None = None
+    if nats_url is None:
+        runner = ExchangeRunner(
+            [a.services["exchange"], b.services["exchange"]], lambda: transport_for(None, xs)
+        )
+    else:
+        # B's exchange runs in B's process; this process reads B's database only to drain and check.
+        runner = ExchangeRunner([a.services["exchange"]], lambda: transport_for(nats_url, xs))
     arrived: dict[str, float] = {}
     finished: dict[str, float] = {}
     refused: list[str] = []
     transactions = 0
     pending = select(MigrationCaseRow.case_number).where(MigrationCaseRow.state == "certificate_received")
-    runner.start()
     try:
-        # Both nodes' statements, the driver's and the exchange thread's, while the migrations run.
+        if nats_url is not None:
+            origin = _start_origin(nats_url, b.db.url, data_dir, xs, data_dir / "origin.log")
+        runner.start()
+        # The statements of the nodes in this process (both, or A alone with --nats), the driver's and the
+        # exchange thread's, while the migrations run.
         with sql_profile(enabled=sql_top > 0) as profile:
             start = time.perf_counter()
             with progress("completed", n) as advance:
@@ -211,6 +265,10 @@ def run_bench(
         drained = _drain([a, b])
     finally:
         runner.stop()
+        if origin is not None:
+            origin.stop(30.0)
+        if nats_url is not None:
+            asyncio.run(_delete_stream(nats_url, xs.stream_name))
     report = checks.check_nation({A: a, B: b}, drained=drained)
     if not report.ok:
         raise RuntimeError(f"the invariant checker found problems after the bench: {report.to_json()}")
@@ -240,7 +298,9 @@ def run_bench(
             "migrations": n,
             "completed": len(finished),
             "arrival_rate": arrival_rate,
-            "transport": "embedded",
+            "transport": "jetstream" if nats_url else "embedded",
+            "processes": 2 if nats_url else 1,
+            **({"stream": xs.stream_name} if nats_url else {}),
             "origin": "automatic move-out",
             "backend_a": a.db.backend,
             "backend_b": b.db.backend,
@@ -250,6 +310,7 @@ def run_bench(
             "max_batch": max_batch,
             "check": report.to_json()["counts"],
             "check_seconds": report.seconds,
+            **({"sql_nodes": [A] if nats_url else [A, B]} if sql_top > 0 else {}),
             **({"sql": profile.summary(sql_top, per=n)} if sql_top > 0 else {}),
         },
     )
@@ -280,9 +341,17 @@ def register(bench_app: typer.Typer) -> None:
                 "per migration (details.sql; statements' text only, never their values).",
             ),
         ] = 0,
+        nats_url: Annotated[
+            str | None,
+            typer.Option(
+                "--nats",
+                help="NATS URL: run node B as a process of its own and exchange over JetStream "
+                "(default: both nodes in this process, embedded transport).",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
-        """Completed migrations/s at a fixed arrival rate between two embedded nodes, p50/p99, vs bare commits/s."""
+        """Completed migrations/s at a fixed arrival rate between two nodes, p50/p99, vs bare commits/s."""
         import tongban.migration.service  # noqa: F401  (registers the mig.*.v1 message types)
 
         with tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp:
@@ -294,5 +363,6 @@ def register(bench_app: typer.Typer) -> None:
                 data_dir=Path(tmp),
                 max_batch=max_batch,
                 sql_top=sql_top,
+                nats_url=nats_url,
             )
         report(result, as_json)
