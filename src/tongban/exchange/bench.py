@@ -103,7 +103,7 @@ def _start_receiver(
     return child
 
 
-def _cpu_s(child: subprocess.Popen[bytes] | None) -> float:
+def cpu_s(child: subprocess.Popen[bytes] | None) -> float:
     """CPU seconds (user + system) used so far by a child process (Linux ``/proc``; 0 elsewhere)."""
     if child is None:
         return 0.0
@@ -178,7 +178,7 @@ def run_bench(
             advance(1)
     payload_size = _count(a.db, select(func.avg(func.length(OutboxRow.raw))))
     start = time.perf_counter()
-    cpu_here, cpu_child = time.process_time(), _cpu_s(child)
+    cpu_here, cpu_child = time.process_time(), cpu_s(child)
     r_a.start()
     if r_b is not None:
         r_b.start()
@@ -192,7 +192,7 @@ def run_bench(
                 advance(now_done - done)
                 done = now_done
         elapsed = time.perf_counter() - start
-        cpu_here, cpu_child = time.process_time() - cpu_here, _cpu_s(child) - cpu_child
+        cpu_here, cpu_child = time.process_time() - cpu_here, cpu_s(child) - cpu_child
     finally:
         r_a.stop()
         if r_b is not None:

@@ -39,6 +39,7 @@ from tongban.chaos.cluster import NodeProcess, free_port
 from tongban.core import checks, migrate
 from tongban.core.node import NodeContext, NodeEntry, open_node
 from tongban.core.settings import Settings
+from tongban.exchange import bench as exchange_bench
 from tongban.exchange import directory_admin
 from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.runtime import node_exchange, transport_for
@@ -120,6 +121,10 @@ def _drain(nodes: list[NodeContext], timeout_s: float = 120.0) -> checks.DrainRe
 
 
 _ORIGIN_SETTINGS = ("stream_name", "subject_prefix", "poll_interval_s", "resend_initial_s")
+
+
+def _cpu_s(proc: NodeProcess | None) -> float:
+    return 0.0 if proc is None or proc.proc is None else exchange_bench.cpu_s(proc.proc)
 
 
 def _start_origin(nats_url: str, db_url: str, data_dir: Path, xs: ExchangeSettings, log: Path) -> NodeProcess:
@@ -209,6 +214,7 @@ def run_bench(
         # exchange thread's, while the migrations run.
         with sql_profile(enabled=sql_top > 0) as profile:
             start = time.perf_counter()
+            cpu_here, cpu_origin = time.process_time(), _cpu_s(origin)
             with progress("completed", n) as advance:
                 next_i = 0
                 while len(finished) + len(refused) < n:
@@ -262,6 +268,7 @@ def run_bench(
                         next_at = start + next_i / arrival_rate if next_i < n else tick + poll_s
                         time.sleep(max(0.0, min(poll_s, next_at - time.perf_counter())))
             elapsed = time.perf_counter() - start
+            cpu_here, cpu_origin = time.process_time() - cpu_here, _cpu_s(origin) - cpu_origin
         drained = _drain([a, b])
     finally:
         runner.stop()
@@ -308,6 +315,12 @@ def run_bench(
             "latency": "scheduled arrival at A to the move-in registered at A, per migration",
             "destination_transactions": transactions,
             "max_batch": max_batch,
+            # CPU time per migration (user + system) of this process (both nodes, or A with --nats) and of
+            # B's process: which side is the bottleneck, less sensitive to other load than the rate.
+            "cpu_ms_per_migration": {
+                ("destination" if origin else "both nodes"): round(1000 * cpu_here / n, 2),
+                **({"origin": round(1000 * cpu_origin / n, 2)} if origin else {}),
+            },
             "check": report.to_json()["counts"],
             "check_seconds": report.seconds,
             **({"sql_nodes": [A] if nats_url else [A, B]} if sql_top > 0 else {}),
