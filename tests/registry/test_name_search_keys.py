@@ -55,7 +55,20 @@ def test_queries_are_normalised_like_keys() -> None:
     assert normalize_query("阿依古丽·买") == "阿依古丽买"
 
 
-@given(st.text(min_size=1, max_size=8), st.text(max_size=8))
-def test_the_prefix_range_is_exactly_the_prefix(prefix: str, rest: str) -> None:
+@given(st.text(min_size=1, max_size=8), st.text(max_size=8), st.text(max_size=10))
+def test_the_prefix_range_is_exactly_the_prefix(prefix: str, rest: str, other: str) -> None:
     upper = prefix_upper_bound(prefix)
-    assert prefix <= prefix + rest < upper
+    assert prefix <= prefix + rest and (upper is None or prefix + rest < upper)
+    # Nothing else lies in the range: a string in it starts with the prefix.
+    if prefix <= other and (upper is None or other < upper):
+        assert other.startswith(prefix)
+
+
+def test_a_last_character_without_successor_carries() -> None:
+    top = "\U0010ffff"
+    assert prefix_upper_bound("zs") == "zt"
+    assert prefix_upper_bound("a" + top) == "b"
+    assert prefix_upper_bound("a" + top + top) == "b"
+    assert prefix_upper_bound("\ud7ff") == "\ue000"  # the surrogates are skipped
+    assert prefix_upper_bound(top) is None and prefix_upper_bound(top * 3) is None
+    assert "a" + top + top + "x" < "b"  # what the old bound (the prefix plus U+10FFFF) left out

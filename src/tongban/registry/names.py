@@ -109,19 +109,21 @@ def normalize_query(query: str) -> str:
     ]
 
 
-def prefix_upper_bound(prefix: str) -> str:
-    """The smallest string above every string that starts with ``prefix`` (code point order).
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string above every string that starts with ``prefix`` (code point order), or None when
+    there is none (a prefix of U+10FFFF only).
 
     ``key >= prefix AND key < prefix_upper_bound(prefix)`` is ``key LIKE 'prefix%'`` written so that an
     ordinary B-tree index answers it on both backends (SQLite's LIKE is case-insensitive and skips the index).
+    A last character of U+10FFFF has no successor: the bound carries to the character before it.
     """
-    last = ord(prefix[-1])
-    nxt = last + 1
+    head = prefix.rstrip("\U0010ffff")
+    if not head:
+        return None
+    nxt = ord(head[-1]) + 1
     if 0xD800 <= nxt <= 0xDFFF:  # skip the surrogate block: not encodable
         nxt = 0xE000
-    if nxt > 0x10FFFF:
-        return prefix + "\U0010ffff"
-    return prefix[:-1] + chr(nxt)
+    return head[:-1] + chr(nxt)
 
 
 def keys_of_names(names: list[str]) -> list[list[str]]:

@@ -220,16 +220,19 @@ def add_counts(s: Session, deltas: dict[tuple[str, str], int]) -> None:
     )
 
 
+def starts_with(column: sa.ColumnElement[str] | Any, prefix: str) -> list[sa.ColumnElement[bool]]:
+    """``column LIKE 'prefix%'`` as a range an ordinary B-tree index answers (``names.prefix_upper_bound``)."""
+    upper = prefix_upper_bound(prefix)
+    return [column >= prefix] if upper is None else [column >= prefix, column < upper]
+
+
 def counts(s: Session, division_prefix: str = "") -> list[tuple[str, str, int]]:
     """The maintained counts ``(division, status, total)`` of divisions starting with ``division_prefix``."""
     q = sa.select(RegistryCount.division_code, RegistryCount.status, RegistryCount.total).where(
         RegistryCount.total != 0
     )
     if division_prefix:
-        q = q.where(
-            RegistryCount.division_code >= division_prefix,
-            RegistryCount.division_code < prefix_upper_bound(division_prefix),
-        )
+        q = q.where(*starts_with(RegistryCount.division_code, division_prefix))
     return [
         (d, st, n) for d, st, n in s.execute(q.order_by(RegistryCount.division_code, RegistryCount.status))
     ]
@@ -361,15 +364,12 @@ def search(
     q = normalize_query(query)
     if not q:
         return []
-    keys = sa.select(SearchKey.person_id).where(SearchKey.key >= q, SearchKey.key < prefix_upper_bound(q))
+    keys = sa.select(SearchKey.person_id).where(*starts_with(SearchKey.key, q))
     if len(division_prefix) == 6:
         # A county clerk: one range of the (division_code, key) index.
         keys = keys.where(SearchKey.division_code == division_prefix)
     elif division_prefix:
-        keys = keys.where(
-            SearchKey.division_code >= division_prefix,
-            SearchKey.division_code < prefix_upper_bound(division_prefix),
-        )
+        keys = keys.where(*starts_with(SearchKey.division_code, division_prefix))
     keys = keys.order_by(SearchKey.key, SearchKey.person_id).limit(limit * 4)
     ids = s.scalars(keys).all()
     wanted = list(dict.fromkeys(ids))[:limit]
