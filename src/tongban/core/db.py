@@ -1,13 +1,17 @@
 """Storage: one database per node, SQLite or PostgreSQL from the same code.
 
 SQLite: one writer process per node file; transactions that write start with ``BEGIN IMMEDIATE`` so two
-writers never deadlock on a lock upgrade; WAL journal; foreign keys on. PostgreSQL: ``lock_timeout`` and
+writers never deadlock on a lock upgrade; WAL journal; foreign keys on. Writers of one process queue for a
+file on a lock of the process (``_writer_lock``) before SQLite's own: SQLite's busy handler polls a held lock
+with sleeps of up to 100 ms, while a thread waiting on the process's lock starts as soon as the writer before
+it has committed. PostgreSQL: ``lock_timeout`` and
 ``idle_in_transaction_session_timeout`` set on every connection. Times are stored in UTC with their zone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -129,6 +133,21 @@ def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
+# One lock per SQLite file per process (see the module's docstring), shared by every Database on that file.
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(url: str) -> threading.Lock | None:
+    """The process's writer lock of a SQLite file (None for PostgreSQL and in-memory databases)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    key = str(Path(parsed.database).resolve())
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+
+
 class Database:
     """One node's database: sessions for reading, and transactions for writing.
 
@@ -142,6 +161,8 @@ class Database:
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+        self._writer_lock = _writer_lock(url)
+        self._writer_wait_s = (settings or Settings()).sqlite_busy_timeout_s
         # A Database that is dropped without dispose() still closes its pooled connections cleanly, instead of
         # leaving them to the garbage collector (PostgreSQL would see the connections cut, not closed).
         self._finalizer = weakref.finalize(self, self.engine.dispose)
@@ -154,8 +175,17 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A writing unit of work: commit once on success, roll back on any error."""
-        with self._write() as session, session.begin():
-            yield session
+        lock = self._writer_lock
+        # A writer that waited the busy timeout for the process's lock goes on to SQLite's, which then
+        # decides as before (it waits out its own timeout, or answers "database is locked").
+        held = lock is not None and lock.acquire(timeout=self._writer_wait_s)
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        finally:
+            if held:
+                assert lock is not None
+                lock.release()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
