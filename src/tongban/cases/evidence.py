@@ -176,7 +176,10 @@ def sent_hash(s: Session, envelope_id: str | None) -> str | None:
     """The hash of a request envelope just written to the outbox (None for another transport)."""
     if envelope_id is None:
         return None
-    row = s.get(OutboxRow, envelope_id)
+    # Usually still pending in this session (enqueue adds it): read it there rather than flush to look it up.
+    row = next((o for o in s.new if isinstance(o, OutboxRow) and o.id == envelope_id), None)
+    if row is None:
+        row = s.get(OutboxRow, envelope_id)
     return None if row is None else envelope_hash(row.raw)
 
 

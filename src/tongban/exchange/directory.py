@@ -426,6 +426,9 @@ class DirectoryHolder:
         """Re-read the directory; keep the current one when the source is refused or unchanged."""
         data = (self.data_dir / DIRECTORY_FILE).read_bytes()
         with self._lock:
+            if self._current is not None and data == self._current.raw:
+                # The bytes verified last time: the current one is kept whatever a check would say now.
+                return self._current
             try:
                 self._current = load_directory(
                     data,

@@ -12,6 +12,8 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from tongban.exchange.directory import (
     DIRECTORY_FILE,
     Directory,
@@ -84,6 +86,9 @@ class DirectorySignerSource:
     def __init__(self, holder: DirectoryHolder, data_dir: Path) -> None:
         self.holder = holder
         self.data_dir = data_dir
+        # Private halves by (issuer, key id): a key id's private half never changes. Which key may sign is
+        # asked of the directory at every paper.
+        self._private: dict[tuple[str, str], Ed25519PrivateKey] = {}
 
     def current_signer(self, issuer: str, at: datetime) -> Ed25519Signer | None:
         # Re-read first: a paper must never be signed with a key the directory has since revoked.
@@ -91,10 +96,13 @@ class DirectorySignerSource:
         key = node.current_key(PURPOSE, at) if node is not None else None
         if key is None:
             return None
-        try:
-            private = node_key_provider(self.data_dir, issuer).signing_key(PURPOSE, key.key_id)
-        except KeyNotFound:
-            return None
+        private = self._private.get((issuer, key.key_id))
+        if private is None:
+            try:
+                private = node_key_provider(self.data_dir, issuer).signing_key(PURPOSE, key.key_id)
+            except KeyNotFound:
+                return None
+            self._private[(issuer, key.key_id)] = private
         return Ed25519Signer(key.key_id, private, key.alg)
 
 

@@ -128,6 +128,33 @@ def person_view(s: Session, person: Person) -> PersonView:
     )
 
 
+def view_of_written(
+    person: Person,
+    state: PersonState,
+    *,
+    household: Household | None,
+    relation: str | None,
+    last_division_code: str | None,
+) -> PersonView:
+    """``person_view`` from what a writing use case holds after its change (the person, their state, the
+    household they are in and their relation there, or None), without reading them back."""
+    return PersonView(
+        person_id=person.id,
+        id_number=person.id_number,
+        name=person.name,
+        sex=person.sex,
+        birth_date=person.birth_date,
+        ethnicity=person.ethnicity,
+        birthplace=person.birthplace,
+        status=state.status,
+        since=state.since,
+        household_number=household.number if household is not None else None,
+        relation=relation if household is not None else None,
+        division_code=state.division_code,
+        last_division_code=state.division_code or last_division_code,
+    )
+
+
 def _last_division(s: Session, person_id: int, state: PersonState) -> str | None:
     if state.division_code is not None:
         return state.division_code

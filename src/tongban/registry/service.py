@@ -50,6 +50,7 @@ from tongban.registry.queries import (
     find_person,
     household_view,
     person_view,
+    view_of_written,
 )
 from tongban.registry.tables import Household, Membership, Person, PersonState
 
@@ -354,7 +355,9 @@ def register_person(
             change={"household": household.number, "relation": rel.value, "case_ref": case_ref},
             at=now,
         )
-        return person_view(s, person)
+        return view_of_written(
+            person, after, household=household, relation=rel.value, last_division_code=household.division_code
+        )
 
 
 def move_within_node(
@@ -494,7 +497,10 @@ def _leave(
             change={"event": event.value, "case_ref": case_ref, **(detail or {})},
             at=now,
         )
-        return person_view(s, person)
+        # Left: no household; their jurisdiction is that of the household they left (the entry just written).
+        return view_of_written(
+            person, after, household=None, relation=None, last_division_code=household.division_code
+        )
 
 
 def cancel_registration(
@@ -628,7 +634,9 @@ def restore_registration(
             change={"household": household.number, "case_ref": case_ref},
             at=now,
         )
-        return person_view(s, person)
+        return view_of_written(
+            person, after, household=household, relation=rel.value, last_division_code=household.division_code
+        )
 
 
 def confirm_moved_out(
@@ -677,7 +685,15 @@ def confirm_moved_out(
             change={"case_ref": case_ref},
             at=now,
         )
-        return person_view(s, person)
+        # Moved out: no household here; their jurisdiction is that of the entry they left from.
+        left = store.last_placed_entry(s, person.id)
+        return view_of_written(
+            person,
+            after,
+            household=None,
+            relation=None,
+            last_division_code=left.division_code if left else None,
+        )
 
 
 def _coerce(field: str, value: object) -> str | date:
