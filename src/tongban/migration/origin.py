@@ -24,6 +24,7 @@ from tongban.cases import store as cases_store
 from tongban.cases.calendar import TimeLimit, local_date
 from tongban.cases.domain import CaseRef, Task, TaskAction
 from tongban.cases.service import cases_setup
+from tongban.cases.store import Loaded
 from tongban.cases.window import applicant_ref
 from tongban.core.errors import Conflict, NotFound
 from tongban.core.i18n import N_
@@ -92,10 +93,14 @@ def _close_task(
     actor: str,
     now: datetime,
     reason: str | None = None,
+    task: Loaded[Task] | None = None,
 ) -> None:
+    """Close the origin's task (``task``: the caller holds it as loaded or just added in this transaction)."""
     if row.task_ref is None:
         return
-    found = cases_store.find_task(s, row.task_ref)
+    found = (
+        task if task is not None and task.obj.ref == row.task_ref else cases_store.find_task(s, row.task_ref)
+    )
     if found is None or found.obj.is_closed:
         return
     found.obj.apply(action, now=now, actor=actor, reason=reason)
@@ -231,7 +236,7 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         now=now,
         actor=actor,
     )
-    cases_store.add_task(session, task)
+    added = cases_store.add_task(session, task)
     row.task_ref = task.ref
     audit(
         session,
@@ -244,7 +249,9 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
     if settings_of(node).automatic_move_out and matter.allows_automatic:
         try:
             with session.begin_nested():
-                _move_out(session, node, row, actor=AUTOMATIC_ACTOR, now=now, new_head_id_number=None)
+                _move_out(
+                    session, node, row, actor=AUTOMATIC_ACTOR, now=now, new_head_id_number=None, task=added
+                )
         except Conflict:
             # Not unambiguous (a head leaving others behind names a new head): a clerk decides.
             row.state, row.certificate_number = OriginState.RECEIVED.value, None
@@ -258,6 +265,7 @@ def _move_out(
     actor: str,
     now: datetime,
     new_head_id_number: str | None,
+    task: Loaded[Task] | None = None,
 ) -> None:
     """In transit (journal ``case_ref`` = the destination case number), the migration certificate issued
     (``subject_ref`` = the same number, valid 30 days) and sent, the task completed: the caller's transaction."""
@@ -307,7 +315,7 @@ def _move_out(
     )
     row.certificate_number = paper.number
     _send_certificate(s, node, row, person_record(person), paper.signed, reissue_of=None)
-    _close_task(s, row, TaskAction.COMPLETE, actor=actor, now=now)
+    _close_task(s, row, TaskAction.COMPLETE, actor=actor, now=now, task=task)
     audit(
         s,
         actor=actor,
