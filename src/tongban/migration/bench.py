@@ -164,6 +164,7 @@ def run_bench(
     data_dir: Path,
     max_batch: int = 100,
     poll_s: float = 0.005,
+    window_s: float = 0.0,
     sql_top: int = 0,
     nats_url: str | None = None,
 ) -> BenchResult:
@@ -217,12 +218,15 @@ def run_bench(
             cpu_here, cpu_origin = time.process_time(), _cpu_s(origin)
             with progress("completed", n) as advance:
                 next_i = 0
+                next_poll = start
                 while len(finished) + len(refused) < n:
                     tick = time.perf_counter()
-                    # Open loop: migration i arrives at start + i / rate whether or not the node keeps up; what
-                    # has arrived and is not yet accepted is accepted (and approved) as one batch.
+                    # Open loop: migration i arrives at start + i / rate whether or not the node keeps up.
+                    # What has arrived is accepted (and approved) as one batch once the oldest of it has
+                    # waited the batching window, or the batch is full, or the last has arrived.
                     due = min(n, int((tick - start) * arrival_rate) + 1)
-                    if next_i < due:
+                    waited = tick - (start + next_i / arrival_rate)
+                    if next_i < due and (waited >= window_s or due - next_i >= max_batch or due == n):
                         batch = range(next_i, min(due, next_i + max_batch))
                         requests = [
                             mig.MigrationRequest(
@@ -249,9 +253,15 @@ def run_bench(
                                 arrived[number] = start + i / arrival_rate  # latency counts from the arrival
                         transactions += 2
                         next_i = batch.stop
-                    with a.db.session() as s:
-                        ready = list(s.scalars(pending.limit(max_batch)))
+                    ready: list[str] = []
+                    if tick >= next_poll:
+                        # The certificates attached since the last look, at most once per batching window.
+                        next_poll = tick + max(window_s, poll_s)
+                        with a.db.session() as s:
+                            ready = list(s.scalars(pending.limit(max_batch)))
                     if ready:
+                        if len(ready) == max_batch:
+                            next_poll = tick  # a full batch: there may be more
                         moved = mig.move_in_many(a, actor=clerk, numbers=ready)
                         transactions += 1
                         at = time.perf_counter()
@@ -263,10 +273,11 @@ def run_bench(
                                 refused.append(repr(outcome))
                     if refused:
                         raise RuntimeError(f"migrations refused in the bench: {refused[:3]}")
-                    if next_i >= due and not ready:
-                        # Nothing to do: wait for the next arrival, or a moment for certificates to come.
-                        next_at = start + next_i / arrival_rate if next_i < n else tick + poll_s
-                        time.sleep(max(0.0, min(poll_s, next_at - time.perf_counter())))
+                    if not ready:
+                        # Wait for the next batch to be due, or the next look for certificates.
+                        accept_at = start + next_i / arrival_rate + window_s if next_i < n else float("inf")
+                        wake = min(accept_at, next_poll)
+                        time.sleep(max(0.0, wake - time.perf_counter()))
             elapsed = time.perf_counter() - start
             cpu_here, cpu_origin = time.process_time() - cpu_here, _cpu_s(origin) - cpu_origin
         drained = _drain([a, b])
@@ -315,6 +326,7 @@ def run_bench(
             "latency": "scheduled arrival at A to the move-in registered at A, per migration",
             "destination_transactions": transactions,
             "max_batch": max_batch,
+            "batching_window_ms": round(window_s * 1000),
             # CPU time per migration (user + system) of this process (both nodes, or A with --nats) and of
             # B's process: which side is the bottleneck, less sensitive to other load than the rate.
             "cpu_ms_per_migration": {
@@ -346,6 +358,14 @@ def register(bench_app: typer.Typer) -> None:
                 "--batch", help="Most cases per destination transaction (accept, approve, move-in)."
             ),
         ] = 100,
+        window_ms: Annotated[
+            float,
+            typer.Option(
+                "--window-ms",
+                help="Batching window: arrivals wait until the oldest has waited this long (or the batch is "
+                "full), and attached certificates are looked for once per window.",
+            ),
+        ] = 0.0,
         sql_top: Annotated[
             int,
             typer.Option(
@@ -375,6 +395,7 @@ def register(bench_app: typer.Typer) -> None:
                 db_b=db_b,
                 data_dir=Path(tmp),
                 max_batch=max_batch,
+                window_s=window_ms / 1000,
                 sql_top=sql_top,
                 nats_url=nats_url,
             )
