@@ -58,7 +58,7 @@ from tongban.papers.service import get_paper, issue_paper, revoke_paper
 from tongban.registry import service as registry
 from tongban.registry import store as registry_store
 from tongban.registry.domain import RegistrationStatus
-from tongban.registry.tables import Person
+from tongban.registry.tables import Person, PersonState
 
 STEP = "move_out"
 
@@ -247,10 +247,18 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         now=now,
     )
     if settings_of(node).automatic_move_out and matter.allows_automatic:
+        assert person is not None and state is not None  # else refused above
         try:
             with session.begin_nested():
                 _move_out(
-                    session, node, row, actor=AUTOMATIC_ACTOR, now=now, new_head_id_number=None, task=added
+                    session,
+                    node,
+                    row,
+                    actor=AUTOMATIC_ACTOR,
+                    now=now,
+                    new_head_id_number=None,
+                    task=added,
+                    held=(person, state),
                 )
         except Conflict:
             # Not unambiguous (a head leaving others behind names a new head): a clerk decides.
@@ -266,17 +274,23 @@ def _move_out(
     now: datetime,
     new_head_id_number: str | None,
     task: Loaded[Task] | None = None,
+    held: tuple[Person, PersonState] | None = None,
 ) -> None:
     """In transit (journal ``case_ref`` = the destination case number), the migration certificate issued
-    (``subject_ref`` = the same number, valid 30 days) and sent, the task completed: the caller's transaction."""
+    (``subject_ref`` = the same number, valid 30 days) and sent, the task completed: the caller's transaction.
+    ``task`` and ``held`` (the person and their state, locked) are what the caller already read in it."""
     _step(row, OriginAction.MOVE_OUT, now)
     assert row.id_number is not None and row.permit_json is not None
     permit = forms.from_json_bytes(row.permit_json.encode("utf-8"))
     permit_facts = read_payload(permit.payload).facts
-    person = registry_store.person_by_id_number(s, row.id_number)
-    if person is None:  # pragma: no cover - checked when the permit arrived, under the same lock
-        raise NotFound(N_("No such person"))
-    state = registry_store.state_of(s, person.id, lock=True)
+    state: PersonState | None
+    if held is not None:
+        person, state = held
+    else:
+        found = registry_store.person_by_id_number(s, row.id_number)
+        if found is None:  # pragma: no cover - checked when the permit arrived, under the same lock
+            raise NotFound(N_("No such person"))
+        person, state = found, registry_store.state_of(s, found.id, lock=True)
     household = (
         registry_store.household_by_id(s, state.household_id)
         if state is not None and state.household_id is not None
@@ -287,6 +301,7 @@ def _move_out(
     view = registry.mark_in_transit(
         node,
         session=s,
+        person=person,
         actor=actor,
         id_number=row.id_number,
         case_ref=row.case_number,

@@ -161,15 +161,22 @@ def _leave_household(
     store.lock_households(s, [household.id])
     membership.to_date = on_date
     if household.head_person_id == person.id:
-        others = [(m, p) for m, p, _ in store.open_members(s, household.id) if p.id != person.id]
-        if not others or (household.kind == HouseholdKind.COLLECTIVE and new_head_id_number is None):
-            household.head_person_id = None
-        else:
-            if new_head_id_number is None:
+        if new_head_id_number is None:
+            # A collective household may go without a head; a family one only when nobody stays.
+            if (
+                household.kind != HouseholdKind.COLLECTIVE
+                and store.count_open_members(s, household.id, excluding=person.id) > 0
+            ):
                 raise Conflict(
                     N_("This person heads household {number}: name the member who becomes its head."),
                     number=household.number,
                 )
+            household.head_person_id = None
+            return household, membership
+        others = [(m, p) for m, p, _ in store.open_members(s, household.id) if p.id != person.id]
+        if not others:
+            household.head_person_id = None
+        else:
             match = [(m, p) for m, p in others if p.id_number == new_head_id_number]
             if not match:
                 raise InvalidInput(N_("The new head must be a current member of the household."))
@@ -458,12 +465,17 @@ def _leave(
     new_head_id_number: str | None,
     detail: dict[str, Any] | None = None,
     session: Session | None = None,
+    person: Person | None = None,
 ) -> PersonView:
-    """An active person leaves their household: in transit, cancelled or deceased."""
+    """An active person leaves their household: in transit, cancelled or deceased. ``person``: the record,
+    when the caller has read it in ``session`` already."""
     on_date = _check_date(node, on_date)
     now = node.clock.now()
     with _writing(node, session) as s:
-        person = find_person(s, id_number)
+        if person is None or session is None:
+            person = find_person(s, id_number)
+        elif person.id_number != id_number:
+            raise ValueError("the person given is not the one named")
         state = _locked_state(s, person)
         before = RegistrationStatus(state.status) if state else None
         next_status(before, event)  # refuse before touching anything
@@ -547,8 +559,10 @@ def mark_in_transit(
     reason: str | None = None,
     new_head_id_number: str | None = None,
     session: Session | None = None,
+    person: Person | None = None,
 ) -> PersonView:
-    """The origin's move-out in a migration: the person is in transit, owned by case ``case_ref``."""
+    """The origin's move-out in a migration: the person is in transit, owned by case ``case_ref``
+    (``person``: their record, read by the caller in ``session``)."""
     _require_case_ref(case_ref)
     return _leave(
         node,
@@ -561,6 +575,7 @@ def mark_in_transit(
         case_ref=case_ref,
         new_head_id_number=new_head_id_number,
         session=session,
+        person=person,
     )
 
 

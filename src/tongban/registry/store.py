@@ -84,12 +84,16 @@ def open_members(s: Session, household_id: int) -> list[tuple[Membership, Person
     return [(m, p, st) for m, p, st in rows]
 
 
-def count_open_members(s: Session, household_id: int) -> int:
-    return s.execute(
+def count_open_members(s: Session, household_id: int, *, excluding: int | None = None) -> int:
+    """Current members of the household (``excluding`` one person, by their id)."""
+    q = (
         sa.select(sa.func.count())
         .select_from(Membership)
         .where(Membership.household_id == household_id, Membership.to_date.is_(None))
-    ).scalar_one()
+    )
+    if excluding is not None:
+        q = q.where(Membership.person_id != excluding)
+    return int(s.execute(q).scalar_one())
 
 
 def append_journal(
