@@ -188,7 +188,7 @@ def issue_paper(
     ):
         _revoke_row(session, node=node, actor=actor, row=predecessor, reason="reissued", now=now)
         _publish_revocations(session, node=node, signer=signer, now=now)
-    elif store.latest_revocation_list(session, issuer=node.code) is None:
+    elif not store.has_revocation_list(session, issuer=node.code):
         _publish_revocations(session, node=node, signer=signer, now=now)  # serial 0: nothing revoked yet
     return _issued(row)
 

@@ -53,6 +53,16 @@ def revoked_papers(session: Session, *, issuer: str) -> list[RevokedPaper]:
     return out
 
 
+def has_revocation_list(session: Session, *, issuer: str) -> bool:
+    """Whether the issuer has published a revocation list (one key read, no row loaded)."""
+    return (
+        session.execute(
+            select(RevocationListRow.id).where(RevocationListRow.issuer == issuer).limit(1)
+        ).first()
+        is not None
+    )
+
+
 def latest_revocation_list(
     session: Session, *, issuer: str, for_update: bool = False
 ) -> RevocationListRow | None:

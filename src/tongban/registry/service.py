@@ -308,6 +308,7 @@ def register_person(
             id_number = _allocate(s, node=node, area=household.division_code, birth_date=birth_date, sex=sex)
         person = store.person_by_id_number(s, id_number)
         detail: dict[str, Any] | None = None
+        new_here = person is None
         if person is None:
             person = Person(
                 id_number=id_number,
@@ -320,7 +321,7 @@ def register_person(
             s.add(person)
             s.flush()
             state = None
-            store.replace_search_keys(s, person.id, name)
+            store.add_search_keys(s, person.id, name, household.division_code)
         else:
             state = _locked_state(s, person)
             check_not_before(on_date, store.last_journal_date(s, person.id))
@@ -347,6 +348,7 @@ def register_person(
             reason=reason,
             case_ref=case_ref,
             detail=detail,
+            keys_placed=new_here,  # a new person's keys were written with this division just above
         )
         if detail:
             person.name, person.ethnicity = name, ethnicity

@@ -112,11 +112,13 @@ def append_journal(
     case_ref: str | None = None,
     detail: dict[str, Any] | None = None,
     keep_place: bool = False,
+    keys_placed: bool = False,
 ) -> PersonState:
     """Append one journal entry and bring the person's current state along, in the caller's transaction.
 
     The status after the entry comes from the domain's transition table (``Conflict`` when illegal).
-    ``keep_place`` keeps the current household and division (corrections).
+    ``keep_place`` keeps the current household and division (corrections). ``keys_placed``: the person's
+    search keys were just written with ``division_code`` (``add_search_keys``), so they are not updated.
     """
     before = RegistrationStatus(state.status) if state is not None else None
     after = next_status(before, event)
@@ -156,7 +158,7 @@ def append_journal(
         if after.value != state.status:
             state.status = after.value
             state.since = on_date
-    if division_code is not None:
+    if division_code is not None and not keys_placed:
         # The search keys carry the person's jurisdiction: the division of their latest event here.
         s.execute(
             sa.update(SearchKey)
@@ -342,6 +344,14 @@ def entry_on(s: Session, person_id: int, on_date: date) -> JournalEntry | None:
         .order_by(JournalEntry.on_date.desc(), JournalEntry.seq.desc())
         .limit(1)
     ).first()
+
+
+def add_search_keys(s: Session, person_id: int, name: str, division_code: str | None) -> None:
+    """The keys of a person new to this node, in the jurisdiction of their first entry here."""
+    s.execute(
+        sa.insert(SearchKey),
+        [{"key": k, "person_id": person_id, "division_code": division_code} for k in search_keys(name)],
+    )
 
 
 def replace_search_keys(s: Session, person_id: int, name: str) -> None:
