@@ -201,18 +201,21 @@ def add_case(s: Session, case: Case) -> Loaded[Case]:
     return Loaded(case, row.id, 1, len(case.events))
 
 
+# Read at every step of every case: built once with a bound value.
+_CASE_EVENTS = select(CaseEventRow).where(CaseEventRow.case_id == bindparam("v")).order_by(CaseEventRow.seq)
+_CASE_BY_NUMBER = select(CaseRow).where(CaseRow.number == bindparam("v"))
+_CASE_ID_BY_NUMBER = select(CaseRow.id).where(CaseRow.number == bindparam("v"))
+_TASK_EVENTS = select(TaskEventRow).where(TaskEventRow.task_id == bindparam("v")).order_by(TaskEventRow.seq)
+_TASK_BY_REF = select(TaskRow).where(TaskRow.ref == bindparam("v"))
+
+
 def _load_case_row(s: Session, row: CaseRow) -> Loaded[Case]:
-    events = [
-        _event(e)
-        for e in s.scalars(
-            select(CaseEventRow).where(CaseEventRow.case_id == row.id).order_by(CaseEventRow.seq)
-        )
-    ]
+    events = [_event(e) for e in s.scalars(_CASE_EVENTS, {"v": row.id})]
     return Loaded(_case(row, events), row.id, row.version, len(events))
 
 
 def load_case(s: Session, number: str) -> Loaded[Case]:
-    row = s.scalars(select(CaseRow).where(CaseRow.number == number)).one_or_none()
+    row = s.scalars(_CASE_BY_NUMBER, {"v": number}).one_or_none()
     if row is None:
         raise NotFound(N_("No case {number}"), number=number)
     return _load_case_row(s, row)
@@ -226,7 +229,7 @@ def just_added(case: Case, case_id: int) -> Loaded[Case]:
 
 def case_id_of(s: Session, number: str) -> int:
     """The row id of case ``number`` (``NotFound`` if there is none)."""
-    found = s.scalar(select(CaseRow.id).where(CaseRow.number == number))
+    found = s.scalar(_CASE_ID_BY_NUMBER, {"v": number})
     if found is None:
         raise NotFound(N_("No case {number}"), number=number)
     return int(found)
@@ -356,17 +359,12 @@ def add_task(s: Session, task: Task) -> Loaded[Task]:
 
 
 def _load_task_row(s: Session, row: TaskRow) -> Loaded[Task]:
-    events = [
-        _event(e)
-        for e in s.scalars(
-            select(TaskEventRow).where(TaskEventRow.task_id == row.id).order_by(TaskEventRow.seq)
-        )
-    ]
+    events = [_event(e) for e in s.scalars(_TASK_EVENTS, {"v": row.id})]
     return Loaded(_task(row, events), row.id, row.version, len(events))
 
 
 def find_task(s: Session, ref: str) -> Loaded[Task] | None:
-    row = s.scalars(select(TaskRow).where(TaskRow.ref == ref)).one_or_none()
+    row = s.scalars(_TASK_BY_REF, {"v": ref}).one_or_none()
     return None if row is None else _load_task_row(s, row)
 
 

@@ -11,19 +11,19 @@ from sqlalchemy.orm import Session
 
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow, MigrationTaskRow
 
+# Read at every step of every case: built once with a bound value.
+_CASE_ROW = select(MigrationCaseRow).where(MigrationCaseRow.case_number == bindparam("v"))
+_CASE_ROW_LOCKED = _CASE_ROW.with_for_update()
+_TASK_ROW = select(MigrationTaskRow).where(MigrationTaskRow.case_number == bindparam("v"))
+_TASK_ROW_LOCKED = _TASK_ROW.with_for_update()
+
 
 def case_row(s: Session, case_number: str, *, lock: bool = False) -> MigrationCaseRow | None:
-    q = select(MigrationCaseRow).where(MigrationCaseRow.case_number == case_number)
-    if lock:
-        q = q.with_for_update()
-    return s.scalars(q).one_or_none()
+    return s.scalars(_CASE_ROW_LOCKED if lock else _CASE_ROW, {"v": case_number}).one_or_none()
 
 
 def task_row(s: Session, case_number: str, *, lock: bool = False) -> MigrationTaskRow | None:
-    q = select(MigrationTaskRow).where(MigrationTaskRow.case_number == case_number)
-    if lock:
-        q = q.with_for_update()
-    return s.scalars(q).one_or_none()
+    return s.scalars(_TASK_ROW_LOCKED if lock else _TASK_ROW, {"v": case_number}).one_or_none()
 
 
 def open_of(s: Session, person_ref: str) -> MigrationOpenRow | None:

@@ -32,8 +32,32 @@ from tongban.registry.tables import (
 HOUSEHOLDS = "household"  # the ``status`` under which ``registry_counts`` counts households
 
 
+# The per-person reads of every registry change, built once with bound values: building a statement costs
+# about as much as running it on SQLite (its construction and cache key are then done once, not per call).
+_V: sa.BindParameter[Any] = sa.bindparam("v")
+_PERSON_BY_ID_NUMBER = sa.select(Person).where(Person.id_number == _V)
+_STATE = sa.select(PersonState).where(PersonState.person_id == _V)
+_STATE_LOCKED = _STATE.with_for_update()
+_HOUSEHOLD_BY_NUMBER = sa.select(Household).where(Household.number == _V)
+_HOUSEHOLD_BY_NUMBER_LOCKED = _HOUSEHOLD_BY_NUMBER.with_for_update()
+_LOCK_HOUSEHOLD = sa.select(Household.id).where(Household.id == _V).with_for_update()
+_OPEN_MEMBERSHIP = sa.select(Membership).where(Membership.person_id == _V, Membership.to_date.is_(None))
+_COUNT_OPEN = (
+    sa.select(sa.func.count())
+    .select_from(Membership)
+    .where(Membership.household_id == _V, Membership.to_date.is_(None))
+)
+_COUNT_OPEN_EXCLUDING = _COUNT_OPEN.where(Membership.person_id != sa.bindparam("excluding"))
+_LAST_DIVISION = (
+    sa.select(JournalEntry.division_code)
+    .where(JournalEntry.person_id == _V, JournalEntry.division_code.is_not(None))
+    .order_by(JournalEntry.seq.desc())
+    .limit(1)
+)
+
+
 def person_by_id_number(s: Session, id_number: str) -> Person | None:
-    return s.scalars(sa.select(Person).where(Person.id_number == id_number)).one_or_none()
+    return s.scalars(_PERSON_BY_ID_NUMBER, {"v": id_number}).one_or_none()
 
 
 def person_by_id(s: Session, person_id: int) -> Person | None:
@@ -41,17 +65,13 @@ def person_by_id(s: Session, person_id: int) -> Person | None:
 
 
 def state_of(s: Session, person_id: int, *, lock: bool = False) -> PersonState | None:
-    q = sa.select(PersonState).where(PersonState.person_id == person_id)
-    if lock:
-        q = q.with_for_update()
-    return s.scalars(q).one_or_none()
+    return s.scalars(_STATE_LOCKED if lock else _STATE, {"v": person_id}).one_or_none()
 
 
 def household_by_number(s: Session, number: str, *, lock: bool = False) -> Household | None:
-    q = sa.select(Household).where(Household.number == number)
-    if lock:
-        q = q.with_for_update()
-    return s.scalars(q).one_or_none()
+    return s.scalars(
+        _HOUSEHOLD_BY_NUMBER_LOCKED if lock else _HOUSEHOLD_BY_NUMBER, {"v": number}
+    ).one_or_none()
 
 
 def household_by_id(s: Session, household_id: int) -> Household | None:
@@ -61,13 +81,11 @@ def household_by_id(s: Session, household_id: int) -> Household | None:
 def lock_households(s: Session, ids: Iterable[int]) -> None:
     """Lock households in id order, so that two moves between the same households cannot deadlock."""
     for hid in sorted(set(ids)):
-        s.execute(sa.select(Household.id).where(Household.id == hid).with_for_update())
+        s.execute(_LOCK_HOUSEHOLD, {"v": hid})
 
 
 def open_membership(s: Session, person_id: int) -> Membership | None:
-    return s.scalars(
-        sa.select(Membership).where(Membership.person_id == person_id, Membership.to_date.is_(None))
-    ).one_or_none()
+    return s.scalars(_OPEN_MEMBERSHIP, {"v": person_id}).one_or_none()
 
 
 def open_members(s: Session, household_id: int) -> list[tuple[Membership, Person, PersonState]]:
@@ -86,14 +104,9 @@ def open_members(s: Session, household_id: int) -> list[tuple[Membership, Person
 
 def count_open_members(s: Session, household_id: int, *, excluding: int | None = None) -> int:
     """Current members of the household (``excluding`` one person, by their id)."""
-    q = (
-        sa.select(sa.func.count())
-        .select_from(Membership)
-        .where(Membership.household_id == household_id, Membership.to_date.is_(None))
-    )
-    if excluding is not None:
-        q = q.where(Membership.person_id != excluding)
-    return int(s.execute(q).scalar_one())
+    if excluding is None:
+        return int(s.execute(_COUNT_OPEN, {"v": household_id}).scalar_one())
+    return int(s.execute(_COUNT_OPEN_EXCLUDING, {"v": household_id, "excluding": excluding}).scalar_one())
 
 
 def append_journal(
@@ -178,12 +191,7 @@ def append_journal(
 
 def last_division(s: Session, person_id: int) -> str | None:
     """The division of the person's latest journal entry that names one: their jurisdiction here."""
-    return s.execute(
-        sa.select(JournalEntry.division_code)
-        .where(JournalEntry.person_id == person_id, JournalEntry.division_code.is_not(None))
-        .order_by(JournalEntry.seq.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    return s.execute(_LAST_DIVISION, {"v": person_id}).scalar_one_or_none()
 
 
 _COUNT_DELTAS = "tongban.registry.count_deltas"
@@ -310,20 +318,22 @@ def household_journal_of(s: Session, household_id: int) -> Sequence[HouseholdJou
     ).all()
 
 
+_LAST_JOURNAL_DATE = sa.select(sa.func.max(JournalEntry.on_date)).where(JournalEntry.person_id == _V)
+_LAST_PLACED = (
+    sa.select(JournalEntry)
+    .where(JournalEntry.person_id == _V, JournalEntry.household_id.is_not(None))
+    .order_by(JournalEntry.seq.desc())
+    .limit(1)
+)
+
+
 def last_journal_date(s: Session, person_id: int) -> date | None:
-    return s.execute(
-        sa.select(sa.func.max(JournalEntry.on_date)).where(JournalEntry.person_id == person_id)
-    ).scalar_one()
+    return s.execute(_LAST_JOURNAL_DATE, {"v": person_id}).scalar_one()
 
 
 def last_placed_entry(s: Session, person_id: int) -> JournalEntry | None:
     """The newest journal entry that names a household (where a person in transit came from)."""
-    return s.scalars(
-        sa.select(JournalEntry)
-        .where(JournalEntry.person_id == person_id, JournalEntry.household_id.is_not(None))
-        .order_by(JournalEntry.seq.desc())
-        .limit(1)
-    ).first()
+    return s.scalars(_LAST_PLACED, {"v": person_id}).first()
 
 
 def journal_of(s: Session, person_id: int) -> Sequence[JournalEntry]:
