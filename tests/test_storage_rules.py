@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -92,3 +93,59 @@ def test_postgresql_sessions_carry_the_timeouts(pg_url: str) -> None:
             assert s.execute(sa.text("SHOW timezone")).scalar_one() == "UTC"
     finally:
         db.dispose()
+
+
+def test_sqlite_writers_of_one_process_share_one_queue_per_file(tmp_path: Path) -> None:
+    """Every Database on one SQLite file shares the process's writer lock (another file has its own;
+    PostgreSQL and in-memory databases have none)."""
+    url = f"sqlite:///{tmp_path / 'node.sqlite3'}"
+    a, b = Database(url), Database(f"sqlite:///{tmp_path / '.' / 'node.sqlite3'}")
+    other = Database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    pg = Database("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")  # no connection is made
+    try:
+        assert a._writer_lock is not None and a._writer_lock is b._writer_lock
+        assert other._writer_lock is not None and other._writer_lock is not a._writer_lock
+        assert pg._writer_lock is None and Database("sqlite://")._writer_lock is None
+    finally:
+        for db in (a, b, other, pg):
+            db.dispose()
+
+
+def test_a_sqlite_writer_waits_for_the_one_before_it_and_sees_its_commit(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'node.sqlite3'}")
+    scratch.create(db.engine)
+    lock = db._writer_lock
+    assert lock is not None
+    first_in, first_may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def first() -> None:
+        with db.transaction() as s:
+            s.execute(scratch.insert().values(id=1, at=datetime.now(UTC)))
+            first_in.set()
+            first_may_commit.wait(10)
+
+    def second() -> None:
+        first_in.wait(10)
+        with db.transaction() as s:
+            seen.extend(s.execute(sa.select(scratch.c.id)).scalars())
+            s.execute(scratch.insert().values(id=2, at=datetime.now(UTC)))
+        second_done.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    assert first_in.wait(10)
+    assert lock.locked() and not second_done.is_set()  # the second is queued behind the first
+    first_may_commit.set()
+    for t in threads:
+        t.join(10)
+    assert second_done.is_set() and seen == [1]  # it began after the first had committed
+    assert not lock.locked()
+    # A writer that fails releases the queue as well.
+    with pytest.raises(sa.exc.IntegrityError), db.transaction() as s:
+        s.execute(scratch.insert().values(id=1, at=datetime.now(UTC)))
+    assert not lock.locked()
+    with db.transaction() as s:
+        s.execute(scratch.insert().values(id=3, at=datetime.now(UTC)))
+    db.dispose()
