@@ -56,6 +56,10 @@ def test_bench_migrate_with_the_origin_in_its_own_process(
     assert details["backend_a"] == details["backend_b"] == "postgresql"
     assert details["check"] and not any(details["check"].values())
     assert out["ratio"] > 0
+    # Only B's own process can have moved the persons out (this one runs A's exchange alone): it worked.
+    assert (
+        details["cpu_ms_per_migration"]["origin"] > 0 and details["cpu_ms_per_migration"]["destination"] > 0
+    )
 
     async def streams() -> list[str]:
         nc = await nats.connect(nats_url)
