@@ -207,7 +207,7 @@ def run_bench(
     verifies = ed25519_verifies_per_s(5000, payload_size)
     raw = asyncio.run(_raw_publishes(nats_url, 5000, size, 256)) if nats_url else None
     if nats_url:
-        asyncio.run(_delete_stream(nats_url, xs.stream_name))
+        asyncio.run(delete_stream(nats_url, xs.stream_name))
     for node in (a, b):
         node.db.dispose()
     return BenchResult(
@@ -235,7 +235,8 @@ def run_bench(
     )
 
 
-async def _delete_stream(url: str, name: str) -> None:
+async def delete_stream(url: str, name: str) -> None:
+    """Delete a bench run's own JetStream stream."""
     import nats
 
     nc = await nats.connect(url)

@@ -145,16 +145,6 @@ def _start_origin(nats_url: str, db_url: str, data_dir: Path, xs: ExchangeSettin
     return proc
 
 
-async def _delete_stream(url: str, name: str) -> None:
-    import nats
-
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().delete_stream(name)
-    finally:
-        await nc.close()
-
-
 def run_bench(
     *,
     n: int,
@@ -286,7 +276,7 @@ def run_bench(
         if origin is not None:
             origin.stop(30.0)
         if nats_url is not None:
-            asyncio.run(_delete_stream(nats_url, xs.stream_name))
+            asyncio.run(exchange_bench.delete_stream(nats_url, xs.stream_name))
     report = checks.check_nation({A: a, B: b}, drained=drained)
     if not report.ok:
         raise RuntimeError(f"the invariant checker found problems after the bench: {report.to_json()}")

@@ -111,19 +111,11 @@ def person_view(s: Session, person: Person) -> PersonView:
     assert state is not None
     household = store.household_by_id(s, state.household_id) if state.household_id else None
     membership = store.open_membership(s, person.id) if household else None
-    return PersonView(
-        person_id=person.id,
-        id_number=person.id_number,
-        name=person.name,
-        sex=person.sex,
-        birth_date=person.birth_date,
-        ethnicity=person.ethnicity,
-        birthplace=person.birthplace,
-        status=state.status,
-        since=state.since,
-        household_number=household.number if household else None,
+    return view_of_written(
+        person,
+        state,
+        household=household,
         relation=membership.relation if membership else None,
-        division_code=state.division_code,
         last_division_code=_last_division(s, person.id, state),
     )
 
@@ -136,8 +128,8 @@ def view_of_written(
     relation: str | None,
     last_division_code: str | None,
 ) -> PersonView:
-    """``person_view`` from what a writing use case holds after its change (the person, their state, the
-    household they are in and their relation there, or None), without reading them back."""
+    """A person's view from their record, state, household and relation there (or None): what ``person_view``
+    reads, and what a writing use case holds after its change without reading it back."""
     return PersonView(
         person_id=person.id,
         id_number=person.id_number,
