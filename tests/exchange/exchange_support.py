@@ -17,6 +17,7 @@ from sqlalchemy import Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from tests.conftest import missing_service
 
+from tongban.chaos.cluster import free_port, nats_listening
 from tongban.core.clock import SystemClock
 from tongban.core.db import Database
 from tongban.core.node import NodeContext
@@ -233,14 +234,6 @@ def unique_stream_settings(**over: Any) -> ExchangeSettings:
     return fast_settings(stream_name=f"TBTEST_{tag}", subject_prefix=f"tbtest.{tag}", **over)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class NatsServer:
     """A nats-server of a test's own (never the shared one), on its own port and store dir."""
 
@@ -248,28 +241,33 @@ class NatsServer:
         self.port = free_port()
         self.store_dir = store_dir
         self.proc: Any = None
+        self.started = False
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        import socket
+        """Start the server; its first start moves to a new port should another process hold this one. A
+        restart keeps the port, which its clients reconnect to."""
         import subprocess
 
-        self.proc = subprocess.Popen(
-            ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not start")
+        for attempt in (1, 2, 3):
+            name = f"tbtest-{self.port}"
+            self.proc = subprocess.Popen(
+                ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir),
+                 "-n", name],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            if nats_listening(self.port, name, 30, alive=lambda p=self.proc: p.poll() is None):
+                self.started = True
+                return
+            self.kill()
+            if self.started or attempt == 3:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"nats-server did not start on port {self.port}")
 
     def kill(self) -> None:
         if self.proc is not None:

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -168,6 +169,32 @@ def test_concurrent_overlapping_imports_leave_exactly_one(database: Database) ->
     assert isinstance(outcome[loser], Conflict | ImportRefused), outcome[loser]
     expected = {r["id_number"] for r in files[winners[0]] if r["type"] == "person"}
     assert numbers(database)[1] == expected
+    assert consistent_counts(database)
+
+
+@pytest.mark.parametrize("stage", ["check", "load"])
+def test_a_deadlock_with_a_concurrent_load_is_a_conflict(
+    database: Database, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """A load into an empty node rebuilds the tables' indexes under exclusive locks; on PostgreSQL a concurrent
+    import's reads, in its check as in its load, can then be chosen as a deadlock's victim. Either way that
+    import lost the race: a ``Conflict`` with the same clear message, nothing loaded."""
+    import_records(database, family("H0", [21]), node_code="110000", clock=FixedClock(NOW))
+    real_is_empty = store.is_empty
+    calls = {"n": 0}
+
+    def deadlocked(s: Any) -> bool:
+        calls["n"] += 1
+        # The check's read is the first call of an import into a node with records, the load's the second.
+        if calls["n"] == (1 if stage == "check" else 2):
+            raise sa.exc.OperationalError("SELECT", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+        return real_is_empty(s)
+
+    monkeypatch.setattr(importing.store, "is_empty", deadlocked)
+    with pytest.raises(Conflict) as refused:
+        import_records(database, family("H1", [11, 13]), node_code="110000", clock=FixedClock(NOW))
+    assert "nothing was imported" in refused.value.render()
+    assert numbers(database) == ({"H0"}, {new_id(seq=21)})
     assert consistent_counts(database)
 
 

@@ -95,14 +95,6 @@ async def _round(
         series.seconds += time.perf_counter() - start
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _prepare(data_dir: Path, db: str | None, people: int, secret: str) -> tuple[list[str], str, int, str]:
     """The node (built when empty), a sample of its ID numbers, an API token, its size and backend."""
     from tongban.access.domain import Scope
@@ -155,7 +147,9 @@ def run_bench(
 ) -> BenchResult:
     secret = secrets.token_hex(16)
     ids, token, size, backend = _prepare(data_dir, db, people, secret)
-    port = _free_port()
+    from tongban.chaos.cluster import free_port
+
+    port = free_port()
     env = {
         **os.environ,
         "TONGBAN_DATA_DIR": str(data_dir),

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -37,21 +38,46 @@ log = logging.getLogger("tongban.chaos")
 STREAM_REPLICAS = 3
 
 
+_PORTS_LOCK = threading.Lock()
+_HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_low() -> int:
+    """The lowest source port the kernel gives outgoing connections (32768 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that is free now, for a server a run or a test starts.
 
-
-def wait_port(port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+    Chosen below the kernel's ephemeral range, so that no outgoing connection (of this or of any parallel
+    process) takes it as its source port in the moment before the server binds it, which ``bind(("", 0))``
+    cannot promise; never handed out twice by this process. Falls back to the kernel's choice where the range
+    leaves no room below it.
+    """
+    high = _ephemeral_low() - 1
+    rng = random.SystemRandom()
+    with _PORTS_LOCK:
+        for _ in range(500 if high > _LOWEST_PORT else 0):
+            port = rng.randint(_LOWEST_PORT, high)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        _HANDED_OUT.add(port)
+        return port
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -73,6 +99,27 @@ def _end(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
             proc.wait(10)
     # Whatever the group's leader left behind.
     _signal_group(proc, signal.SIGKILL)
+
+
+def nats_listening(port: int, name: str, timeout: float, alive: Callable[[], bool]) -> bool:
+    """Whether the nats-server named ``name`` answers on ``port`` within ``timeout`` seconds: its INFO line
+    names it (a connection alone could be another process's listener on that port)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        wanted = f'"server_name":"{name}"'.encode()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            info = sock.recv(4096)
+            if info.startswith(b"INFO ") and wanted in info.replace(b" ", b""):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------
@@ -139,7 +186,7 @@ class NatsCluster:
         """Every server's client URL, comma-separated (the exchange's transport fails over between them)."""
         return ",".join(f"nats://127.0.0.1:{s.port}" for s in self.servers)
 
-    def start(self, index: int, timeout: float = 15.0) -> None:
+    def start(self, index: int, timeout: float = 30.0) -> None:
         s = self.servers[index]
         if s.running:
             return
@@ -154,12 +201,31 @@ class NatsCluster:
             s.proc = subprocess.Popen(  # noqa: S603 - our own command line
                 cmd, stdout=fh, stderr=fh, start_new_session=True, cwd=s.store_dir
             )
-        if not wait_port(s.port, timeout):
-            raise RuntimeError(f"nats-server {index} did not start (see {s.log})")
+        if not nats_listening(s.port, f"chaos-{index}", timeout, alive=lambda: s.running):
+            exited = s.proc.poll()
+            _end(s.proc, 5)
+            s.proc = None
+            how = (
+                f"exited with status {exited}" if exited is not None else f"did not listen in {timeout:.0f} s"
+            )
+            raise RuntimeError(f"nats-server {index} {how}; its log ends:\n{_tail(s.log)}")
 
-    def start_all(self) -> None:
-        for i in range(len(self.servers)):
-            self.start(i)
+    def start_all(self, attempts: int = 3) -> None:
+        """Start every server. Should one not come up (its port taken by another process since it was chosen,
+        say), the cluster is stopped, given new ports and fresh store directories, and started again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                for i in range(len(self.servers)):
+                    self.start(i)
+                return
+            except RuntimeError as exc:
+                self.stop_all(5)
+                if attempt == attempts:
+                    raise
+                log.warning("JetStream cluster did not start (%s); trying again on new ports", exc)
+                for s in self.servers:
+                    s.port, s.cluster_port = free_port(), free_port()
+                    s.store_dir = s.store_dir.parent / f"nats-{s.index}.{attempt}"
 
     def kill(self, index: int) -> None:
         s = self.servers[index]

@@ -503,67 +503,60 @@ def _import_chunked(
     person_lines: dict[int, int] = {}  # compact ID number -> line, of every person seen
     household_lines: dict[str, int] = {}  # household number -> line, of every household seen
     bad_households: set[str] = set()
-    try:
-        with db.transaction() as s:
-            empty = store.is_empty(s)
-            loader = bulk.Loader(s, progress=progress, build_indexes_after=empty, chunked=True)
-            try:
-                for part in _parts(pairs, chunk):
-                    started = time.perf_counter()
-                    checker = _Checker(
-                        cascade=skip_invalid,
-                        earlier_households=household_lines,
-                        bad_households=bad_households,
-                    )
-                    checker.earlier_persons = lambda n: _id_key(n) in person_lines
-                    _read_part(part, reader, checker, keys)
-                    _check_part(checker, person_lines, household_lines)
-                    if not empty:
-                        with loader.lock:
-                            _check_node(s, checker)
-                    checker.run()
-                    part_errors = [RowError(ln, m, p) for ln, (m, p) in sorted(checker.errors.items())]
-                    errors.extend(part_errors)
-                    rejected = checker.rejected_lines()
-                    rejected_all.extend(rejected)
-                    for number, h in checker.households.items():
-                        household_lines.setdefault(number, h.line)
-                    for number, p in checker.persons.items():
-                        person_lines.setdefault(_id_key(number), p.line)
-                    found = keys.take()
-                    checking += time.perf_counter() - started
-                    if errors and not skip_invalid:
-                        continue  # nothing will be imported: check the rest, to name every bad record
-                    plan = _plan(checker, rejected, actor=actor, now=now)
-                    plan.known_keys = found
-                    loader.add(plan)
-                    if listener is not None:
-                        with loader.lock:
-                            listener(s, _changes(plan, now))
-            finally:
-                loader.close()
-            report.seconds["check"] = checking
-            report.errors = errors
-            if errors and not skip_invalid:
-                raise ImportRefused(errors)
-            report.rejected_lines = sorted(rejected_all)
-            counts = loader.finish()
-            record_batch(
-                s,
-                actor=actor,
-                action="registry.import.run",
-                object_type="registry",
-                batch_id=batch_id or uuid.uuid4().hex,
-                count=counts["persons"],
-                at=now,
-                source=source,
-            )
-    except ImportRefused:
-        raise
-    except Exception as exc:
-        if not _lost_race(exc):
-            raise
-        raise Conflict(RACE) from None
+    with _race_as_conflict(), db.transaction() as s:
+        empty = store.is_empty(s)
+        loader = bulk.Loader(s, progress=progress, build_indexes_after=empty, chunked=True)
+        try:
+            for part in _parts(pairs, chunk):
+                started = time.perf_counter()
+                checker = _Checker(
+                    cascade=skip_invalid,
+                    earlier_households=household_lines,
+                    bad_households=bad_households,
+                )
+                checker.earlier_persons = lambda n: _id_key(n) in person_lines
+                _read_part(part, reader, checker, keys)
+                _check_part(checker, person_lines, household_lines)
+                if not empty:
+                    with loader.lock:
+                        _check_node(s, checker)
+                checker.run()
+                part_errors = [RowError(ln, m, p) for ln, (m, p) in sorted(checker.errors.items())]
+                errors.extend(part_errors)
+                rejected = checker.rejected_lines()
+                rejected_all.extend(rejected)
+                for number, h in checker.households.items():
+                    household_lines.setdefault(number, h.line)
+                for number, p in checker.persons.items():
+                    person_lines.setdefault(_id_key(number), p.line)
+                found = keys.take()
+                checking += time.perf_counter() - started
+                if errors and not skip_invalid:
+                    continue  # nothing will be imported: check the rest, to name every bad record
+                plan = _plan(checker, rejected, actor=actor, now=now)
+                plan.known_keys = found
+                loader.add(plan)
+                if listener is not None:
+                    with loader.lock:
+                        listener(s, _changes(plan, now))
+        finally:
+            loader.close()
+        report.seconds["check"] = checking
+        report.errors = errors
+        if errors and not skip_invalid:
+            raise ImportRefused(errors)
+        report.rejected_lines = sorted(rejected_all)
+        counts = loader.finish()
+        record_batch(
+            s,
+            actor=actor,
+            action="registry.import.run",
+            object_type="registry",
+            batch_id=batch_id or uuid.uuid4().hex,
+            count=counts["persons"],
+            at=now,
+            source=source,
+        )
     report.seconds["load"] = time.perf_counter() - t0 - checking
     report.households = counts["households"]
     report.persons = counts["persons"]
@@ -664,18 +657,11 @@ def _import_checked(
                 checker.bad_households.add(str(raw.get("number")))
             elif isinstance(owner, str):
                 checker.bad_persons.add(owner)
-    with db.session() as s:
+    # A concurrent load into an empty node rebuilds the tables' indexes: on PostgreSQL this read can then be
+    # the victim of a deadlock with it, which is the same lost race as in the load below.
+    with _race_as_conflict(), db.session() as s:
         if not store.is_empty(s):
-            for number in store.existing_household_numbers(s, list(checker.households)):
-                checker.fail(
-                    checker.households[number].line, N_("The household number is already in this node.")
-                )
-                checker.bad_households.add(number)
-            for number in store.existing_id_numbers(s, list(checker.persons)):
-                checker.fail(
-                    checker.persons[number].line, N_("The person is already registered in this node.")
-                )
-                checker.bad_persons.add(number)
+            _check_node(s, checker)
     checker.run()
     report.errors = [RowError(line, m, p) for line, (m, p) in sorted(checker.errors.items())]
     report.seconds["check"] = time.perf_counter() - t0
@@ -686,28 +672,22 @@ def _import_checked(
     plan = _plan(checker, rejected, actor=actor, now=now)
     plan.keys = keys
     t1 = time.perf_counter()
-    try:
-        with db.transaction() as s:
-            empty = _check_still_free(s, plan)
-            counts = bulk.load(s, plan, progress=progress, build_indexes_after=empty)
-            if listener is not None:
-                # One call for the whole import: the exchange batches it into a few envelopes.
-                listener(s, _changes(plan, now))
-            record_batch(
-                s,
-                actor=actor,
-                action="registry.import.run",
-                object_type="registry",
-                batch_id=batch_id or uuid.uuid4().hex,
-                count=counts["persons"],
-                at=now,
-                source=source,
-            )
-    except Exception as exc:
-        if not _lost_race(exc):
-            raise
-        # A concurrent import or registration committed one of these numbers while this load ran.
-        raise Conflict(RACE) from None
+    with _race_as_conflict(), db.transaction() as s:
+        empty = _check_still_free(s, plan)
+        counts = bulk.load(s, plan, progress=progress, build_indexes_after=empty)
+        if listener is not None:
+            # One call for the whole import: the exchange batches it into a few envelopes.
+            listener(s, _changes(plan, now))
+        record_batch(
+            s,
+            actor=actor,
+            action="registry.import.run",
+            object_type="registry",
+            batch_id=batch_id or uuid.uuid4().hex,
+            count=counts["persons"],
+            at=now,
+            source=source,
+        )
     report.seconds["load"] = time.perf_counter() - t1
     report.households = counts["households"]
     report.persons = counts["persons"]
@@ -740,6 +720,20 @@ def _check_still_free(s: Session, plan: bulk.Plan) -> bool:
     ):
         raise Conflict(RACE)
     return False
+
+
+@contextlib.contextmanager
+def _race_as_conflict() -> Iterator[None]:
+    """Turn a lost race with a concurrent writer (``_lost_race``) into ``Conflict(RACE)``: a concurrent import
+    or registration took one of these numbers, or deadlocked with this import, while it ran."""
+    try:
+        yield
+    except (ImportRefused, Conflict):
+        raise
+    except Exception as exc:
+        if not _lost_race(exc):
+            raise
+        raise Conflict(RACE) from None
 
 
 def _lost_race(exc: BaseException) -> bool:
