@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from tongban.audit import store as audit_store
 from tongban.audit.service import change_matches, record_audit
 from tongban.audit.tables import AuditRow
 from tongban.core.db import Database
@@ -68,3 +70,74 @@ def test_naive_time_is_refused(database: Database) -> None:
         record_audit(
             s, actor="a", action="b", object_type="c", object_id="d", change=None, at=datetime(2026, 1, 1)
         )
+
+
+def _audit(s: Any, object_id: str) -> None:
+    record_audit(s, actor="user:7", action="x.y.z", object_type="t", object_id=object_id, change=None, at=AT)
+
+
+def _ids(database: Database) -> list[str]:
+    with database.session() as s:
+        return list(s.scalars(select(AuditRow.object_id).order_by(AuditRow.seq)))
+
+
+def test_a_transactions_rows_are_written_by_one_statement_at_commit(database: Database) -> None:
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "audit_log" in statement:
+            statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        with database.transaction() as s:
+            for i in range(25):
+                _audit(s, f"o-{i}")
+            assert statements == []  # nothing written before the commit
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    assert _ids(database) == [f"o-{i}" for i in range(25)]
+
+
+def test_rows_of_a_rolled_back_savepoint_are_dropped_with_it(database: Database) -> None:
+    with database.transaction() as s:
+        _audit(s, "before")
+        with s.begin_nested():
+            _audit(s, "released")
+        with pytest.raises(RuntimeError), s.begin_nested():
+            _audit(s, "rolled-back")
+            with s.begin_nested():
+                _audit(s, "inner-of-rolled-back")
+            raise RuntimeError("this case failed")
+        with s.begin_nested():
+            with pytest.raises(RuntimeError), s.begin_nested():
+                _audit(s, "inner-rolled-back")
+                raise RuntimeError("inner failed")
+            _audit(s, "outer-kept")
+        _audit(s, "after")
+    assert _ids(database) == ["before", "released", "outer-kept", "after"]
+
+
+def test_a_session_reused_after_a_rollback_writes_only_its_new_rows(database: Database) -> None:
+    with database.session() as s:
+        _audit(s, "lost")
+        s.rollback()
+        _audit(s, "kept")
+        s.commit()
+        _audit(s, "second")
+        s.commit()
+        _audit(s, "closed-unwritten")
+        s.close()
+        s.commit()
+    assert _ids(database) == ["kept", "second"]
+
+
+def test_the_audits_readers_see_the_transactions_own_rows(database: Database) -> None:
+    with database.transaction() as s:
+        _audit(s, "mine")
+        assert audit_store.pending_count(s) == 1
+        assert [r.object_id for r in audit_store.recent(s)] == ["mine"]
+        assert audit_store.count_rows(s) == 1
+        assert audit_store.pending_count(s) == 0
+    assert _ids(database) == ["mine"]

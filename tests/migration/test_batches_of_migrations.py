@@ -4,22 +4,34 @@ automatic move-outs and the destination's move-ins of the batch end in a consist
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
 from tests.migration.mig_support import (
     CLERK_BJ,
     ELDER,
+    GRAD,
     LONER,
+    ORIGIN_CLERK,
     STRANGER,
     MigNation,
+    accept,
     applicant,
     assert_nation_consistent,
     mig_state,
     wait_state,
+    wait_task,
 )
 
 from tongban.cases.tables import CaseRow
 from tongban.core.errors import Conflict, NotFound
+from tongban.exchange import service as exchange_service
+from tongban.exchange.jobs import ExchangeRunner
+from tongban.exchange.transport import EmbeddedTransport
+from tongban.migration import origin
 from tongban.migration import service as mig
+from tongban.migration.domain import CERTIFICATE_TYPE
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow
 
 
@@ -69,3 +81,48 @@ def test_a_batch_commits_every_case_but_the_refused_one(auto_nation: MigNation) 
     again_in = mig.move_in_many(bj, actor=CLERK_BJ, numbers=[first])
     assert isinstance(again_in[0], Conflict)
     assert_nation_consistent(auto_nation, [LONER, ELDER])
+
+
+def test_a_batch_reads_its_cases_once_and_certificates_apply_as_a_group(
+    nation: MigNation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``approve_many`` reads the batch's case rows in one statement, not one per case; certificates that
+    arrive together are applied by the group handler, with the same outcome as one at a time."""
+    bj, sh = nation.bj, nation.sh
+    people = [(LONER, "D2"), (ELDER, "D3"), (GRAD, "D1")]
+    numbers = [accept(nation, bj, p, household=h) for p, h in people]
+
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM migration_case" in statement:
+            reads.append(statement)
+
+    event.listen(bj.db.engine, "before_cursor_execute", seen)
+    try:
+        assert mig.approve_many(bj, actor=CLERK_BJ, numbers=numbers) == numbers
+    finally:
+        event.remove(bj.db.engine, "before_cursor_execute", seen)
+    assert len(reads) == 1
+    assert all(wait_task(sh, n, "received") for n in numbers)
+
+    groups: list[int] = []
+
+    def recording(s: Any, node: Any, incomings: list[Any]) -> None:
+        groups.append(len(incomings))
+        mig.apply_certificates(s, node, incomings)
+
+    monkeypatch.setitem(exchange_service._group_handlers, CERTIFICATE_TYPE, recording)
+    # The origin moves them all out while the exchange is stopped: their certificates then travel together.
+    nation.runner.stop()
+    for n in numbers:
+        origin.move_out(sh, actor=ORIGIN_CLERK, case_number=n)
+    nation.runner = ExchangeRunner(nation.runner.nodes, EmbeddedTransport)
+    nation.runner.start()
+    assert all(wait_state(bj, n, "certificate_received") for n in numbers)
+    assert max(groups, default=0) >= 2, groups
+    with bj.db.session() as s:
+        rows = s.scalars(select(MigrationCaseRow).where(MigrationCaseRow.case_number.in_(numbers))).all()
+        assert all(r.certificate_number and r.certificate_valid_until for r in rows)
+    assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=numbers) == numbers
+    assert_nation_consistent(nation, [p for p, _ in people])

@@ -28,7 +28,14 @@ from tongban.cases.domain import (
     TaskOutcome,
     TaskState,
 )
-from tongban.cases.tables import CaseEventRow, CaseNumberCounter, CaseRow, TaskEventRow, TaskRow
+from tongban.cases.tables import (
+    CaseEventRow,
+    CaseNumberCounter,
+    CaseRow,
+    CaseWindowRow,
+    TaskEventRow,
+    TaskRow,
+)
 from tongban.core.errors import Conflict, NotFound
 from tongban.core.i18n import N_
 
@@ -212,6 +219,40 @@ _TASK_BY_REF = select(TaskRow).where(TaskRow.ref == bindparam("v"))
 def _load_case_row(s: Session, row: CaseRow) -> Loaded[Case]:
     events = [_event(e) for e in s.scalars(_CASE_EVENTS, {"v": row.id})]
     return Loaded(_case(row, events), row.id, row.version, len(events))
+
+
+def load_cases(s: Session, numbers: Sequence[str]) -> dict[str, Loaded[Case]]:
+    """The cases of ``numbers`` that exist, by number, as ``load_case`` reads each: two statements for all."""
+    if not numbers:
+        return {}
+    rows = list(s.scalars(select(CaseRow).where(CaseRow.number.in_(numbers))))
+    events: dict[int, list[Any]] = {row.id: [] for row in rows}
+    q = (
+        select(CaseEventRow)
+        .where(CaseEventRow.case_id.in_(events))
+        .order_by(CaseEventRow.case_id, CaseEventRow.seq)
+    )
+    for e in s.scalars(q):
+        events[e.case_id].append(_event(e))
+    return {
+        row.number: Loaded(_case(row, events[row.id]), row.id, row.version, len(events[row.id]))
+        for row in rows
+    }
+
+
+def case_ids_of(s: Session, numbers: Sequence[str]) -> dict[str, int]:
+    """The row ids of the cases of ``numbers`` that exist, by number, in one statement."""
+    if not numbers:
+        return {}
+    return {n: i for n, i in s.execute(select(CaseRow.number, CaseRow.id).where(CaseRow.number.in_(numbers)))}
+
+
+def window_rows(s: Session, case_ids: Sequence[int]) -> list[CaseWindowRow]:
+    """The window records of these cases, in one statement (the session's identity map then answers
+    ``s.get(CaseWindowRow, id)`` for each while the caller keeps the list)."""
+    if not case_ids:
+        return []
+    return list(s.scalars(select(CaseWindowRow).where(CaseWindowRow.case_id.in_(case_ids))))
 
 
 def load_case(s: Session, number: str) -> Loaded[Case]:

@@ -38,7 +38,13 @@ from tongban.core.errors import Conflict, InvalidInput, NotFound, TongbanError
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 from tongban.exchange.domain import types
-from tongban.exchange.service import Incoming, enqueue, exchange_of, register_handler
+from tongban.exchange.service import (
+    Incoming,
+    enqueue,
+    exchange_of,
+    register_group_handler,
+    register_handler,
+)
 from tongban.migration import origin, store
 from tongban.migration.common import audit, notify_applicant, settings_of, verified
 from tongban.migration.domain import (
@@ -404,7 +410,29 @@ def _accept(
 # -- the destination's decisions -------------------------------------------------------------------------
 
 
-def _loaded(s: Session, number: str) -> tuple[MigrationCaseRow, Any]:
+@dataclass
+class _Prefetched:
+    """What a batch's steps read of each case (its row, locked; the case with its events; the applicant's
+    window record), read for all its cases in four statements before its first pass."""
+
+    rows: dict[str, MigrationCaseRow]
+    cases: dict[str, Any]
+    windows: list[Any]  # kept referenced, so that the session's identity map answers notify_applicant's get
+
+    @classmethod
+    def read(cls, s: Session, numbers: Sequence[str]) -> _Prefetched:
+        rows = store.case_rows(s, numbers, lock=True)
+        cases = cases_store.load_cases(s, list(rows))
+        return cls(rows, cases, cases_store.window_rows(s, [c.id for c in cases.values()]))
+
+    def get(self, number: str) -> tuple[MigrationCaseRow, Any] | None:
+        row, loaded = self.rows.get(number), self.cases.get(number)
+        return (row, loaded) if row is not None and loaded is not None else None
+
+
+def _loaded(s: Session, number: str, pre: _Prefetched | None = None) -> tuple[MigrationCaseRow, Any]:
+    if pre is not None and (found := pre.get(number)) is not None:
+        return found
     row = store.case_row(s, number, lock=True)
     if row is None:
         raise NotFound(N_("No migration case {number} here"), number=number)
@@ -439,10 +467,12 @@ def _to_origin(
     )
 
 
-def _approve(s: Session, node: NodeContext, *, actor: window.Actor, number: str) -> MigrationCaseRow:
+def _approve(
+    s: Session, node: NodeContext, *, actor: window.Actor, number: str, pre: _Prefetched | None = None
+) -> MigrationCaseRow:
     setup = cases_setup(node)
     now = node.clock.now()
-    row, loaded = _loaded(s, number)
+    row, loaded = _loaded(s, number, pre)
     case = loaded.obj
     if row.state == DestState.ACCEPTED.value and case.decision and not case.decision.get("eligible"):
         raise Conflict(N_("Case {number}: the local policy is not met; refuse it instead"), number=number)
@@ -660,9 +690,10 @@ def _move_in(
     household_number: str | None = None,
     relation: str | None = None,
     on_date: date | None = None,
+    pre: _Prefetched | None = None,
 ) -> MigrationCaseRow:
     now = node.clock.now()
-    row, loaded = _loaded(s, number)
+    row, loaded = _loaded(s, number, pre)
     if row.state == DestState.CERTIFICATE_RECEIVED.value and (
         row.certificate_valid_until is None or row.certificate_valid_until <= now
     ):
@@ -747,21 +778,28 @@ class MigrationRequest:
 
 
 def _batch(
-    node: NodeContext, items: Sequence[T], step: Callable[[Session, T], str]
+    node: NodeContext,
+    items: Sequence[T],
+    step: Callable[[Session, T, _Prefetched | None], str],
+    prefetch: Callable[[Session, Sequence[T]], _Prefetched] | None = None,
 ) -> list[str | TongbanError]:
+    """``step`` for each item, in one transaction. The first pass runs them all on what ``prefetch`` read for
+    the batch; if one is refused, the pass is rolled back and every item runs again on its own savepoint,
+    reading afresh (what the first pass read and changed in memory is void with its rollback)."""
     if not items:
         return []
     with node.db.transaction() as s:
         try:
             with s.begin_nested():
-                return [step(s, item) for item in items]
+                pre = prefetch(s, items) if prefetch is not None else None
+                return [step(s, item, pre) for item in items]
         except TongbanError:
             pass  # one of them is refused: each on its own below
         out: list[str | TongbanError] = []
         for item in items:
             try:
                 with s.begin_nested():
-                    out.append(step(s, item))
+                    out.append(step(s, item, None))
             except TongbanError as refused:
                 out.append(refused)
         return out
@@ -773,7 +811,7 @@ def accept_migrations(
     """``accept_migration`` for many applications in one transaction (each with its origin given): the case
     numbers, or the error of an application refused (which changes nothing)."""
 
-    def step(s: Session, r: MigrationRequest) -> str:
+    def step(s: Session, r: MigrationRequest, _pre: _Prefetched | None) -> str:
         number, _ = _accept(
             node,
             s,
@@ -799,14 +837,24 @@ def approve_many(
     node: NodeContext, *, actor: window.Actor, numbers: Sequence[str]
 ) -> list[str | TongbanError]:
     """``approve`` for many cases in one transaction (one permit and one ``mig.permit.v1`` each)."""
-    return _batch(node, numbers, lambda s, n: _approve(s, node, actor=actor, number=n).case_number)
+    return _batch(
+        node,
+        numbers,
+        lambda s, n, pre: _approve(s, node, actor=actor, number=n, pre=pre).case_number,
+        _Prefetched.read,
+    )
 
 
 def move_in_many(
     node: NodeContext, *, actor: window.Actor, numbers: Sequence[str]
 ) -> list[str | TongbanError]:
     """``move_in`` (into the household chosen at acceptance) for many cases in one transaction."""
-    return _batch(node, numbers, lambda s, n: _move_in(s, node, actor=actor, number=n).case_number)
+    return _batch(
+        node,
+        numbers,
+        lambda s, n, pre: _move_in(s, node, actor=actor, number=n, pre=pre).case_number,
+        _Prefetched.read,
+    )
 
 
 # -- messages from the origin ----------------------------------------------------------------------------
@@ -838,7 +886,30 @@ def answers_our_permit(
     return False
 
 
-def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -> None:
+@dataclass
+class _CertificatesPrefetched:
+    """What a group of certificates reads of their cases (rows, locked; case ids; window records), in three
+    statements for the group."""
+
+    rows: dict[str, MigrationCaseRow]
+    case_ids: dict[str, int]
+    windows: list[Any]  # kept referenced, so that the session's identity map answers notify_applicant's get
+
+
+def apply_certificates(session: Session, node: NodeContext, incomings: list[Incoming]) -> None:
+    """``apply_certificate`` for consecutive certificates of one apply group, in order, on their cases read
+    together (the exchange's group path; a failure re-runs them one at a time through ``apply_certificate``)."""
+    numbers = [i.message.case_ref for i in incomings if isinstance(i.message, CertificateMessage)]
+    rows = store.case_rows(session, numbers, lock=True)
+    case_ids = cases_store.case_ids_of(session, list(rows))
+    pre = _CertificatesPrefetched(rows, case_ids, cases_store.window_rows(session, list(case_ids.values())))
+    for incoming in incomings:
+        apply_certificate(session, node, incoming, pre)
+
+
+def apply_certificate(
+    session: Session, node: NodeContext, incoming: Incoming, pre: _CertificatesPrefetched | None = None
+) -> None:
     """``mig.certificate.v1`` at the destination: verify the certificate against the directory (issuer =
     the origin, this case, this person, this permit), attach it and tell the applicant. After a withdrawal or
     an abandon nothing changes (the abandon already sent makes the origin restore the person)."""
@@ -846,7 +917,7 @@ def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -
     assert isinstance(msg, CertificateMessage)
     env = incoming.envelope
     now = node.clock.now()
-    row = store.case_row(session, msg.case_ref, lock=True)
+    row = pre.rows.get(msg.case_ref) if pre is not None else store.case_row(session, msg.case_ref, lock=True)
     if row is None or row.origin != env.sender or env.case_ref != msg.case_ref:
         raise ValueError("a migration certificate for no case sent to its sender")
     if not answers_our_permit(session, node, row, incoming, msg.permit_hash):
@@ -873,7 +944,9 @@ def apply_certificate(session: Session, node: NodeContext, incoming: Incoming) -
     row.certificate_number, row.certificate_json = paper.number, msg.certificate
     row.certificate_valid_until = paper.valid_until
     row.record = {**(row.record or {}), **msg.record.model_dump(mode="json")}
-    case_id = cases_store.case_id_of(session, row.case_number)
+    case_id = pre.case_ids.get(row.case_number) if pre is not None else None
+    if case_id is None:
+        case_id = cases_store.case_id_of(session, row.case_number)
     audit(
         session,
         actor=f"node:{env.sender}",
@@ -933,6 +1006,7 @@ types.register(ABANDON_TYPE, AbandonMessage, personal=True)
 types.register(REISSUE_TYPE, ReissueMessage, personal=True)
 register_handler(PERMIT_TYPE, origin.apply_permit)
 register_handler(CERTIFICATE_TYPE, apply_certificate)
+register_group_handler(CERTIFICATE_TYPE, apply_certificates)
 register_handler(REFUSED_TYPE, apply_refused)
 register_handler(SETTLED_TYPE, origin.apply_settled)
 register_handler(ABANDON_TYPE, origin.apply_abandon)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,18 @@ _TASK_ROW_LOCKED = _TASK_ROW.with_for_update()
 
 def case_row(s: Session, case_number: str, *, lock: bool = False) -> MigrationCaseRow | None:
     return s.scalars(_CASE_ROW_LOCKED if lock else _CASE_ROW, {"v": case_number}).one_or_none()
+
+
+def case_rows(s: Session, case_numbers: Sequence[str], *, lock: bool = False) -> dict[str, MigrationCaseRow]:
+    """The case rows of ``case_numbers`` that exist, by number, in one statement (locked in id order)."""
+    if not case_numbers:
+        return {}
+    q = (
+        select(MigrationCaseRow)
+        .where(MigrationCaseRow.case_number.in_(case_numbers))
+        .order_by(MigrationCaseRow.id)
+    )
+    return {row.case_number: row for row in s.scalars(q.with_for_update() if lock else q)}
 
 
 def task_row(s: Session, case_number: str, *, lock: bool = False) -> MigrationTaskRow | None:
