@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from tests.conftest import test_settings
 from tests.papers.conftest import SUBJECT, T0, migration_facts
 
@@ -135,3 +135,33 @@ def test_a_node_without_a_paper_key_cannot_issue(node: NodeContext) -> None:
     node.services.clear()
     with pytest.raises(Conflict):
         _issue(node)
+
+
+def test_the_revocation_list_is_looked_for_until_one_is_committed(node: NodeContext) -> None:
+    """The first paper publishes the issuer's empty list (serial 0), even when an earlier first issue rolled
+    back; once a committed list was seen, issuing stops asking for it."""
+    looked: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().startswith("SELECT") and "papers_revocation_list" in statement:
+            looked.append(statement)
+
+    with pytest.raises(RuntimeError), node.db.transaction() as s:
+        service.issue_paper(
+            s, node=node, division_code="110105", actor="user:clerk-1", type="mig.certificate",
+            subject=SUBJECT, facts=migration_facts(), valid_until=None, purpose="迁入", subject_ref="person-0",
+        )  # fmt: skip
+        raise RuntimeError("rolled back")
+    event.listen(node.db.engine, "before_cursor_execute", seen)
+    try:
+        _issue(node)
+        with node.db.session() as s:
+            assert service.local_revocations(s, issuer="110000", resolver=_resolver(node)) is not None
+        looked.clear()
+        _issue(node)  # sees the committed list and remembers it
+        assert len(looked) == 1
+        _issue(node)
+        _issue(node)
+        assert len(looked) == 1
+    finally:
+        event.remove(node.db.engine, "before_cursor_execute", seen)

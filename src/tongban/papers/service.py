@@ -188,9 +188,26 @@ def issue_paper(
     ):
         _revoke_row(session, node=node, actor=actor, row=predecessor, reason="reissued", now=now)
         _publish_revocations(session, node=node, signer=signer, now=now)
-    elif not store.has_revocation_list(session, issuer=node.code):
+    elif not _has_revocation_list(session, node):
+        session.info[_LIST_PUBLISHED_HERE] = True
         _publish_revocations(session, node=node, signer=signer, now=now)  # serial 0: nothing revoked yet
     return _issued(row)
+
+
+_LIST_SEEN = "papers.revocation_list_seen"
+_LIST_PUBLISHED_HERE = "papers.revocation_list_published"
+
+
+def _has_revocation_list(session: Session, node: NodeContext) -> bool:
+    """Whether the node has published a revocation list. A list is never deleted, so once one is seen that
+    this session did not publish itself (so it is committed, not a row its transaction may yet roll back),
+    the node remembers it and stops asking at every paper it issues."""
+    if node.services.get(_LIST_SEEN):
+        return True
+    found = store.has_revocation_list(session, issuer=node.code)
+    if found and not session.info.get(_LIST_PUBLISHED_HERE):
+        node.services[_LIST_SEEN] = True
+    return found
 
 
 def get_paper(session: Session, *, node: NodeContext, number: str) -> IssuedPaper:
