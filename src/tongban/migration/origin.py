@@ -172,7 +172,8 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
+    # The row joins the session once its fields are settled (before it answers, or at the end): added at
+    # once, the queries in between would flush it early and every later field would cost an UPDATE of its own.
     actor = f"node:{env.sender}"
     paper = verified(node, msg.permit, now)
     if (
@@ -183,6 +184,7 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         or paper.facts.get("case_ref") != msg.case_ref
     ):
         row.state = OriginState.REFUSED.value
+        session.add(row)
         _refuse(session, node, row, reason=Refusal.PERMIT_INVALID, note=None, actor=actor, now=now)
         return
     row.permit_number = paper.number
@@ -218,6 +220,7 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
             refusal = Refusal.IN_ANOTHER_MIGRATION
     if refusal is not None:
         row.state = OriginState.REFUSED.value
+        session.add(row)
         _refuse(session, node, row, reason=refusal, note=None, actor=actor, now=now)
         return
     setup = cases_setup(node)
@@ -263,6 +266,7 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         except Conflict:
             # Not unambiguous (a head leaving others behind names a new head): a clerk decides.
             row.state, row.certificate_number = OriginState.RECEIVED.value, None
+    session.add(row)
 
 
 def _move_out(

@@ -476,7 +476,8 @@ def _approve(
     case = loaded.obj
     if row.state == DestState.ACCEPTED.value and case.decision and not case.decision.get("eligible"):
         raise Conflict(N_("Case {number}: the local policy is not met; refuse it instead"), number=number)
-    _step(row, DestAction.APPROVE, now)
+    # Checked now, written with the permit's fields below: one UPDATE of the row, not one per autoflush.
+    target = next_dest(DestState(row.state), DestAction.APPROVE, number=row.case_number)
     if case.state is CaseState.ACCEPTED:
         case.start(now=now, actor=actor.id)
     m = setup.catalog.get(row.matter)
@@ -511,6 +512,7 @@ def _approve(
     )
     sent = _to_origin(s, node, row, PERMIT_TYPE, body)
     row.permit_hash = sent_hash(s, str(sent))
+    row.state, row.updated_at = target.value, now
     cases_store.save_case(s, loaded)
     audit(
         s,
@@ -701,7 +703,8 @@ def _move_in(
             N_("Case {number}: the migration certificate has expired; ask for a reissue or abandon"),
             number=number,
         )
-    _step(row, DestAction.MOVE_IN, now)
+    # Checked now, written with the move-in's fields below: one UPDATE of the row.
+    target = next_dest(DestState(row.state), DestAction.MOVE_IN, number=row.case_number)
     record = dict(row.record or {})
     household = household_number or row.household_number
     rel = relation or row.relation or "other_relative"
@@ -725,6 +728,7 @@ def _move_in(
         case_ref=number,
     )
     row.household_number, row.relation, row.moved_in_on = household, rel, person.since
+    row.state, row.updated_at = target.value, now
     loaded.obj.complete(now=now, actor=actor.id, reason=f"moved in: {row.certificate_number}")
     cases_store.save_case(s, loaded)
     store.close_open(s, person_ref=row.person_ref, case_number=number)
