@@ -104,9 +104,9 @@ def _end(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
 def nats_listening(port: int, name: str, timeout: float, alive: Callable[[], bool]) -> bool:
     """Whether the nats-server named ``name`` answers on ``port`` within ``timeout`` seconds: its INFO line
     names it (a connection alone could be another process's listener on that port)."""
+    wanted = f'"server_name":"{name}"'.encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive():
-        wanted = f'"server_name":"{name}"'.encode()
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
             info = sock.recv(4096)
             if info.startswith(b"INFO ") and wanted in info.replace(b" ", b""):

@@ -454,6 +454,33 @@ def import_records(
         )  # fmt: skip
 
 
+def _audit_import(
+    s: Session, *, actor: str, count: int, now: datetime, batch_id: str | None, source: str | None
+) -> None:
+    """The import's one audit row (a batch: its id, size and file name)."""
+    record_batch(
+        s,
+        actor=actor,
+        action="registry.import.run",
+        object_type="registry",
+        batch_id=batch_id or uuid.uuid4().hex,
+        count=count,
+        at=now,
+        source=source,
+    )
+
+
+def _counted(report: ImportReport, counts: Mapping[str, int]) -> ImportReport:
+    """``report`` with the loader's row counts."""
+    report.households = counts["households"]
+    report.persons = counts["persons"]
+    report.memberships = counts["memberships"]
+    report.journal = counts["journal"]
+    report.search_keys = counts["search_keys"]
+    report.household_journal = counts["household_journal"]
+    return report
+
+
 def _parts(pairs: Iterable[tuple[int, object]], chunk: int) -> Iterator[list[tuple[int, object]]]:
     """The records in parts of whole households: a part closes before a household record once it holds
     ``chunk`` persons or more."""
@@ -547,24 +574,9 @@ def _import_chunked(
             raise ImportRefused(errors)
         report.rejected_lines = sorted(rejected_all)
         counts = loader.finish()
-        record_batch(
-            s,
-            actor=actor,
-            action="registry.import.run",
-            object_type="registry",
-            batch_id=batch_id or uuid.uuid4().hex,
-            count=counts["persons"],
-            at=now,
-            source=source,
-        )
+        _audit_import(s, actor=actor, count=counts["persons"], now=now, batch_id=batch_id, source=source)
     report.seconds["load"] = time.perf_counter() - t0 - checking
-    report.households = counts["households"]
-    report.persons = counts["persons"]
-    report.memberships = counts["memberships"]
-    report.journal = counts["journal"]
-    report.search_keys = counts["search_keys"]
-    report.household_journal = counts["household_journal"]
-    return report
+    return _counted(report, counts)
 
 
 def _read_part(
@@ -678,24 +690,9 @@ def _import_checked(
         if listener is not None:
             # One call for the whole import: the exchange batches it into a few envelopes.
             listener(s, _changes(plan, now))
-        record_batch(
-            s,
-            actor=actor,
-            action="registry.import.run",
-            object_type="registry",
-            batch_id=batch_id or uuid.uuid4().hex,
-            count=counts["persons"],
-            at=now,
-            source=source,
-        )
+        _audit_import(s, actor=actor, count=counts["persons"], now=now, batch_id=batch_id, source=source)
     report.seconds["load"] = time.perf_counter() - t1
-    report.households = counts["households"]
-    report.persons = counts["persons"]
-    report.memberships = counts["memberships"]
-    report.journal = counts["journal"]
-    report.search_keys = counts["search_keys"]
-    report.household_journal = counts["household_journal"]
-    return report
+    return _counted(report, counts)
 
 
 RACE = N_(
