@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, Update, and_, bindparam, func, insert, select
+from sqlalchemy import Table, Update, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ from tongban.cases.tables import (
     TaskEventRow,
     TaskRow,
 )
+from tongban.core import batching
 from tongban.core.errors import Conflict, NotFound
 from tongban.core.i18n import N_
 
@@ -93,20 +94,34 @@ def _event(row: CaseEventRow | TaskEventRow) -> Event:
 
 
 def next_case_seq(s: Session, *, node: str, day: date) -> int:
-    """The next sequence number of ``node`` on ``day``: one atomic upsert, safe with concurrent writers."""
-    dialect = s.get_bind().dialect.name
-    ins = (
-        postgresql.insert(CaseNumberCounter) if dialect == "postgresql" else sqlite.insert(CaseNumberCounter)
-    )
-    stmt = (
-        ins.values(node=node, day=day, last=1)
-        .on_conflict_do_update(
-            index_elements=[CaseNumberCounter.node, CaseNumberCounter.day],
-            set_={"last": CaseNumberCounter.last + 1},
+    """The next sequence number of ``node`` on ``day``: one atomic upsert, safe with concurrent writers (in a
+    batch pass, one upsert reserves the pass's numbers: ``core.batching``)."""
+
+    def advance(session: Session, n: int) -> int:
+        dialect = session.get_bind().dialect.name
+        ins = (
+            postgresql.insert(CaseNumberCounter)
+            if dialect == "postgresql"
+            else sqlite.insert(CaseNumberCounter)
         )
-        .returning(CaseNumberCounter.last)
-    )
-    return int(s.execute(stmt).scalar_one())
+        stmt = (
+            ins.values(node=node, day=day, last=n)
+            .on_conflict_do_update(
+                index_elements=[CaseNumberCounter.node, CaseNumberCounter.day],
+                set_={"last": CaseNumberCounter.last + n},
+            )
+            .returning(CaseNumberCounter.last)
+        )
+        return int(session.execute(stmt).scalar_one())
+
+    def give_back(session: Session, n: int) -> None:
+        session.execute(
+            update(CaseNumberCounter)
+            .where(CaseNumberCounter.node == node, CaseNumberCounter.day == day)
+            .values(last=CaseNumberCounter.last - n)
+        )
+
+    return batching.sequence_value(s, ("cases.number", node, day), advance, give_back)
 
 
 # The compare-and-set updates are built once, with every value a bound parameter: building an UPDATE with
@@ -204,7 +219,9 @@ def add_case(s: Session, case: Case) -> Loaded[Case]:
     s.add(row)
     s.flush()
     if case.events:
-        s.execute(insert(CaseEventRow), [{"case_id": row.id, **_event_values(e)} for e in case.events])
+        events = [{"case_id": row.id, **_event_values(e)} for e in case.events]
+        if not batching.defer(s, "cases.case", _Save(row.id, None, None, events), _write_case_saves):
+            s.execute(insert(CaseEventRow), events)
     return Loaded(case, row.id, 1, len(case.events))
 
 
@@ -284,20 +301,70 @@ def load_case_by_id(s: Session, case_id: int) -> Loaded[Case]:
 
 
 def save_case(s: Session, loaded: Loaded[Case]) -> None:
-    """Write the case back if nobody changed it since it was loaded (else ``Conflict``); append new events."""
+    """Write the case back if nobody changed it since it was loaded (else ``Conflict``); append new events.
+    In a batch pass (``core.batching``) both are written with the pass's other cases when the pass ends."""
     case = loaded.obj
     values = _case_values(case)
-    result = s.execute(
-        _cas_update(CaseRow.__table__, tuple(values)),  # type: ignore[arg-type]
-        _cas_params(loaded.id, loaded.version, values),
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(N_("Case {number} was changed meanwhile; try again"), number=case.number)
     new = case.events[loaded.stored_events :]
-    if new:
-        s.execute(insert(CaseEventRow), [{"case_id": loaded.id, **_event_values(e)} for e in new])
+    events = [{"case_id": loaded.id, **_event_values(e)} for e in new]
+    if not batching.defer(
+        s, "cases.case", _Save(loaded.id, loaded.version, values, events), _write_case_saves
+    ):
+        result = s.execute(
+            _cas_update(CaseRow.__table__, tuple(values)),  # type: ignore[arg-type]
+            _cas_params(loaded.id, loaded.version, values),
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(N_("Case {number} was changed meanwhile; try again"), number=case.number)
+        if events:
+            s.execute(insert(CaseEventRow), events)
     loaded.version += 1
     loaded.stored_events = len(case.events)
+
+
+@dataclass(frozen=True)
+class _Save:
+    """A case's or task's write held back to the end of a batch pass: the compare-and-set update (none for
+    one added in the pass, with ``version`` None) and the new events."""
+
+    row_id: int
+    version: int | None
+    values: dict[str, Any] | None
+    events: list[dict[str, Any]]
+
+
+def _write_saves(s: Session, saves: list[_Save], table: Any, event_table: Any, conflict: str) -> None:
+    """A pass's writes of one kind: one compare-and-set statement for all its saved rows (a row saved twice is
+    checked against the version it was loaded with and written with its last values), one insert of all
+    their new events. A row changed meanwhile by another writer fails the pass with ``Conflict``."""
+    first: dict[int, int] = {}
+    last: dict[int, tuple[int, dict[str, Any]]] = {}
+    for save in saves:
+        if save.version is None or save.values is None:
+            continue
+        first.setdefault(save.row_id, save.version)
+        last[save.row_id] = (save.version + 1, save.values)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, (next_version, values) in last.items():
+        params = _cas_params(row_id, first[row_id], values)
+        params["k_next"] = next_version
+        by_columns.setdefault(tuple(values), []).append(params)
+    for columns, params_list in by_columns.items():
+        result = s.execute(_cas_update(table.__table__, columns), params_list)
+        if result.rowcount != len(params_list):  # type: ignore[attr-defined]
+            raise Conflict(conflict)
+    # Rows of one shape (the same columns None) together: the ORM insert takes a run of them as one statement.
+    events = sorted((e for save in saves for e in save.events), key=lambda e: [v is None for v in e.values()])
+    if events:
+        s.execute(insert(event_table), events)
+
+
+def _write_case_saves(s: Session, saves: list[_Save]) -> None:
+    _write_saves(s, saves, CaseRow, CaseEventRow, N_("A case of the batch was changed meanwhile; try again"))
+
+
+def _write_task_saves(s: Session, saves: list[_Save]) -> None:
+    _write_saves(s, saves, TaskRow, TaskEventRow, N_("A task of the batch was changed meanwhile; try again"))
 
 
 def list_cases(
@@ -391,12 +458,24 @@ def _task(row: TaskRow, events: list[Event]) -> Task:
 
 
 def add_task(s: Session, task: Task) -> Loaded[Task]:
-    row = TaskRow(ref=task.ref, version=1, **_task_values(task))
-    s.add(row)
+    return add_tasks(s, [task])[0]
+
+
+def add_tasks(s: Session, tasks: Sequence[Task]) -> list[Loaded[Task]]:
+    """New tasks, in one insert (and one of their events; in a batch pass, the events at the pass's end)."""
+    rows = [TaskRow(ref=task.ref, version=1, **_task_values(task)) for task in tasks]
+    s.add_all(rows)
     s.flush()
-    if task.events:
-        s.execute(insert(TaskEventRow), [{"task_id": row.id, **_event_values(e)} for e in task.events])
-    return Loaded(task, row.id, 1, len(task.events))
+    events = [
+        {"task_id": row.id, **_event_values(e)}
+        for row, task in zip(rows, tasks, strict=True)
+        for e in task.events
+    ]
+    if events and not batching.defer(
+        s, "cases.task", _Save(rows[0].id, None, None, events), _write_task_saves
+    ):
+        s.execute(insert(TaskEventRow), events)
+    return [Loaded(task, row.id, 1, len(task.events)) for row, task in zip(rows, tasks, strict=True)]
 
 
 def _load_task_row(s: Session, row: TaskRow) -> Loaded[Task]:
@@ -424,17 +503,22 @@ def load_task_by_id(s: Session, task_id: int) -> Loaded[Task]:
 
 
 def save_task(s: Session, loaded: Loaded[Task]) -> None:
+    """``save_case`` for a task (in a batch pass, written with the pass's other tasks when it ends)."""
     task = loaded.obj
     values = _task_values(task)
-    result = s.execute(
-        _cas_update(TaskRow.__table__, tuple(values)),  # type: ignore[arg-type]
-        _cas_params(loaded.id, loaded.version, values),
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(N_("Task {ref} was changed meanwhile; try again"), ref=task.ref)
     new = task.events[loaded.stored_events :]
-    if new:
-        s.execute(insert(TaskEventRow), [{"task_id": loaded.id, **_event_values(e)} for e in new])
+    events = [{"task_id": loaded.id, **_event_values(e)} for e in new]
+    if not batching.defer(
+        s, "cases.task", _Save(loaded.id, loaded.version, values, events), _write_task_saves
+    ):
+        result = s.execute(
+            _cas_update(TaskRow.__table__, tuple(values)),  # type: ignore[arg-type]
+            _cas_params(loaded.id, loaded.version, values),
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(N_("Task {ref} was changed meanwhile; try again"), ref=task.ref)
+        if events:
+            s.execute(insert(TaskEventRow), events)
     loaded.version += 1
     loaded.stored_events = len(task.events)
 

@@ -4,29 +4,46 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tongban.core import batching
 from tongban.papers.domain import RevokedPaper, SignatureBlock, SignedPaper
 from tongban.papers.tables import PaperCounterRow, PaperRow, RevocationListRow
 
 
 def next_sequence(session: Session, *, issuer: str, prefix: str, year: int) -> int:
-    """Advance the (issuer, prefix, year) counter atomically and return the new value."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    base = insert(PaperCounterRow).values(issuer=issuer, prefix=prefix, year=year, last=1)
-    stmt = base.on_conflict_do_update(
-        index_elements=["issuer", "prefix", "year"], set_={"last": PaperCounterRow.last + 1}
-    ).returning(PaperCounterRow.last)
-    value = session.execute(stmt).scalar_one()
-    return int(value)
+    """Advance the (issuer, prefix, year) counter atomically and return the new value (in a batch pass, one
+    upsert reserves the pass's numbers: ``core.batching``)."""
+
+    def advance(s: Session, n: int) -> int:
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        base = insert(PaperCounterRow).values(issuer=issuer, prefix=prefix, year=year, last=n)
+        stmt = base.on_conflict_do_update(
+            index_elements=["issuer", "prefix", "year"], set_={"last": PaperCounterRow.last + n}
+        ).returning(PaperCounterRow.last)
+        return int(s.execute(stmt).scalar_one())
+
+    def give_back(s: Session, n: int) -> None:
+        s.execute(
+            update(PaperCounterRow)
+            .where(
+                PaperCounterRow.issuer == issuer,
+                PaperCounterRow.prefix == prefix,
+                PaperCounterRow.year == year,
+            )
+            .values(last=PaperCounterRow.last - n)
+        )
+
+    return batching.sequence_value(session, ("papers.counter", issuer, prefix, year), advance, give_back)
 
 
 def add_paper(session: Session, row: PaperRow) -> None:
     session.add(row)
-    session.flush()
+    if batching.active(session) is None:
+        session.flush()  # in a batch pass, written with the pass's other papers when it ends
 
 
 def get_paper(session: Session, *, issuer: str, number: str, for_update: bool = False) -> PaperRow | None:
