@@ -9,7 +9,8 @@ transaction (``store.append_journal``), and record one audit entry through ``_au
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.audit.service import record_audit
-from tongban.core.errors import Conflict, InvalidInput
+from tongban.core import batching
+from tongban.core.errors import Conflict, InvalidInput, NotFound
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
 from tongban.divisions.domain import get_catalog
@@ -369,6 +371,169 @@ def register_person(
         )
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One person of ``register_people``: the arguments of ``register_person`` but the actor and event."""
+
+    household_number: str
+    relation: Relation | str
+    name: str
+    sex: Sex | str
+    birth_date: date
+    ethnicity: str
+    birthplace: str
+    id_number: str
+    on_date: date | None = None
+    reason: str | None = None
+    case_ref: str | None = None
+
+
+def register_people(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    event: JournalEvent | str,
+    entries: Sequence[Registration],
+    session: Session,
+) -> list[PersonView]:
+    """``register_person`` for many people with ID numbers, in the caller's transaction (a batch of move-ins),
+    with one statement per table for all of them rather than one per person.
+
+    The checks and writes are ``register_person``'s, person by person in order (two joining one household
+    see each other). What a batch cannot take at once (a person already known here, who moves back in with
+    their record; an ID number twice in the batch) is registered one at a time by ``register_person``. A
+    refusal refuses the batch: run it one at a time to find which (the migration batches do so)."""
+    event = JournalEvent(event)
+    if event not in (JournalEvent.BORN, JournalEvent.MOVED_IN):
+        raise InvalidInput(N_("A registration is a birth or a move-in."))
+    checked = [(e, *_checked_registration(node, e)) for e in entries]
+    if not checked:
+        return []
+    s = session
+    numbers = sorted({e.household_number for e in entries})
+    households = {h.number: h for h in store.households_by_number(s, numbers, lock=True)}
+    for number in numbers:
+        if number not in households:
+            raise NotFound(N_("No household {number} in this node."), number=number)
+    ids = [e.id_number for e in entries]
+    if len(set(ids)) != len(ids) or store.known_id_numbers(s, ids):
+        return [
+            register_person(
+                node,
+                session=s,
+                actor=actor,
+                household_number=e.household_number,
+                relation=rel,
+                event=event,
+                name=e.name,
+                sex=sex,
+                birth_date=e.birth_date,
+                ethnicity=e.ethnicity,
+                birthplace=e.birthplace,
+                id_number=e.id_number,
+                on_date=on_date,
+                reason=e.reason,
+                case_ref=e.case_ref,
+            )
+            for e, rel, sex, on_date in checked
+        ]
+    now = node.clock.now()
+    members = store.count_open_members_of(s, [h.id for h in households.values()])
+    heads = {h.id: h.head_person_id is not None for h in households.values()}
+    for e, rel, _, _ in checked:  # each joins after the ones before it in the batch
+        household = households[e.household_number]
+        check_membership(
+            HouseholdKind(household.kind),
+            rel,
+            has_head=heads[household.id],
+            has_members=members.get(household.id, 0) > 0,
+        )
+        members[household.id] = members.get(household.id, 0) + 1
+        heads[household.id] = heads[household.id] or rel is Relation.HEAD
+    people = [
+        Person(
+            id_number=e.id_number,
+            name=e.name,
+            sex=sex.value,
+            birth_date=e.birth_date,
+            ethnicity=e.ethnicity,
+            birthplace=e.birthplace,
+        )
+        for e, _, sex, _ in checked
+    ]
+    s.add_all(people)
+    s.flush()  # their ids: one insert for all
+    store.add_search_keys_of(
+        s,
+        [
+            (p.id, p.name, households[e.household_number].division_code)
+            for p, (e, *_) in zip(people, checked, strict=True)
+        ],
+    )
+    views: list[PersonView] = []
+    changes = []
+    for person, (e, rel, _, on_date) in zip(people, checked, strict=True):
+        household = households[e.household_number]
+        after = store.append_journal(
+            s,
+            person_id=person.id,
+            state=None,
+            event=event,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=household.id,
+            division_code=household.division_code,
+            relation=rel.value,
+            reason=e.reason,
+            case_ref=e.case_ref,
+            keys_placed=True,
+        )
+        s.add(
+            Membership(person_id=person.id, household_id=household.id, relation=rel.value, from_date=on_date)
+        )
+        if rel is Relation.HEAD:
+            household.head_person_id = person.id
+        changes.append(change_of(person.id_number, RegistrationStatus(after.status), now))
+        _audit(
+            s,
+            actor=actor,
+            action=f"registry.person.{event.value}",
+            object_type="person",
+            object_id=str(person.id),
+            change={"household": household.number, "relation": rel.value, "case_ref": e.case_ref},
+            at=now,
+        )
+        views.append(
+            view_of_written(
+                person,
+                after,
+                household=household,
+                relation=rel.value,
+                last_division_code=household.division_code,
+            )
+        )
+    notify(s, node, changes)
+    if batching.active(s) is None:
+        s.flush()  # in a batch pass, with the pass's other rows when it ends
+    return views
+
+
+def _checked_registration(node: NodeContext, e: Registration) -> tuple[Relation, Sex, date]:
+    """``register_person``'s checks of one person with an ID number: the relation, sex and date."""
+    rel = _relation(str(e.relation))
+    check_name(e.name)
+    sex = _sex(str(e.sex))
+    check_ethnicity(e.ethnicity)
+    check_birthplace(e.birthplace)
+    on_date = _check_date(node, e.on_date)
+    if e.birth_date > on_date:
+        raise InvalidInput(N_("The birth date is after the registration date."))
+    _check_consistent(check_id_number(e.id_number, on=today(node)), sex=sex.value, birth_date=e.birth_date)
+    return rel, sex, on_date
+
+
 def move_within_node(
     node: NodeContext,
     /,
@@ -579,6 +744,101 @@ def mark_in_transit(
         session=session,
         person=person,
     )
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """One person of ``mark_in_transit_many``: their record and state, read and locked by the caller in the
+    batch's transaction, and the case that owns the move."""
+
+    person: Person
+    state: PersonState
+    case_ref: str
+
+
+def mark_in_transit_many(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    leaving: Sequence[Leaving],
+    session: Session,
+    reason: str | None = None,
+) -> list[tuple[PersonView, Household]]:
+    """``mark_in_transit`` of many persons (no new head named) in the caller's transaction, with one
+    statement per table for all of them: the checks and writes of ``mark_in_transit``, person by person in
+    order (a head leaving others behind, even ones leaving later in the batch, is refused), and for each
+    the household they left. A refusal refuses the batch: run it one at a time to find which."""
+    if not leaving:
+        return []
+    s = session
+    on_date = _check_date(node, None)
+    now = node.clock.now()
+    ids = [x.person.id for x in leaving]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the same person twice in one batch")
+    for x in leaving:
+        _require_case_ref(x.case_ref)
+        next_status(RegistrationStatus(x.state.status), JournalEvent.IN_TRANSIT)  # refuse before writing
+    last_dates = store.last_journal_dates(s, ids)
+    memberships = store.open_memberships_of(s, ids)
+    if len(memberships) != len(ids):  # pragma: no cover - an active person always has one
+        raise Conflict(N_("This person has no current household."))
+    households = store.households_by_id(s, [m.household_id for m in memberships.values()], lock=True)
+    members = store.count_open_members_of(s, list(households))
+    views: list[tuple[PersonView, Household]] = []
+    changes = []
+    placed: dict[str, list[int]] = {}
+    for x in leaving:
+        person = x.person
+        check_not_before(on_date, last_dates.get(person.id))
+        membership = memberships[person.id]
+        household = households[membership.household_id]
+        members[household.id] = members.get(household.id, 1) - 1  # the others still in it
+        if household.head_person_id == person.id:
+            if household.kind != HouseholdKind.COLLECTIVE and members[household.id] > 0:
+                raise Conflict(
+                    N_("This person heads household {number}: name the member who becomes its head."),
+                    number=household.number,
+                )
+            household.head_person_id = None
+        membership.to_date = on_date
+        after = store.append_journal(
+            s,
+            person_id=person.id,
+            state=x.state,
+            event=JournalEvent.IN_TRANSIT,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            household_id=household.id,
+            division_code=household.division_code,
+            relation=membership.relation,
+            reason=reason,
+            case_ref=x.case_ref,
+            keys_placed=True,  # placed below, one statement per division
+        )
+        placed.setdefault(household.division_code, []).append(person.id)
+        changes.append(
+            change_of(person.id_number, RegistrationStatus(after.status), now, case_ref=x.case_ref)
+        )
+        _audit(
+            s,
+            actor=actor,
+            action="registry.person.in_transit",
+            object_type="person",
+            object_id=str(person.id),
+            change={"event": JournalEvent.IN_TRANSIT.value, "case_ref": x.case_ref},
+            at=now,
+        )
+        view = view_of_written(
+            person, after, household=None, relation=None, last_division_code=household.division_code
+        )
+        views.append((view, household))
+    for division, person_ids in placed.items():
+        store.place_search_keys(s, person_ids, division)
+    notify(s, node, changes)
+    return views
 
 
 def _require_case_ref(case_ref: str | None) -> str:

@@ -68,10 +68,34 @@ def state_of(s: Session, person_id: int, *, lock: bool = False) -> PersonState |
     return s.scalars(_STATE_LOCKED if lock else _STATE, {"v": person_id}).one_or_none()
 
 
+def persons_by_id_number(s: Session, id_numbers: Sequence[str]) -> dict[str, Person]:
+    """The persons of ``id_numbers`` that are known here, by ID number."""
+    return {p.id_number: p for p in s.scalars(sa.select(Person).where(Person.id_number.in_(id_numbers)))}
+
+
+def states_of(s: Session, person_ids: Sequence[int], *, lock: bool = False) -> dict[int, PersonState]:
+    """The current states of the persons, by person id (read, and locked with ``lock``, in id order)."""
+    q = sa.select(PersonState).where(PersonState.person_id.in_(sorted(set(person_ids))))
+    q = q.order_by(PersonState.person_id)
+    return {st.person_id: st for st in s.scalars(q.with_for_update() if lock else q)}
+
+
 def household_by_number(s: Session, number: str, *, lock: bool = False) -> Household | None:
     return s.scalars(
         _HOUSEHOLD_BY_NUMBER_LOCKED if lock else _HOUSEHOLD_BY_NUMBER, {"v": number}
     ).one_or_none()
+
+
+def households_by_number(s: Session, numbers: Sequence[str], *, lock: bool = False) -> list[Household]:
+    """The households of ``numbers`` that exist, in id order (locked in that order with ``lock``, as
+    ``lock_households`` does, so that two batches cannot deadlock)."""
+    q = sa.select(Household).where(Household.number.in_(numbers)).order_by(Household.id)
+    return list(s.scalars(q.with_for_update() if lock else q))
+
+
+def known_id_numbers(s: Session, id_numbers: Sequence[str]) -> set[str]:
+    """Which of ``id_numbers`` belong to persons of this node."""
+    return set(s.scalars(sa.select(Person.id_number).where(Person.id_number.in_(id_numbers))))
 
 
 def household_by_id(s: Session, household_id: int) -> Household | None:
@@ -107,6 +131,16 @@ def count_open_members(s: Session, household_id: int, *, excluding: int | None =
     if excluding is None:
         return int(s.execute(_COUNT_OPEN, {"v": household_id}).scalar_one())
     return int(s.execute(_COUNT_OPEN_EXCLUDING, {"v": household_id, "excluding": excluding}).scalar_one())
+
+
+def count_open_members_of(s: Session, household_ids: Sequence[int]) -> dict[int, int]:
+    """Current members of each of the households (those with none are left out)."""
+    q = (
+        sa.select(Membership.household_id, sa.func.count())
+        .where(Membership.household_id.in_(household_ids), Membership.to_date.is_(None))
+        .group_by(Membership.household_id)
+    )
+    return {int(h): int(n) for h, n in s.execute(q)}
 
 
 def append_journal(
@@ -331,6 +365,38 @@ def last_journal_date(s: Session, person_id: int) -> date | None:
     return s.execute(_LAST_JOURNAL_DATE, {"v": person_id}).scalar_one()
 
 
+def last_journal_dates(s: Session, person_ids: Sequence[int]) -> dict[int, date]:
+    """``last_journal_date`` of many persons in one statement (those with no entry are left out)."""
+    q = (
+        sa.select(JournalEntry.person_id, sa.func.max(JournalEntry.on_date))
+        .where(JournalEntry.person_id.in_(person_ids))
+        .group_by(JournalEntry.person_id)
+    )
+    return {int(pid): d for pid, d in s.execute(q) if d is not None}
+
+
+def open_memberships_of(s: Session, person_ids: Sequence[int]) -> dict[int, Membership]:
+    """The open membership of each of the persons (those with none are left out)."""
+    q = sa.select(Membership).where(Membership.person_id.in_(person_ids), Membership.to_date.is_(None))
+    return {m.person_id: m for m in s.scalars(q)}
+
+
+def households_by_id(s: Session, ids: Sequence[int], *, lock: bool = False) -> dict[int, Household]:
+    """The households of ``ids``, read (and locked with ``lock``) in id order, as ``lock_households``."""
+    q = sa.select(Household).where(Household.id.in_(sorted(set(ids)))).order_by(Household.id)
+    return {h.id: h for h in s.scalars(q.with_for_update() if lock else q)}
+
+
+def place_search_keys(s: Session, person_ids: Sequence[int], division_code: str) -> None:
+    """The search keys of the persons carry ``division_code`` (their jurisdiction): one statement."""
+    s.execute(
+        sa.update(SearchKey)
+        .where(SearchKey.person_id.in_(person_ids))
+        .where(sa.or_(SearchKey.division_code.is_(None), SearchKey.division_code != division_code))
+        .values(division_code=division_code)
+    )
+
+
 def last_placed_entry(s: Session, person_id: int) -> JournalEntry | None:
     """The newest journal entry that names a household (where a person in transit came from)."""
     return s.scalars(_LAST_PLACED, {"v": person_id}).first()
@@ -362,6 +428,15 @@ def add_search_keys(s: Session, person_id: int, name: str, division_code: str | 
         sa.insert(SearchKey),
         [{"key": k, "person_id": person_id, "division_code": division_code} for k in search_keys(name)],
     )
+
+
+def add_search_keys_of(s: Session, people: Sequence[tuple[int, str, str | None]]) -> None:
+    """``add_search_keys`` for many persons (id, name, division) in one statement."""
+    rows = [
+        {"key": k, "person_id": pid, "division_code": d} for pid, name, d in people for k in search_keys(name)
+    ]
+    if rows:
+        s.execute(sa.insert(SearchKey), rows)
 
 
 def replace_search_keys(s: Session, person_id: int, name: str) -> None:
