@@ -12,6 +12,7 @@ from tests.migration.mig_support import (
     CLERK_BJ,
     ELDER,
     GRAD,
+    HEAD,
     LONER,
     ORIGIN_CLERK,
     STRANGER,
@@ -20,6 +21,7 @@ from tests.migration.mig_support import (
     applicant,
     assert_nation_consistent,
     mig_state,
+    status_at,
     wait_state,
     wait_task,
 )
@@ -31,8 +33,9 @@ from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.transport import EmbeddedTransport
 from tongban.migration import origin
 from tongban.migration import service as mig
-from tongban.migration.domain import CERTIFICATE_TYPE
+from tongban.migration.domain import CERTIFICATE_PAPER, CERTIFICATE_TYPE, PERMIT_TYPE
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow
+from tongban.papers.tables import PaperRow
 
 
 def _request(id_number: str, household: str) -> mig.MigrationRequest:
@@ -126,3 +129,100 @@ def test_a_batch_reads_its_cases_once_and_certificates_apply_as_a_group(
         assert all(r.certificate_number and r.certificate_valid_until for r in rows)
     assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=numbers) == numbers
     assert_nation_consistent(nation, [p for p, _ in people])
+
+
+def test_a_batch_numbers_its_permits_without_gaps_and_registers_its_move_ins_together(
+    auto_nation: MigNation,
+) -> None:
+    """The permits of a batch take consecutive numbers in one advance of the counter, the number reserved
+    for a refused case is not lost; the move-ins of a batch are one insert per registry table."""
+    bj = auto_nation.bj
+    people = [(LONER, "D2"), (ELDER, "D3"), (GRAD, "D1")]
+    numbers = [accept(auto_nation, bj, p, household=h) for p, h in people]
+    approved = mig.approve_many(
+        bj, actor=CLERK_BJ, numbers=[numbers[0], "110000-20000101-999999", *numbers[1:]]
+    )
+    assert isinstance(approved[1], NotFound)
+    with bj.db.session() as s:
+        permits = sorted(str(p) for p in s.scalars(select(MigrationCaseRow.permit_number)))
+    assert [p.rsplit("-", 1)[1] for p in permits] == ["000001", "000002", "000003"]
+    assert all(wait_state(bj, n, "certificate_received") for n in numbers)
+
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().startswith("INSERT INTO registry_journal"):
+            inserts.append(statement)
+
+    event.listen(bj.db.engine, "before_cursor_execute", seen)
+    try:
+        assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=numbers) == numbers
+    finally:
+        event.remove(bj.db.engine, "before_cursor_execute", seen)
+    assert len(inserts) == 1
+    assert_nation_consistent(auto_nation, [p for p, _ in people])
+
+
+def _permits_together(
+    nation: MigNation, cases: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[int]]:
+    """Approve the cases while the exchange is stopped, so that their permits reach the origin together; the
+    sizes of the groups its group handler was given."""
+    bj = nation.bj
+    numbers = [
+        accept(nation, bj, person, household=household, origin="310000") for person, household in cases
+    ]
+    groups: list[int] = []
+
+    def recording(s: Any, node: Any, incomings: list[Any]) -> None:
+        groups.append(len(incomings))
+        origin.apply_permits(s, node, incomings)
+
+    monkeypatch.setitem(exchange_service._group_handlers, PERMIT_TYPE, recording)
+    nation.runner.stop()
+    assert mig.approve_many(bj, actor=CLERK_BJ, numbers=numbers) == numbers
+    nation.runner = ExchangeRunner(nation.runner.nodes, EmbeddedTransport)
+    nation.runner.start()
+    return numbers, groups
+
+
+def test_permits_arriving_together_move_out_together(
+    auto_nation: MigNation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The origin's group handler moves the people of a group of permits out as one batch, with the outcome
+    of one permit at a time: each moved out with a certificate, a person not registered here refused."""
+    bj, sh = auto_nation.bj, auto_nation.sh
+    numbers, groups = _permits_together(
+        auto_nation, [(LONER, "D2"), (ELDER, "D3"), (STRANGER, "D1"), (GRAD, "D1")], monkeypatch
+    )
+    loner, elder, stranger, grad = numbers
+    assert all(wait_state(bj, n, "certificate_received") for n in (loner, elder, grad))
+    assert wait_state(bj, stranger, "closed", "refused")
+    assert max(groups, default=0) >= 2, groups
+    with sh.db.session() as s:
+        papers = [
+            str(p) for p in s.scalars(select(PaperRow.number).where(PaperRow.type == CERTIFICATE_PAPER))
+        ]
+    assert sorted(p.rsplit("-", 1)[1] for p in papers) == ["000001", "000002", "000003"]
+    assert [status_at(sh, p) for p in (LONER, ELDER, GRAD)] == ["in_transit"] * 3
+    assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=[loner, elder, grad]) == [loner, elder, grad]
+    assert_nation_consistent(auto_nation, [LONER, ELDER, GRAD, STRANGER])
+
+
+def test_a_group_the_batch_cannot_take_is_applied_one_permit_at_a_time(
+    auto_nation: MigNation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head leaving others behind cannot move out without a clerk naming the new head: the group fails as a
+    batch and each permit is applied on its own, the head's task waiting for a clerk, the others moved out."""
+    bj, sh = auto_nation.bj, auto_nation.sh
+    numbers, groups = _permits_together(
+        auto_nation, [(LONER, "D2"), (HEAD, "D3"), (ELDER, "D1")], monkeypatch
+    )
+    loner, head, elder = numbers
+    assert all(wait_state(bj, n, "certificate_received") for n in (loner, elder))
+    assert wait_task(sh, head, "received")
+    assert mig_state(bj, head) == "permit_sent"
+    assert max(groups, default=0) >= 2, groups
+    assert status_at(sh, HEAD) == "active"
+    assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=[loner, elder]) == [loner, elder]
+    assert_nation_consistent(auto_nation, [LONER, ELDER])

@@ -13,8 +13,10 @@ move-out only on ``mig.settled.v1``, both from the case's owner.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -26,6 +28,7 @@ from tongban.cases.domain import CaseRef, Task, TaskAction
 from tongban.cases.service import cases_setup
 from tongban.cases.store import Loaded
 from tongban.cases.window import applicant_ref
+from tongban.core import batching
 from tongban.core.errors import Conflict, NotFound
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
@@ -58,7 +61,7 @@ from tongban.papers.service import get_paper, issue_paper, revoke_paper
 from tongban.registry import service as registry
 from tongban.registry import store as registry_store
 from tongban.registry.domain import RegistrationStatus
-from tongban.registry.tables import Person, PersonState
+from tongban.registry.tables import Household, Person, PersonState
 
 STEP = "move_out"
 
@@ -191,23 +194,7 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
     person = registry_store.person_by_id_number(session, msg.id_number)
     state = registry_store.state_of(session, person.id, lock=True) if person is not None else None
     if person is not None and state is not None:
-        add_views(
-            session,
-            [
-                {
-                    "at": now,
-                    "viewer_id": actor,
-                    "viewer_role": "exchange",
-                    "viewer_division": None,
-                    "viewer_office": None,
-                    "person_ref": str(person.id),
-                    "person_division": state.division_code,
-                    "reason": "case",
-                    "reason_ref": f"{env.sender}/{msg.case_ref}"[:64],
-                    "action": "migration.permit.check",
-                }
-            ],
-        )
+        add_views(session, [_permit_check_view(person, state, env.sender, msg.case_ref, now)])
     refusal: Refusal | None = None
     if state is None or state.status != RegistrationStatus.ACTIVE.value:
         in_transit = state is not None and state.status == RegistrationStatus.IN_TRANSIT.value
@@ -225,30 +212,10 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
         return
     setup = cases_setup(node)
     matter = setup.catalog.get(msg.matter)
-    steps = {s.key: s for s in matter.procedure(None).steps}
-    spec = steps[STEP].time_limit if STEP in steps else None
-    limit = spec.resolve(None) if spec is not None and spec.policy is None else TimeLimit.working_days(1)
-    task = Task.receive(
-        ref=task_ref_of(msg.case_ref),
-        case=CaseRef(env.sender, msg.case_ref),
-        owner_node=node.code,
-        matter=matter.code,
-        step=STEP,
-        time_limit=limit,
-        calendar=setup.calendar,
-        now=now,
-        actor=actor,
-    )
+    task = _receive_task(node, setup, env.sender, msg, now)
     added = cases_store.add_task(session, task)
     row.task_ref = task.ref
-    audit(
-        session,
-        actor=actor,
-        action="migration.origin.receive",
-        number=f"{env.sender}/{msg.case_ref}",
-        change={"permit": paper.number, "task": task.ref, "due": task.due.isoformat() if task.due else None},
-        now=now,
-    )
+    _audit_receive(session, row, env.sender, paper.number, task, now)
     if settings_of(node).automatic_move_out and matter.allows_automatic:
         assert person is not None and state is not None  # else refused above
         try:
@@ -267,6 +234,192 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
             # Not unambiguous (a head leaving others behind names a new head): a clerk decides.
             row.state, row.certificate_number = OriginState.RECEIVED.value, None
     session.add(row)
+
+
+def _permit_check_view(
+    person: Person, state: PersonState, sender: str, case_ref: str, now: datetime
+) -> dict[str, object]:
+    """The access log's row of the permit's check of the person's record (a read for the case)."""
+    return {
+        "at": now,
+        "viewer_id": f"node:{sender}",
+        "viewer_role": "exchange",
+        "viewer_division": None,
+        "viewer_office": None,
+        "person_ref": str(person.id),
+        "person_division": state.division_code,
+        "reason": "case",
+        "reason_ref": f"{sender}/{case_ref}"[:64],
+        "action": "migration.permit.check",
+    }
+
+
+def _receive_task(node: NodeContext, setup: Any, sender: str, msg: PermitMessage, now: datetime) -> Task:
+    """The origin's move-out task of a permit, with its step's time limit (1 working day by default)."""
+    matter = setup.catalog.get(msg.matter)
+    steps = {s.key: s for s in matter.procedure(None).steps}
+    spec = steps[STEP].time_limit if STEP in steps else None
+    limit = spec.resolve(None) if spec is not None and spec.policy is None else TimeLimit.working_days(1)
+    return Task.receive(
+        ref=task_ref_of(msg.case_ref),
+        case=CaseRef(sender, msg.case_ref),
+        owner_node=node.code,
+        matter=matter.code,
+        step=STEP,
+        time_limit=limit,
+        calendar=setup.calendar,
+        now=now,
+        actor=f"node:{sender}",
+    )
+
+
+def _audit_receive(
+    session: Session, row: MigrationTaskRow, sender: str, permit_number: str, task: Task, now: datetime
+) -> None:
+    audit(
+        session,
+        actor=f"node:{sender}",
+        action="migration.origin.receive",
+        number=f"{sender}/{row.case_number}",
+        change={"permit": permit_number, "task": task.ref, "due": task.due.isoformat() if task.due else None},
+        now=now,
+    )
+
+
+def apply_permits(session: Session, node: NodeContext, incomings: list[Incoming]) -> None:
+    """``apply_permit`` for consecutive permits (the exchange's group handler): as one batch pass
+    (``core.batching``) when each opens a new task for a distinct person and the origin moves out
+    automatically, so the tasks, the move-outs, the certificates and their messages take one statement per
+    table for the group. Otherwise the permits are applied one after the other; and a move-out the batch
+    cannot make (a head leaving others behind) fails the group, which the exchange then applies message by
+    message, each with ``apply_permit``."""
+    planned = _planned_permits(session, node, incomings)
+    if planned is None:
+        for incoming in incomings:
+            apply_permit(session, node, incoming)
+        return
+    with batching.batch_pass(session, len(incomings)):
+        _apply_planned(session, node, planned)
+
+
+def _planned_permits(
+    session: Session, node: NodeContext, incomings: list[Incoming]
+) -> list[tuple[Incoming, PermitMessage]] | None:
+    """The permits, when the batch pass can take them all (see ``apply_permits``); None otherwise."""
+    if not settings_of(node).automatic_move_out:
+        return None
+    setup = cases_setup(node)
+    planned: list[tuple[Incoming, PermitMessage]] = []
+    for incoming in incomings:
+        msg, env = incoming.message, incoming.envelope
+        if not isinstance(msg, PermitMessage) or env.case_ref != msg.case_ref:
+            return None
+        if not msg.case_ref.startswith(env.sender + "-") or msg.matter not in setup.catalog.matters:
+            return None
+        if not setup.catalog.get(msg.matter).allows_automatic:
+            return None
+        planned.append((incoming, msg))
+    cases = [msg.case_ref for _, msg in planned]
+    people = [msg.id_number for _, msg in planned]
+    if len(set(cases)) != len(cases) or len(set(people)) != len(people) or store.task_numbers(session, cases):
+        return None
+    return planned
+
+
+def _apply_planned(
+    session: Session, node: NodeContext, planned: list[tuple[Incoming, PermitMessage]]
+) -> None:
+    """``apply_permit`` of each permit, with the reads and writes of all of them made together."""
+    now = node.clock.now()
+    persons = registry_store.persons_by_id_number(session, [msg.id_number for _, msg in planned])
+    states = registry_store.states_of(session, [p.id for p in persons.values()], lock=True)
+    setup = cases_setup(node)
+    views: list[dict[str, object]] = []
+    rows: list[MigrationTaskRow] = []
+    checked: list[tuple[MigrationTaskRow, Incoming, PermitMessage, Any, Person, PersonState]] = []
+    for incoming, msg in planned:
+        env = incoming.envelope
+        actor = f"node:{env.sender}"
+        row = MigrationTaskRow(
+            case_node=env.sender,
+            case_number=msg.case_ref,
+            matter=msg.matter,
+            id_number=msg.id_number,
+            person_ref=applicant_ref(node, msg.id_number),
+            state=OriginState.RECEIVED.value,
+            permit_json=msg.permit,
+            permit_hash=envelope_hash(env.raw),
+            consent_ref=env.consent_ref,
+            created_at=now,
+            updated_at=now,
+        )
+        rows.append(row)
+        paper = verified(node, msg.permit, now)
+        if (
+            paper is None
+            or paper.issuer != env.sender
+            or paper.type != PERMIT_PAPER
+            or paper.subject.get("id_number") != msg.id_number
+            or paper.facts.get("case_ref") != msg.case_ref
+        ):
+            row.state = OriginState.REFUSED.value
+            _refuse(session, node, row, reason=Refusal.PERMIT_INVALID, note=None, actor=actor, now=now)
+            continue
+        row.permit_number = paper.number
+        person = persons.get(msg.id_number)
+        state = states.get(person.id) if person is not None else None
+        if person is not None and state is not None:
+            views.append(_permit_check_view(person, state, env.sender, msg.case_ref, now))
+        if state is None or state.status != RegistrationStatus.ACTIVE.value:
+            in_transit = state is not None and state.status == RegistrationStatus.IN_TRANSIT.value
+            row.state = OriginState.REFUSED.value
+            refusal = Refusal.IN_ANOTHER_MIGRATION if in_transit else Refusal.NOT_REGISTERED
+            _refuse(session, node, row, reason=refusal, note=None, actor=actor, now=now)
+            continue
+        assert person is not None
+        checked.append((row, incoming, msg, paper, person, state))
+    add_views(session, views)
+    opened = store.try_open_many(
+        session, [(row.person_ref or "", row.case_number) for row, *_ in checked], role="origin", now=now
+    )
+    moving = []
+    for row, incoming, msg, paper, person, state in checked:
+        if row.person_ref not in opened:
+            row.state = OriginState.REFUSED.value
+            actor = f"node:{incoming.envelope.sender}"
+            _refuse(session, node, row, reason=Refusal.IN_ANOTHER_MIGRATION, note=None, actor=actor, now=now)
+            continue
+        moving.append((row, incoming, msg, paper, person, state))
+    tasks = [
+        _receive_task(node, setup, incoming.envelope.sender, msg, now) for _, incoming, msg, *_ in moving
+    ]
+    added = cases_store.add_tasks(session, tasks)
+    for (row, incoming, _, paper, _, _), task in zip(moving, tasks, strict=True):
+        row.task_ref = task.ref
+        _audit_receive(session, row, incoming.envelope.sender, paper.number, task, now)
+    for row, *_ in moving:
+        _step(row, OriginAction.MOVE_OUT, now)
+    left = registry.mark_in_transit_many(
+        node,
+        actor=AUTOMATIC_ACTOR,
+        leaving=[registry.Leaving(person, state, row.case_number) for row, _, _, _, person, state in moving],
+        session=session,
+        reason="migration",
+    )
+    for (row, _, _, paper, person, _), loaded, (view, household) in zip(moving, added, left, strict=True):
+        _certify(
+            session,
+            node,
+            row,
+            person,
+            household,
+            paper.facts,
+            moved_out_on=view.since,
+            actor=AUTOMATIC_ACTOR,
+            now=now,
+            task=loaded,
+        )
+    session.add_all(rows)
 
 
 def _move_out(
@@ -312,6 +465,34 @@ def _move_out(
         reason="migration",
         new_head_id_number=new_head_id_number,
     )
+    _certify(
+        s,
+        node,
+        row,
+        person,
+        household,
+        permit_facts,
+        moved_out_on=view.since,
+        actor=actor,
+        now=now,
+        task=task,
+    )
+
+
+def _certify(
+    s: Session,
+    node: NodeContext,
+    row: MigrationTaskRow,
+    person: Person,
+    household: Household,
+    permit_facts: Mapping[str, Any],
+    *,
+    moved_out_on: date,
+    actor: str,
+    now: datetime,
+    task: Loaded[Task] | None,
+) -> None:
+    """After the move-out: the migration certificate issued and sent, the task completed."""
     paper = issue_paper(
         s,
         node=node,
@@ -321,7 +502,7 @@ def _move_out(
         facts={
             "case_ref": row.case_number,
             "permit_number": row.permit_number,
-            "moved_out_on": view.since.isoformat(),
+            "moved_out_on": moved_out_on.isoformat(),
             "origin_division": household.division_code,
             "origin_address": household.address,
             "destination_division": permit_facts["destination_division"],

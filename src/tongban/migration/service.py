@@ -34,6 +34,7 @@ from tongban.cases.domain import CaseState
 from tongban.cases.evidence import sent_hash
 from tongban.cases.service import cases_setup, parse_facts, policy_for
 from tongban.cases.tables import ConsentRow
+from tongban.core import batching
 from tongban.core.errors import Conflict, InvalidInput, NotFound, TongbanError
 from tongban.core.i18n import N_
 from tongban.core.node import NodeContext
@@ -696,6 +697,48 @@ def _move_in(
 ) -> MigrationCaseRow:
     now = node.clock.now()
     row, loaded = _loaded(s, number, pre)
+    target, registration = _move_in_checked(row, now, household_number, relation, on_date)
+    person = registry.register_person(
+        node,
+        session=s,
+        actor=actor.id,
+        household_number=registration.household_number,
+        relation=registration.relation,
+        event="moved_in",
+        name=registration.name,
+        sex=registration.sex,
+        birth_date=registration.birth_date,
+        ethnicity=registration.ethnicity,
+        birthplace=registration.birthplace,
+        id_number=registration.id_number,
+        on_date=registration.on_date,
+        reason=registration.reason,
+        case_ref=registration.case_ref,
+    )
+    _moved_in(
+        s,
+        node,
+        actor=actor,
+        row=row,
+        loaded=loaded,
+        target=target,
+        registration=registration,
+        since=person.since,
+        now=now,
+    )
+    return row
+
+
+def _move_in_checked(
+    row: MigrationCaseRow,
+    now: datetime,
+    household_number: str | None,
+    relation: str | None,
+    on_date: date | None,
+) -> tuple[DestState, registry.Registration]:
+    """A move-in's checks (the certificate still valid, the transition allowed, a household named): the
+    state it leads to and the registration it makes."""
+    number = row.case_number
     if row.state == DestState.CERTIFICATE_RECEIVED.value and (
         row.certificate_valid_until is None or row.certificate_valid_until <= now
     ):
@@ -703,20 +746,16 @@ def _move_in(
             N_("Case {number}: the migration certificate has expired; ask for a reissue or abandon"),
             number=number,
         )
-    # Checked now, written with the move-in's fields below: one UPDATE of the row.
+    # Checked now, written with the move-in's fields: one UPDATE of the row.
     target = next_dest(DestState(row.state), DestAction.MOVE_IN, number=row.case_number)
     record = dict(row.record or {})
     household = household_number or row.household_number
     rel = relation or row.relation or "other_relative"
     if household is None:
         raise InvalidInput(N_("Name the household the person moves into"))
-    person = registry.register_person(
-        node,
-        session=s,
-        actor=actor.id,
+    return target, registry.Registration(
         household_number=household,
         relation=rel,
-        event="moved_in",
         name=str(record["name"]),
         sex=str(record["sex"]),
         birth_date=date.fromisoformat(str(record["birth_date"])),
@@ -727,15 +766,30 @@ def _move_in(
         reason="migration",
         case_ref=number,
     )
-    row.household_number, row.relation, row.moved_in_on = household, rel, person.since
+
+
+def _moved_in(
+    s: Session,
+    node: NodeContext,
+    *,
+    actor: window.Actor,
+    row: MigrationCaseRow,
+    loaded: Any,
+    target: DestState,
+    registration: registry.Registration,
+    since: date,
+    now: datetime,
+) -> None:
+    """After the registration: the case completed, the open mark closed, ``mig.settled.v1`` to the origin."""
+    number = row.case_number
+    household = registration.household_number
+    row.household_number, row.relation, row.moved_in_on = household, str(registration.relation), since
     row.state, row.updated_at = target.value, now
     loaded.obj.complete(now=now, actor=actor.id, reason=f"moved in: {row.certificate_number}")
     cases_store.save_case(s, loaded)
     store.close_open(s, person_ref=row.person_ref, case_number=number)
     assert row.certificate_number is not None
-    body = SettledMessage(
-        case_ref=number, certificate_number=row.certificate_number, moved_in_on=person.since
-    )
+    body = SettledMessage(case_ref=number, certificate_number=row.certificate_number, moved_in_on=since)
     _to_origin(s, node, row, SETTLED_TYPE, body)
     audit(
         s,
@@ -754,7 +808,32 @@ def _move_in(
         params={"number": number, "household": household},
         now=now,
     )
-    return row
+
+
+def _move_in_all(
+    s: Session, node: NodeContext, *, actor: window.Actor, numbers: Sequence[str], pre: _Prefetched
+) -> list[str]:
+    """``_move_in`` of every case (into the household chosen at acceptance) as one batch pass: each case
+    checked, then all registered by one ``register_people``, then each case's own writes."""
+    now = node.clock.now()
+    found = [_loaded(s, n, pre) for n in numbers]
+    checked = [_move_in_checked(row, now, None, None, None) for row, _ in found]
+    people = registry.register_people(
+        node, actor=actor.id, event="moved_in", entries=[r for _, r in checked], session=s
+    )
+    for (row, loaded), (target, registration), person in zip(found, checked, people, strict=True):
+        _moved_in(
+            s,
+            node,
+            actor=actor,
+            row=row,
+            loaded=loaded,
+            target=target,
+            registration=registration,
+            since=person.since,
+            now=now,
+        )
+    return [row.case_number for row, _ in found]
 
 
 # -- batches ---------------------------------------------------------------------------------------------
@@ -786,16 +865,23 @@ def _batch(
     items: Sequence[T],
     step: Callable[[Session, T, _Prefetched | None], str],
     prefetch: Callable[[Session, Sequence[T]], _Prefetched] | None = None,
+    whole: Callable[[Session, Sequence[T], _Prefetched], list[str]] | None = None,
 ) -> list[str | TongbanError]:
     """``step`` for each item, in one transaction. The first pass runs them all on what ``prefetch`` read for
-    the batch; if one is refused, the pass is rolled back and every item runs again on its own savepoint,
-    reading afresh (what the first pass read and changed in memory is void with its rollback)."""
+    the batch, as a batch pass (``core.batching``: the case and paper numbers of the pass reserved at once,
+    the cases' writes and the new rows written per table when the pass ends); if one is refused, the pass is
+    rolled back and every item runs again on its own savepoint, reading afresh and writing at once (what the
+    first pass read and changed in memory is void with its rollback). ``whole``, when given, is the first
+    pass over all the items at once (a step that writes the batch's rows of a table together)."""
     if not items:
         return []
     with node.db.transaction() as s:
         try:
-            with s.begin_nested():
+            with s.begin_nested(), batching.batch_pass(s, len(items)):
                 pre = prefetch(s, items) if prefetch is not None else None
+                if whole is not None and pre is not None:
+                    done: list[str | TongbanError] = list(whole(s, items, pre))
+                    return done
                 return [step(s, item, pre) for item in items]
         except TongbanError:
             pass  # one of them is refused: each on its own below
@@ -858,6 +944,7 @@ def move_in_many(
         numbers,
         lambda s, n, pre: _move_in(s, node, actor=actor, number=n, pre=pre).case_number,
         _Prefetched.read,
+        lambda s, ns, pre: _move_in_all(s, node, actor=actor, numbers=ns, pre=pre),
     )
 
 
@@ -1009,6 +1096,7 @@ types.register(SETTLED_TYPE, SettledMessage, personal=True)
 types.register(ABANDON_TYPE, AbandonMessage, personal=True)
 types.register(REISSUE_TYPE, ReissueMessage, personal=True)
 register_handler(PERMIT_TYPE, origin.apply_permit)
+register_group_handler(PERMIT_TYPE, origin.apply_permits)
 register_handler(CERTIFICATE_TYPE, apply_certificate)
 register_group_handler(CERTIFICATE_TYPE, apply_certificates)
 register_handler(REFUSED_TYPE, apply_refused)

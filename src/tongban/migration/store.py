@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tongban.core import batching
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow, MigrationTaskRow
 
 # Read at every step of every case: built once with a bound value.
@@ -37,6 +38,12 @@ def case_rows(s: Session, case_numbers: Sequence[str], *, lock: bool = False) ->
 
 def task_row(s: Session, case_number: str, *, lock: bool = False) -> MigrationTaskRow | None:
     return s.scalars(_TASK_ROW_LOCKED if lock else _TASK_ROW, {"v": case_number}).one_or_none()
+
+
+def task_numbers(s: Session, case_numbers: Sequence[str]) -> set[str]:
+    """Which of the cases have a task here."""
+    q = select(MigrationTaskRow.case_number).where(MigrationTaskRow.case_number.in_(case_numbers))
+    return set(s.scalars(q))
 
 
 def open_of(s: Session, person_ref: str) -> MigrationOpenRow | None:
@@ -78,13 +85,42 @@ def try_open(s: Session, *, person_ref: str, case_number: str, role: str, now: d
     return found if found is not None else "?"
 
 
-def close_open(s: Session, *, person_ref: str, case_number: str) -> None:
-    """The migration ``case_number`` of the person ended here (another one's mark is left alone)."""
-    s.execute(
-        delete(MigrationOpenRow).where(
-            MigrationOpenRow.person_ref == person_ref, MigrationOpenRow.case_number == case_number
-        )
+def try_open_many(s: Session, marks: Sequence[tuple[str, str]], *, role: str, now: datetime) -> set[str]:
+    """``try_open`` for many (person_ref, case_number) marks of distinct persons in one statement: the
+    person_refs marked now (the others had a migration open already)."""
+    if not marks:
+        return set()
+    table: Table = MigrationOpenRow.__table__  # type: ignore[assignment]
+    ins = postgresql.insert(table) if s.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = (
+        ins.values([{"person_ref": ref, "case_number": n, "role": role, "since": now} for ref, n in marks])
+        .on_conflict_do_nothing(index_elements=["person_ref"])
+        .returning(table.c.person_ref)
     )
+    return set(s.scalars(stmt))
+
+
+def close_open(s: Session, *, person_ref: str, case_number: str) -> None:
+    """The migration ``case_number`` of the person ended here (another one's mark is left alone). In a batch
+    pass, the marks of the pass are deleted in one statement when it ends."""
+    if not batching.defer(s, "migration.open.close", (person_ref, case_number), _close_open_marks):
+        _close_open_marks(s, [(person_ref, case_number)])
+
+
+def _close_open_marks(s: Session, marks: list[tuple[str, str]]) -> None:
+    if len(marks) == 1:
+        (person_ref, case_number), *_ = marks
+        s.execute(
+            delete(MigrationOpenRow).where(
+                MigrationOpenRow.person_ref == person_ref, MigrationOpenRow.case_number == case_number
+            )
+        )
+    else:
+        s.execute(
+            delete(MigrationOpenRow).where(
+                tuple_(MigrationOpenRow.person_ref, MigrationOpenRow.case_number).in_(marks)
+            )
+        )
 
 
 def cases_in(s: Session, states: list[str], *, limit: int = 200) -> list[MigrationCaseRow]:
