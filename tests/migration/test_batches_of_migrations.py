@@ -33,7 +33,7 @@ from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.transport import EmbeddedTransport
 from tongban.migration import origin
 from tongban.migration import service as mig
-from tongban.migration.domain import CERTIFICATE_PAPER, CERTIFICATE_TYPE, PERMIT_TYPE
+from tongban.migration.domain import CERTIFICATE_PAPER, CERTIFICATE_TYPE, PERMIT_TYPE, SETTLED_TYPE
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow
 from tongban.papers.tables import PaperRow
 
@@ -205,7 +205,22 @@ def test_permits_arriving_together_move_out_together(
         ]
     assert sorted(p.rsplit("-", 1)[1] for p in papers) == ["000001", "000002", "000003"]
     assert [status_at(sh, p) for p in (LONER, ELDER, GRAD)] == ["in_transit"] * 3
+
+    # Their settlements travel together too, and are confirmed as a group.
+    settled: list[int] = []
+
+    def settling(s: Any, node: Any, incomings: list[Any]) -> None:
+        settled.append(len(incomings))
+        origin.apply_settlements(s, node, incomings)
+
+    monkeypatch.setitem(exchange_service._group_handlers, SETTLED_TYPE, settling)
+    auto_nation.runner.stop()
     assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=[loner, elder, grad]) == [loner, elder, grad]
+    auto_nation.runner = ExchangeRunner(auto_nation.runner.nodes, EmbeddedTransport)
+    auto_nation.runner.start()
+    assert all(wait_task(sh, n, "settled") for n in (loner, elder, grad))
+    assert max(settled, default=0) >= 2, settled
+    assert [status_at(sh, p) for p in (LONER, ELDER, GRAD)] == ["moved_out"] * 3
     assert_nation_consistent(auto_nation, [LONER, ELDER, GRAD, STRANGER])
 
 

@@ -190,3 +190,52 @@ def test_a_person_known_here_moves_back_in_with_their_record(node: NodeContext) 
         assert s.scalar(sa.select(sa.func.count()).select_from(Person)) == 2
     journal = queries.journal(node, actor=ACTOR, id_number=back.id_number)
     assert [e.event for e in journal][-1] == "moved_in"
+
+
+def test_moving_out_in_a_batch_writes_what_one_at_a_time_writes(
+    node: NodeContext, second_database: Database
+) -> None:
+    """``mark_in_transit_many`` and ``confirm_moved_out_many`` against ``mark_in_transit`` and
+    ``confirm_moved_out`` one person at a time, on two databases with the same people."""
+    other = NodeContext(
+        code=node.code, name=node.name, db=second_database, settings=node.settings, clock=node.clock
+    )
+    for n in (node, other):
+        household(n, "H0001")
+        household(n, "H0002")
+        person(n, "H0001", seq=11)
+        person(n, "H0001", name="李四", relation="spouse", seq=12)
+        person(n, "H0002", name="王五", seq=13)
+    leaving = [(new_id(seq=12), "CASE-12"), (new_id(seq=13), "CASE-13")]
+    with node.db.transaction() as s:
+        people = store.persons_by_id_number(s, [i for i, _ in leaving])
+        states = store.states_of(s, [p.id for p in people.values()], lock=True)
+        left = service.mark_in_transit_many(
+            node,
+            actor=ACTOR,
+            leaving=[service.Leaving(people[i], states[people[i].id], c) for i, c in leaving],
+            session=s,
+            reason="migration",
+        )
+        assert [h.number for _, h in left] == ["H0001", "H0002"]
+    for i, c in leaving:
+        service.mark_in_transit(other, actor=ACTOR, id_number=i, case_ref=c, reason="migration")
+    assert _written(node.db) == _written(second_database)
+    with node.db.transaction() as s:
+        service.confirm_moved_out_many(node, actor=ACTOR, moves=leaving, session=s, reason="settled")
+    for i, c in leaving:
+        service.confirm_moved_out(other, actor=ACTOR, id_number=i, case_ref=c, reason="settled")
+    assert _written(node.db) == _written(second_database)
+
+
+def test_a_head_leaving_others_behind_refuses_the_batch(node: NodeContext) -> None:
+    household(node, "H0001")
+    head = person(node, "H0001", seq=11)
+    person(node, "H0001", name="李四", relation="spouse", seq=12)
+    before = _written(node.db)
+    with pytest.raises(Conflict), node.db.transaction() as s:
+        found = store.persons_by_id_number(s, [head.id_number])
+        state = store.states_of(s, [found[head.id_number].id], lock=True)
+        leaving = service.Leaving(found[head.id_number], state[found[head.id_number].id], "CASE-11")
+        service.mark_in_transit_many(node, actor=ACTOR, leaving=[leaving], session=s)
+    assert _written(node.db) == before

@@ -708,6 +708,50 @@ def apply_settled(session: Session, node: NodeContext, incoming: Incoming) -> No
     )
 
 
+def apply_settlements(session: Session, node: NodeContext, incomings: list[Incoming]) -> None:
+    """``apply_settled`` for consecutive settlements (the exchange's group handler), as one batch pass: the
+    tasks read at once, the move-outs confirmed by one ``confirm_moved_out_many``. A settlement for no task
+    of its sender, or two for one case, fails the group, which the exchange then applies one by one."""
+    msgs: list[tuple[SettledMessage, str]] = []
+    for incoming in incomings:
+        msg = incoming.message
+        assert isinstance(msg, SettledMessage)
+        msgs.append((msg, incoming.envelope.sender))
+    numbers = [msg.case_ref for msg, _ in msgs]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("two settlements of one case in a group")
+    now = node.clock.now()
+    with batching.batch_pass(session, len(msgs)):
+        rows = store.task_rows(session, numbers, lock=True)
+        settling: list[tuple[MigrationTaskRow, SettledMessage, str]] = []
+        for msg, sender in msgs:
+            row = rows.get(msg.case_ref)
+            if row is None or row.case_node != sender:
+                raise ValueError("a settlement for no migration of its sender")
+            if OriginState(row.state) is OriginState.SETTLED:
+                continue
+            _step(row, OriginAction.SETTLED, now)
+            settling.append((row, msg, sender))
+        by_sender: dict[str, list[tuple[str, str]]] = {}
+        for row, _, sender in settling:
+            assert row.id_number is not None
+            by_sender.setdefault(sender, []).append((row.id_number, row.case_number))
+        for sender, moves in by_sender.items():
+            registry.confirm_moved_out_many(
+                node, actor=f"node:{sender}", moves=moves, session=session, reason="migration settled"
+            )
+        for row, msg, sender in settling:
+            store.close_open(session, person_ref=row.person_ref or "", case_number=row.case_number)
+            audit(
+                session,
+                actor=f"node:{sender}",
+                action="migration.origin.settled",
+                number=f"{row.case_node}/{row.case_number}",
+                change={"moved_in_on": msg.moved_in_on.isoformat()},
+                now=now,
+            )
+
+
 def apply_reissue(session: Session, node: NodeContext, incoming: Incoming) -> None:
     """``mig.reissue.v1``: issue a new certificate replacing the one named (which is revoked as reissued)."""
     msg = incoming.message

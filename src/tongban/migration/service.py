@@ -1101,6 +1101,7 @@ register_handler(CERTIFICATE_TYPE, apply_certificate)
 register_group_handler(CERTIFICATE_TYPE, apply_certificates)
 register_handler(REFUSED_TYPE, apply_refused)
 register_handler(SETTLED_TYPE, origin.apply_settled)
+register_group_handler(SETTLED_TYPE, origin.apply_settlements)
 register_handler(ABANDON_TYPE, origin.apply_abandon)
 register_handler(REISSUE_TYPE, origin.apply_reissue)
 

@@ -40,6 +40,13 @@ def task_row(s: Session, case_number: str, *, lock: bool = False) -> MigrationTa
     return s.scalars(_TASK_ROW_LOCKED if lock else _TASK_ROW, {"v": case_number}).one_or_none()
 
 
+def task_rows(s: Session, case_numbers: Sequence[str], *, lock: bool = False) -> dict[str, MigrationTaskRow]:
+    """The tasks of the cases that have one here, by case number (locked in id order with ``lock``)."""
+    q = select(MigrationTaskRow).where(MigrationTaskRow.case_number.in_(case_numbers))
+    q = q.order_by(MigrationTaskRow.id)
+    return {row.case_number: row for row in s.scalars(q.with_for_update() if lock else q)}
+
+
 def task_numbers(s: Session, case_numbers: Sequence[str]) -> set[str]:
     """Which of the cases have a task here."""
     q = select(MigrationTaskRow.case_number).where(MigrationTaskRow.case_number.in_(case_numbers))

@@ -973,6 +973,70 @@ def confirm_moved_out(
         )
 
 
+def confirm_moved_out_many(
+    node: NodeContext,
+    /,
+    *,
+    actor: str,
+    moves: Sequence[tuple[str, str]],
+    session: Session,
+    reason: str | None = None,
+) -> None:
+    """``confirm_moved_out`` of many persons (ID number, case) in the caller's transaction, with one
+    statement per table for all of them; a refusal refuses the batch (run it one at a time to find which)."""
+    if not moves:
+        return
+    s = session
+    for _, case_ref in moves:
+        _require_case_ref(case_ref)
+    on_date = _check_date(node, None)
+    now = node.clock.now()
+    persons = store.persons_by_id_number(s, [id_number for id_number, _ in moves])
+    for id_number, _ in moves:
+        if id_number not in persons:
+            find_person(s, id_number)  # raises its NotFound
+    ids = [persons[id_number].id for id_number, _ in moves]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the same person twice in one batch")
+    states = store.states_of(s, ids, lock=True)
+    last_dates = store.last_journal_dates(s, ids)
+    divisions = store.last_divisions(s, ids)
+    changes = []
+    for id_number, case_ref in moves:
+        person = persons[id_number]
+        state = states.get(person.id)
+        check_not_before(on_date, last_dates.get(person.id))
+        if state is None or state.status != RegistrationStatus.IN_TRANSIT:
+            raise Conflict(
+                N_("A person whose registration is {status} cannot be recorded as {event}."),
+                status=state.status if state else "unregistered",
+                event=JournalEvent.MOVED_OUT.value,
+            )
+        after = store.append_journal(
+            s,
+            person_id=person.id,
+            state=state,
+            event=JournalEvent.MOVED_OUT,
+            on_date=on_date,
+            actor=actor,
+            at=now,
+            reason=reason,
+            case_ref=case_ref,
+            last_division_known=divisions.get(person.id),
+        )
+        changes.append(change_of(person.id_number, RegistrationStatus(after.status), now))
+        _audit(
+            s,
+            actor=actor,
+            action="registry.person.moved_out",
+            object_type="person",
+            object_id=str(person.id),
+            change={"case_ref": case_ref},
+            at=now,
+        )
+    notify(s, node, changes)
+
+
 def _coerce(field: str, value: object) -> str | date:
     if field == "birth_date":
         if isinstance(value, date):

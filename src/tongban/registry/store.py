@@ -160,12 +160,14 @@ def append_journal(
     detail: dict[str, Any] | None = None,
     keep_place: bool = False,
     keys_placed: bool = False,
+    last_division_known: str | None = None,
 ) -> PersonState:
     """Append one journal entry and bring the person's current state along, in the caller's transaction.
 
     The status after the entry comes from the domain's transition table (``Conflict`` when illegal).
     ``keep_place`` keeps the current household and division (corrections). ``keys_placed``: the person's
     search keys were just written with ``division_code`` (``add_search_keys``), so they are not updated.
+    ``last_division_known``: ``last_division`` of the person, when the caller read it already (batches).
     """
     before = RegistrationStatus(state.status) if state is not None else None
     after = next_status(before, event)
@@ -175,7 +177,7 @@ def append_journal(
     elif after is not before or (division_code is not None and division_code != state.division_code):
         # The person's count moves from (jurisdiction, status) before to after. The jurisdiction of a
         # person not active here is the division of their latest entry naming one (read before adding).
-        old = state.division_code or last_division(s, person_id) or ""
+        old = state.division_code or last_division_known or last_division(s, person_id) or ""
         new = division_code or old
         if (old, state.status) != (new, after.value):
             add_count(s, old, state.status, -1)
@@ -395,6 +397,20 @@ def place_search_keys(s: Session, person_ids: Sequence[int], division_code: str)
         .where(sa.or_(SearchKey.division_code.is_(None), SearchKey.division_code != division_code))
         .values(division_code=division_code)
     )
+
+
+def last_divisions(s: Session, person_ids: Sequence[int]) -> dict[int, str]:
+    """``last_division`` of many persons in one statement (those with none are left out)."""
+    newest = (
+        sa.select(JournalEntry.person_id, sa.func.max(JournalEntry.seq).label("seq"))
+        .where(JournalEntry.person_id.in_(person_ids), JournalEntry.division_code.is_not(None))
+        .group_by(JournalEntry.person_id)
+        .subquery()
+    )
+    q = sa.select(JournalEntry.person_id, JournalEntry.division_code).join(
+        newest, sa.and_(JournalEntry.person_id == newest.c.person_id, JournalEntry.seq == newest.c.seq)
+    )
+    return {int(pid): str(d) for pid, d in s.execute(q)}
 
 
 def last_placed_entry(s: Session, person_id: int) -> JournalEntry | None:
