@@ -4,6 +4,7 @@ automatic move-outs and the destination's move-ins of the batch end in a consist
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -27,12 +28,14 @@ from tests.migration.mig_support import (
 )
 
 from tongban.cases.tables import CaseRow
+from tongban.core import batching
 from tongban.core.errors import Conflict, NotFound
 from tongban.exchange import service as exchange_service
 from tongban.exchange.jobs import ExchangeRunner
 from tongban.exchange.transport import EmbeddedTransport
 from tongban.migration import origin
 from tongban.migration import service as mig
+from tongban.migration import store as mig_store
 from tongban.migration.domain import CERTIFICATE_PAPER, CERTIFICATE_TYPE, PERMIT_TYPE, SETTLED_TYPE
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow
 from tongban.papers.tables import PaperRow
@@ -241,3 +244,53 @@ def test_a_group_the_batch_cannot_take_is_applied_one_permit_at_a_time(
     assert status_at(sh, HEAD) == "active"
     assert mig.move_in_many(bj, actor=CLERK_BJ, numbers=[loner, elder]) == [loner, elder]
     assert_nation_consistent(auto_nation, [LONER, ELDER])
+
+
+def test_a_batch_of_applications_reads_and_marks_its_persons_once(auto_nation: MigNation) -> None:
+    """``accept_migrations`` reads the applicants' open migrations in one statement and marks them in one;
+    the case numbers of the batch are consecutive."""
+    bj = auto_nation.bj
+    statements: list[str] = []
+    here = threading.get_ident()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.get_ident() == here:  # not the exchange's
+            statements.append(" ".join(statement.split())[:80])
+
+    event.listen(bj.db.engine, "before_cursor_execute", seen)
+    try:
+        numbers = mig.accept_migrations(
+            bj, actor=CLERK_BJ, requests=[_request(LONER, "D2"), _request(ELDER, "D3"), _request(GRAD, "D1")]
+        )
+    finally:
+        event.remove(bj.db.engine, "before_cursor_execute", seen)
+    assert all(isinstance(n, str) for n in numbers)
+    assert [str(n).rsplit("-", 1)[1] for n in numbers] == ["000001", "000002", "000003"]
+    assert sum(1 for st in statements if st.startswith("INSERT INTO migration_open")) == 1, statements
+    assert sum(1 for st in statements if "FROM migration_open" in st) == 1, statements
+    assert sum(1 for st in statements if st.startswith("INSERT INTO cases_number_counter")) == 1, statements
+
+
+def test_a_mark_taken_while_a_batch_runs_fails_the_pass(auto_nation: MigNation) -> None:
+    """A person's open mark written by another writer after the pass read the marks: the pass's insert of
+    its marks finds it and fails the pass (its caller then goes one case at a time)."""
+    bj = auto_nation.bj
+    now = bj.clock.now()
+    with bj.db.transaction() as s:
+        with pytest.raises(Conflict), s.begin_nested(), batching.batch_pass(s, 2):
+            mig_store.read_open_marks(s, ["ref-a", "ref-b"])
+            assert (
+                mig_store.try_open(s, person_ref="ref-a", case_number="C-1", role="destination", now=now)
+                is None
+            )
+            assert (
+                mig_store.try_open(s, person_ref="ref-a", case_number="C-2", role="destination", now=now)
+                == "C-1"
+            )
+            s.add(MigrationOpenRow(person_ref="ref-b", case_number="C-9", role="destination", since=now))
+            s.flush()  # another writer's mark, after the read
+            assert (
+                mig_store.try_open(s, person_ref="ref-b", case_number="C-3", role="destination", now=now)
+                is None
+            )
+        assert s.scalar(select(func.count()).select_from(MigrationOpenRow)) == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -73,33 +74,59 @@ def accept_case(
 
     With ``session`` (a caller's open transaction, e.g. a batch of acceptances committed together) the case
     joins that transaction instead of opening its own."""
+    one = Acceptance(matter, applicant, office, actor, procedure, locality, then)
+    with contextlib.nullcontext(session) if session is not None else node.db.transaction() as s:
+        return accept_cases(node, [one], session=s)[0]
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """One application of ``accept_cases``: the arguments of ``accept_case``."""
+
+    matter: str
+    applicant: str
+    office: str
+    actor: str
+    procedure: str | None = None
+    locality: str | None = None
+    then: Then | None = None
+
+
+def accept_cases(node: NodeContext, items: Sequence[Acceptance], *, session: Session) -> list[Case]:
+    """``accept_case`` for many applications in the caller's transaction: every case numbered and added
+    first (one insert for all), then each one's ``then`` in order, so that what the ``then``s add goes out
+    one insert per table too."""
     setup = cases_setup(node)
-    m = setup.catalog.get(matter)
-    proc = m.procedure(procedure)
     now = node.clock.now()
     today = local_date(now)
-    policy = policy_for(node, locality=locality, day=today)
-    if not applicant or not office:
-        raise InvalidInput(N_("A case needs an applicant and an accepting office"))
-    with contextlib.nullcontext(session) if session is not None else node.db.transaction() as s:
-        seq = store.next_case_seq(s, node=node.code, day=today)
-        case = Case.accept(
-            number=make_case_number(node.code, today, seq),
-            matter=m.code,
-            procedure=proc.key,
-            applicant=applicant,
-            accepting_node=node.code,
-            accepting_office=office,
-            time_limit=overall_limit(m, proc, policy),
-            materials_wait=policy.limit(MATERIALS_WAIT_KEY),
-            calendar=setup.calendar,
-            now=now,
-            actor=actor,
+    cases: list[Case] = []
+    for item in items:
+        m = setup.catalog.get(item.matter)
+        proc = m.procedure(item.procedure)
+        policy = policy_for(node, locality=item.locality, day=today)
+        if not item.applicant or not item.office:
+            raise InvalidInput(N_("A case needs an applicant and an accepting office"))
+        seq = store.next_case_seq(session, node=node.code, day=today)
+        cases.append(
+            Case.accept(
+                number=make_case_number(node.code, today, seq),
+                matter=m.code,
+                procedure=proc.key,
+                applicant=item.applicant,
+                accepting_node=node.code,
+                accepting_office=item.office,
+                time_limit=overall_limit(m, proc, policy),
+                materials_wait=policy.limit(MATERIALS_WAIT_KEY),
+                calendar=setup.calendar,
+                now=now,
+                actor=item.actor,
+            )
         )
-        loaded = store.add_case(s, case)
-        if then is not None:
-            then(s, loaded.id, case)
-    return case
+    added = store.add_cases(session, cases)
+    for item, case, loaded in zip(items, cases, added, strict=True):
+        if item.then is not None:
+            item.then(session, loaded.id, case)
+    return cases
 
 
 def get_case(node: NodeContext, *, number: str) -> Case:

@@ -215,14 +215,24 @@ def _case(row: CaseRow, events: list[Event]) -> Case:
 
 
 def add_case(s: Session, case: Case) -> Loaded[Case]:
-    row = CaseRow(number=case.number, version=1, **_case_values(case))
-    s.add(row)
+    return add_cases(s, [case])[0]
+
+
+def add_cases(s: Session, cases: Sequence[Case]) -> list[Loaded[Case]]:
+    """New cases, in one insert (and one of their events; in a batch pass, the events at the pass's end)."""
+    rows = [CaseRow(number=case.number, version=1, **_case_values(case)) for case in cases]
+    s.add_all(rows)
     s.flush()
-    if case.events:
-        events = [{"case_id": row.id, **_event_values(e)} for e in case.events]
-        if not batching.defer(s, "cases.case", _Save(row.id, None, None, events), _write_case_saves):
-            s.execute(insert(CaseEventRow), events)
-    return Loaded(case, row.id, 1, len(case.events))
+    events = [
+        {"case_id": row.id, **_event_values(e)}
+        for row, case in zip(rows, cases, strict=True)
+        for e in case.events
+    ]
+    if events and not batching.defer(
+        s, "cases.case", _Save(rows[0].id, None, None, events), _write_case_saves
+    ):
+        s.execute(insert(CaseEventRow), events)
+    return [Loaded(case, row.id, 1, len(case.events)) for row, case in zip(rows, cases, strict=True)]
 
 
 # Read at every step of every case: built once with a bound value.

@@ -8,6 +8,7 @@ slip. Contacts (phone, e-mail) and the applicant's language are kept for notific
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -144,8 +145,34 @@ def accept(
     """Accept an application at the window: the case, its window record, the audit row and the applicant's
     acceptance message, in one transaction (with ``then``'s writes, e.g. a matter's request to another node);
     with ``session``, in the caller's transaction."""
-    office = office or actor.office
-    division = division or actor.division
+    one = WindowAcceptance(actor, matter, applicant, procedure, office, division, then)
+    with contextlib.nullcontext(session) if session is not None else node.db.transaction() as s:
+        return accept_many(node, [one], session=s)[0]
+
+
+@dataclass(frozen=True)
+class WindowAcceptance:
+    """One application of ``accept_many``: the arguments of ``accept``."""
+
+    actor: Actor
+    matter: str
+    applicant: Applicant
+    procedure: str | None = None
+    office: str | None = None
+    division: str | None = None
+    then: service.Then | None = None
+
+
+def accept_many(node: NodeContext, items: Sequence[WindowAcceptance], *, session: Session) -> list[Case]:
+    """``accept`` for many applications in the caller's transaction (``service.accept_cases``: the cases
+    added together, then each one's window record and ``then``)."""
+    return service.accept_cases(node, [_acceptance(node, item) for item in items], session=session)
+
+
+def _acceptance(node: NodeContext, item: WindowAcceptance) -> service.Acceptance:
+    actor, applicant, then = item.actor, item.applicant, item.then
+    office = item.office or actor.office
+    division = item.division or actor.division
     if not office or not division:
         raise InvalidInput(N_("A case needs an applicant and an accepting office"))
 
@@ -175,15 +202,13 @@ def accept(
         if then is not None:
             then(s, case_id, case)
 
-    return service.accept_case(
-        node,
-        matter=matter,
+    return service.Acceptance(
+        matter=item.matter,
         applicant=applicant_ref(node, applicant.id_number),
         office=office,
         actor=actor.id,
-        procedure=procedure,
+        procedure=item.procedure,
         then=record,
-        session=session,
     )
 
 

@@ -52,6 +52,9 @@ class BatchPass:
     # Deferred writes by kind, in the order their kinds were first deferred: (writer, items).
     deferred: dict[str, tuple[Callable[[Session, list[Any]], None], list[Any]]] = field(default_factory=dict)
     broken: bool = False
+    # What a store read at once for the pass's items (e.g. which of its persons have a migration open),
+    # by the store's own key: its later single reads in the pass are answered from it.
+    read: dict[str, Any] = field(default_factory=dict)
 
     def finish(self, session: Session) -> None:
         if self.broken:

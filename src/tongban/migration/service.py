@@ -75,6 +75,7 @@ from tongban.migration.tables import MigrationCaseRow
 from tongban.papers import forms
 from tongban.papers.service import issue_paper
 from tongban.registry import service as registry
+from tongban.registry import store as registry_store
 from tongban.registry.queries import find_household
 
 MIG_ACCEPTED_NOT_ELIGIBLE = N_("Case {number}: the local settlement policy is not met: {explanation}")
@@ -293,6 +294,49 @@ def _accept(
 ) -> tuple[str, MigrationView | None]:
     """``accept_migration`` in the caller's transaction (``session``) or its own; the case number, and its
     view when asked for."""
+    item, numbered, holder = _acceptance(
+        node,
+        actor=actor,
+        applicant=applicant,
+        name=name,
+        matter=matter,
+        facts=facts,
+        household_number=household_number,
+        relation=relation,
+        origin_address=origin_address,
+        origin_division=origin_division,
+        origin=origin,
+        commitment_signed=commitment_signed,
+        want_view=want_view,
+        channel=channel,
+    )
+    window.accept(
+        node, actor=item.actor, matter=item.matter, applicant=item.applicant, then=item.then, session=session
+    )
+    return numbered[0], holder.get("view")
+
+
+def _acceptance(
+    node: NodeContext,
+    *,
+    actor: window.Actor,
+    applicant: window.Applicant,
+    name: str,
+    matter: str,
+    facts: Mapping[str, Any],
+    household_number: str,
+    relation: str,
+    origin_address: str,
+    origin_division: str | None,
+    origin: str | None,
+    commitment_signed: bool,
+    want_view: bool,
+    channel: str = "window",
+    households: Mapping[str, Any] | None = None,
+) -> tuple[window.WindowAcceptance, list[str], dict[str, MigrationView]]:
+    """An application checked, as the window's acceptance whose ``then`` writes the migration case; the
+    list its case number goes into, and the dict its view goes into (when asked for). ``households``: the
+    destination households a batch read at once, by number."""
     if channel not in ("window", "online"):
         raise InvalidInput(N_("Unknown channel {channel}"), channel=channel)
     if matter not in MATTERS:
@@ -331,7 +375,8 @@ def _accept(
         division = origin_division or applicant.id_number[:6]
         if not (len(division) == 6 and division.isdigit() and division[:2] == target[:2]):
             division = target
-        household = find_household(s, household_number)
+        found = households.get(household_number) if households is not None else None
+        household = found if found is not None else find_household(s, household_number)
         consent_ref = str(uuid.uuid4())
         s.add(
             ConsentRow(
@@ -404,8 +449,40 @@ def _accept(
             s.flush()
             holder["view"] = view_of(node, s, row, applicant.locale)
 
-    window.accept(node, actor=actor, matter=matter, applicant=applicant, then=then, session=session)
-    return numbered[0], holder.get("view")
+    return window.WindowAcceptance(actor, matter, applicant, then=then), numbered, holder
+
+
+def _accept_all(
+    s: Session, node: NodeContext, *, actor: window.Actor, requests: Sequence[MigrationRequest]
+) -> list[str]:
+    """``accept_migrations``' batch pass: the applicants' open marks and the destination households read once
+    for all, the cases added together, then each case's writes (one insert per table at the pass's end)."""
+    store.read_open_marks(s, [window.applicant_ref(node, r.applicant.id_number) for r in requests])
+    numbers = sorted({r.household_number for r in requests})
+    households = {h.number: h for h in registry_store.households_by_number(s, numbers)}
+    items: list[window.WindowAcceptance] = []
+    numbered: list[list[str]] = []
+    for r in requests:
+        item, number, _ = _acceptance(
+            node,
+            actor=actor,
+            applicant=r.applicant,
+            name=r.name,
+            matter=r.matter,
+            facts=r.facts,
+            household_number=r.household_number,
+            relation=r.relation,
+            origin_address=r.origin_address,
+            origin_division=r.origin_division,
+            origin=r.origin,
+            commitment_signed=r.commitment_signed,
+            want_view=False,
+            households=households,
+        )
+        items.append(item)
+        numbered.append(number)
+    window.accept_many(node, items, session=s)
+    return [number[0] for number in numbered]
 
 
 # -- the destination's decisions -------------------------------------------------------------------------
@@ -811,10 +888,11 @@ def _moved_in(
 
 
 def _move_in_all(
-    s: Session, node: NodeContext, *, actor: window.Actor, numbers: Sequence[str], pre: _Prefetched
+    s: Session, node: NodeContext, *, actor: window.Actor, numbers: Sequence[str], pre: _Prefetched | None
 ) -> list[str]:
     """``_move_in`` of every case (into the household chosen at acceptance) as one batch pass: each case
     checked, then all registered by one ``register_people``, then each case's own writes."""
+    pre = pre if pre is not None else _Prefetched.read(s, numbers)
     now = node.clock.now()
     found = [_loaded(s, n, pre) for n in numbers]
     checked = [_move_in_checked(row, now, None, None, None) for row, _ in found]
@@ -865,7 +943,7 @@ def _batch(
     items: Sequence[T],
     step: Callable[[Session, T, _Prefetched | None], str],
     prefetch: Callable[[Session, Sequence[T]], _Prefetched] | None = None,
-    whole: Callable[[Session, Sequence[T], _Prefetched], list[str]] | None = None,
+    whole: Callable[[Session, Sequence[T], _Prefetched | None], list[str]] | None = None,
 ) -> list[str | TongbanError]:
     """``step`` for each item, in one transaction. The first pass runs them all on what ``prefetch`` read for
     the batch, as a batch pass (``core.batching``: the case and paper numbers of the pass reserved at once,
@@ -879,7 +957,7 @@ def _batch(
         try:
             with s.begin_nested(), batching.batch_pass(s, len(items)):
                 pre = prefetch(s, items) if prefetch is not None else None
-                if whole is not None and pre is not None:
+                if whole is not None:
                     done: list[str | TongbanError] = list(whole(s, items, pre))
                     return done
                 return [step(s, item, pre) for item in items]
@@ -920,7 +998,9 @@ def accept_migrations(
         )
         return number
 
-    return _batch(node, requests, step)
+    return _batch(
+        node, requests, step, whole=lambda s, rs, _pre: _accept_all(s, node, actor=actor, requests=rs)
+    )
 
 
 def approve_many(

@@ -11,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tongban.core import batching
+from tongban.core.errors import Conflict
+from tongban.core.i18n import N_
 from tongban.migration.tables import MigrationCaseRow, MigrationOpenRow, MigrationTaskRow
 
 # Read at every step of every case: built once with a bound value.
@@ -83,13 +85,54 @@ def try_open(s: Session, *, person_ref: str, case_number: str, role: str, now: d
     """Mark a migration of the person open here; the case number of the one already open if there is one.
 
     One ``INSERT ... ON CONFLICT DO NOTHING`` on the primary key: of two concurrent openers (PostgreSQL) one
-    inserts and the other finds the first one's mark, never an error that spoils the caller's transaction."""
+    inserts and the other finds the first one's mark, never an error that spoils the caller's transaction.
+    In a batch pass that read its persons' marks first (``read_open_marks``), the answer comes from what it
+    read and the marks are inserted together when the pass ends (a mark taken meanwhile fails the pass)."""
+    current = batching.active(s)
+    known: dict[str, str | None] | None = current.read.get(_OPEN_MARKS) if current is not None else None
+    if known is not None and person_ref in known:
+        other = known[person_ref]
+        if other is not None:
+            return other
+        known[person_ref] = case_number
+        batching.defer(s, _OPEN_MARKS, (person_ref, case_number, role, now), _insert_open_marks)
+        return None
     stmt = _open_insert(s.get_bind().dialect.name)
     inserted = s.execute(stmt, {"ref": person_ref, "number": case_number, "role": role, "since": now})
     if inserted.first() is not None:
         return None
     found = s.scalar(select(MigrationOpenRow.case_number).where(MigrationOpenRow.person_ref == person_ref))
     return found if found is not None else "?"
+
+
+_OPEN_MARKS = "migration.open"
+
+
+def read_open_marks(s: Session, person_refs: Sequence[str]) -> None:
+    """In a batch pass: read which of the persons have a migration open here (one statement), so that the
+    pass's ``try_open`` calls are answered without a statement each. Without a pass, nothing."""
+    current = batching.active(s)
+    if current is None or not person_refs:
+        return
+    found = dict(
+        s.execute(
+            select(MigrationOpenRow.person_ref, MigrationOpenRow.case_number).where(
+                MigrationOpenRow.person_ref.in_(person_refs)
+            )
+        ).all()
+    )
+    current.read[_OPEN_MARKS] = {ref: found.get(ref) for ref in person_refs}
+
+
+def _insert_open_marks(s: Session, marks: list[tuple[str, str, str, datetime]]) -> None:
+    rows = [{"person_ref": ref, "case_number": n, "role": role, "since": at} for ref, n, role, at in marks]
+    table: Table = MigrationOpenRow.__table__  # type: ignore[assignment]
+    ins = postgresql.insert(table) if s.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = (
+        ins.values(rows).on_conflict_do_nothing(index_elements=["person_ref"]).returning(table.c.person_ref)
+    )
+    if len(set(s.scalars(stmt))) != len(rows):
+        raise Conflict(N_("Another migration of a person of the batch was opened meanwhile; try again"))
 
 
 def try_open_many(s: Session, marks: Sequence[tuple[str, str]], *, role: str, now: datetime) -> set[str]:
