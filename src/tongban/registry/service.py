@@ -291,18 +291,11 @@ def register_person(
     event = JournalEvent(event)
     if event not in (JournalEvent.BORN, JournalEvent.MOVED_IN):
         raise InvalidInput(N_("A registration is a birth or a move-in."))
-    rel = _relation(str(relation))
-    check_name(name)
-    sex = _sex(str(sex))
-    check_ethnicity(ethnicity)
-    check_birthplace(birthplace)
-    on_date = _check_date(node, on_date)
-    if birth_date > on_date:
-        raise InvalidInput(N_("The birth date is after the registration date."))
+    rel, sex, on_date = _checked(
+        node, relation, name, sex, birth_date, ethnicity, birthplace, id_number, on_date
+    )
     if id_number is None and event is not JournalEvent.BORN:
         raise InvalidInput(N_("A person moving in must have an ID number."))
-    if id_number is not None:
-        _check_consistent(check_id_number(id_number, on=today(node)), sex=sex.value, birth_date=birth_date)
     now = node.clock.now()
     with _writing(node, session) as s:
         household = find_household(s, household_number, lock=True)
@@ -407,7 +400,23 @@ def register_people(
     event = JournalEvent(event)
     if event not in (JournalEvent.BORN, JournalEvent.MOVED_IN):
         raise InvalidInput(N_("A registration is a birth or a move-in."))
-    checked = [(e, *_checked_registration(node, e)) for e in entries]
+    checked = [
+        (
+            e,
+            *_checked(
+                node,
+                e.relation,
+                e.name,
+                e.sex,
+                e.birth_date,
+                e.ethnicity,
+                e.birthplace,
+                e.id_number,
+                e.on_date,
+            ),
+        )
+        for e in entries
+    ]
     if not checked:
         return []
     s = session
@@ -520,18 +529,32 @@ def register_people(
     return views
 
 
-def _checked_registration(node: NodeContext, e: Registration) -> tuple[Relation, Sex, date]:
-    """``register_person``'s checks of one person with an ID number: the relation, sex and date."""
-    rel = _relation(str(e.relation))
-    check_name(e.name)
-    sex = _sex(str(e.sex))
-    check_ethnicity(e.ethnicity)
-    check_birthplace(e.birthplace)
-    on_date = _check_date(node, e.on_date)
-    if e.birth_date > on_date:
+def _checked(
+    node: NodeContext,
+    relation: Relation | str,
+    name: str,
+    sex: Sex | str,
+    birth_date: date,
+    ethnicity: str,
+    birthplace: str,
+    id_number: str | None,
+    on_date: date | None,
+) -> tuple[Relation, Sex, date]:
+    """A registration's checks (``register_person``, ``register_people``): the relation, sex and date. An ID
+    number, when given, must agree with the sex and birth date."""
+    rel = _relation(str(relation))
+    check_name(name)
+    checked_sex = _sex(str(sex))
+    check_ethnicity(ethnicity)
+    check_birthplace(birthplace)
+    day = _check_date(node, on_date)
+    if birth_date > day:
         raise InvalidInput(N_("The birth date is after the registration date."))
-    _check_consistent(check_id_number(e.id_number, on=today(node)), sex=sex.value, birth_date=e.birth_date)
-    return rel, sex, on_date
+    if id_number is not None:
+        _check_consistent(
+            check_id_number(id_number, on=today(node)), sex=checked_sex.value, birth_date=birth_date
+        )
+    return rel, checked_sex, day
 
 
 def move_within_node(
@@ -928,45 +951,18 @@ def confirm_moved_out(
     session: Session | None = None,
 ) -> PersonView:
     """The destination registered the move-in: the person in transit is now registered elsewhere."""
-    _require_case_ref(case_ref)
-    on_date = _check_date(node, on_date)
-    now = node.clock.now()
     with _writing(node, session) as s:
+        confirm_moved_out_many(
+            node, actor=actor, moves=[(id_number, case_ref)], session=s, reason=reason, on_date=on_date
+        )
         person = find_person(s, id_number)
-        state = _locked_state(s, person)
-        check_not_before(on_date, store.last_journal_date(s, person.id))
-        if state is None or state.status != RegistrationStatus.IN_TRANSIT:
-            raise Conflict(
-                N_("A person whose registration is {status} cannot be recorded as {event}."),
-                status=state.status if state else "unregistered",
-                event=JournalEvent.MOVED_OUT.value,
-            )
-        after = store.append_journal(
-            s,
-            person_id=person.id,
-            state=state,
-            event=JournalEvent.MOVED_OUT,
-            on_date=on_date,
-            actor=actor,
-            at=now,
-            reason=reason,
-            case_ref=case_ref,
-        )
-        _report(s, node, person.id_number, after, now)
-        _audit(
-            s,
-            actor=actor,
-            action="registry.person.moved_out",
-            object_type="person",
-            object_id=str(person.id),
-            change={"case_ref": case_ref},
-            at=now,
-        )
+        state = store.state_of(s, person.id)
+        assert state is not None
         # Moved out: no household here; their jurisdiction is that of the entry they left from.
         left = store.last_placed_entry(s, person.id)
         return view_of_written(
             person,
-            after,
+            state,
             household=None,
             relation=None,
             last_division_code=left.division_code if left else None,
@@ -981,15 +977,17 @@ def confirm_moved_out_many(
     moves: Sequence[tuple[str, str]],
     session: Session,
     reason: str | None = None,
+    on_date: date | None = None,
 ) -> None:
-    """``confirm_moved_out`` of many persons (ID number, case) in the caller's transaction, with one
-    statement per table for all of them; a refusal refuses the batch (run it one at a time to find which)."""
+    """The destination registered the move-ins: many persons in transit (ID number, owning case) are now
+    registered elsewhere, in the caller's transaction, with one statement per table for all of them; a
+    refusal refuses the batch (run it one at a time to find which)."""
     if not moves:
         return
     s = session
     for _, case_ref in moves:
         _require_case_ref(case_ref)
-    on_date = _check_date(node, None)
+    on_date = _check_date(node, on_date)
     now = node.clock.now()
     persons = store.persons_by_id_number(s, [id_number for id_number, _ in moves])
     for id_number, _ in moves:
