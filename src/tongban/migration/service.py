@@ -253,10 +253,7 @@ def accept_migration(
     decision with the rules and facts that produced it (kept with the case; an unmet policy is explained to
     the applicant, and the reviewer then refuses). ``channel``: ``window`` (a clerk) or ``online`` (the
     applicant on the portal, accepting office ``online``: see docs/migration.md)."""
-    _, view = _accept(
-        node,
-        None,
-        actor=actor,
+    request = MigrationRequest(
         applicant=applicant,
         name=name,
         matter=matter,
@@ -264,12 +261,11 @@ def accept_migration(
         household_number=household_number,
         relation=relation,
         origin_address=origin_address,
-        origin_division=origin_division,
         origin=origin,
+        origin_division=origin_division,
         commitment_signed=commitment_signed,
-        want_view=True,
-        channel=channel,
     )
+    _, view = _accept(node, None, actor=actor, request=request, want_view=True, channel=channel)
     assert view is not None
     return view
 
@@ -279,36 +275,14 @@ def _accept(
     session: Session | None,
     *,
     actor: window.Actor,
-    applicant: window.Applicant,
-    name: str,
-    matter: str,
-    facts: Mapping[str, Any],
-    household_number: str,
-    relation: str,
-    origin_address: str,
-    origin_division: str | None,
-    origin: str | None,
-    commitment_signed: bool,
+    request: MigrationRequest,
     want_view: bool,
     channel: str = "window",
 ) -> tuple[str, MigrationView | None]:
     """``accept_migration`` in the caller's transaction (``session``) or its own; the case number, and its
     view when asked for."""
     item, numbered, holder = _acceptance(
-        node,
-        actor=actor,
-        applicant=applicant,
-        name=name,
-        matter=matter,
-        facts=facts,
-        household_number=household_number,
-        relation=relation,
-        origin_address=origin_address,
-        origin_division=origin_division,
-        origin=origin,
-        commitment_signed=commitment_signed,
-        want_view=want_view,
-        channel=channel,
+        node, actor=actor, request=request, want_view=want_view, channel=channel
     )
     window.accept(
         node, actor=item.actor, matter=item.matter, applicant=item.applicant, then=item.then, session=session
@@ -320,16 +294,7 @@ def _acceptance(
     node: NodeContext,
     *,
     actor: window.Actor,
-    applicant: window.Applicant,
-    name: str,
-    matter: str,
-    facts: Mapping[str, Any],
-    household_number: str,
-    relation: str,
-    origin_address: str,
-    origin_division: str | None,
-    origin: str | None,
-    commitment_signed: bool,
+    request: MigrationRequest,
     want_view: bool,
     channel: str = "window",
     households: Mapping[str, Any] | None = None,
@@ -337,6 +302,10 @@ def _acceptance(
     """An application checked, as the window's acceptance whose ``then`` writes the migration case; the
     list its case number goes into, and the dict its view goes into (when asked for). ``households``: the
     destination households a batch read at once, by number."""
+    applicant, name, matter, facts = request.applicant, request.name, request.matter, request.facts
+    household_number, relation, origin = request.household_number, request.relation, request.origin
+    origin_address, origin_division = request.origin_address, request.origin_division
+    commitment_signed = request.commitment_signed
     if channel not in ("window", "online"):
         raise InvalidInput(N_("Unknown channel {channel}"), channel=channel)
     if matter not in MATTERS:
@@ -463,22 +432,7 @@ def _accept_all(
     items: list[window.WindowAcceptance] = []
     numbered: list[list[str]] = []
     for r in requests:
-        item, number, _ = _acceptance(
-            node,
-            actor=actor,
-            applicant=r.applicant,
-            name=r.name,
-            matter=r.matter,
-            facts=r.facts,
-            household_number=r.household_number,
-            relation=r.relation,
-            origin_address=r.origin_address,
-            origin_division=r.origin_division,
-            origin=r.origin,
-            commitment_signed=r.commitment_signed,
-            want_view=False,
-            households=households,
-        )
+        item, number, _ = _acceptance(node, actor=actor, request=r, want_view=False, households=households)
         items.append(item)
         numbered.append(number)
     window.accept_many(node, items, session=s)
@@ -924,7 +878,7 @@ def _move_in_all(
 
 @dataclass(frozen=True)
 class MigrationRequest:
-    """One application for ``accept_migrations`` (the arguments of ``accept_migration``)."""
+    """One application (the arguments of ``accept_migration``); ``accept_migrations`` needs its origin."""
 
     applicant: window.Applicant
     name: str
@@ -933,7 +887,7 @@ class MigrationRequest:
     household_number: str
     relation: str
     origin_address: str
-    origin: str
+    origin: str | None
     origin_division: str | None = None
     commitment_signed: bool = True
 
@@ -979,24 +933,11 @@ def accept_migrations(
     """``accept_migration`` for many applications in one transaction (each with its origin given): the case
     numbers, or the error of an application refused (which changes nothing)."""
 
+    if any(r.origin is None for r in requests):
+        raise ValueError("accept_migrations needs each request's origin (no locator wait in a transaction)")
+
     def step(s: Session, r: MigrationRequest, _pre: _Prefetched | None) -> str:
-        number, _ = _accept(
-            node,
-            s,
-            actor=actor,
-            applicant=r.applicant,
-            name=r.name,
-            matter=r.matter,
-            facts=r.facts,
-            household_number=r.household_number,
-            relation=r.relation,
-            origin_address=r.origin_address,
-            origin_division=r.origin_division,
-            origin=r.origin,
-            commitment_signed=r.commitment_signed,
-            want_view=False,
-        )
-        return number
+        return _accept(node, s, actor=actor, request=r, want_view=False)[0]
 
     return _batch(
         node, requests, step, whole=lambda s, rs, _pre: _accept_all(s, node, actor=actor, requests=rs)
