@@ -7,8 +7,10 @@ consent, policy decision, open mark) and approved (permit issued and sent) throu
 batches of up to ``--batch`` cases per transaction (``accept_migrations``, ``approve_many``); B moves each
 person out automatically (in transit, certificate issued and sent; the exchange applies the permits in
 groups); A registers the move-ins of the certificates attached (``move_in_many``) and sends the settlements; B
-confirms the move-outs. The figure is migrations completed (moved in at A) per second from the first arrival
-to the last completion; the latency is from each migration's scheduled arrival to its move-in (p50/p95/p99).
+confirms the move-outs. Two threads drive A, as a province's windows and its move-in desk would: one accepts
+and approves the arrivals, the other registers the move-ins. The figure is migrations completed (moved in at
+A) per second from the first arrival to the last completion; the latency is from each migration's scheduled
+arrival to its move-in (p50/p95/p99).
 At the end the exchange is drained and the invariant checker runs over both nodes: any finding fails the
 bench. The baseline is the raw commit rate of A's database in the same run: as many bare single-row
 ``UPDATE`` transactions through a plain connection. Databases default to SQLite files in a temporary
