@@ -221,18 +221,23 @@ def add_case(s: Session, case: Case) -> Loaded[Case]:
 def add_cases(s: Session, cases: Sequence[Case]) -> list[Loaded[Case]]:
     """New cases, in one insert (and one of their events; in a batch pass, the events at the pass's end)."""
     rows = [CaseRow(number=case.number, version=1, **_case_values(case)) for case in cases]
+    return _add(s, cases, rows, CaseEventRow, "case_id", _write_case_saves)
+
+
+def _add(
+    s: Session, objs: Sequence[Any], rows: list[Any], event_table: Any, fk: str, writer: Any
+) -> list[Any]:
+    """New cases' or tasks' rows in one insert (their ids), and their events in one (in a batch pass, queued
+    for ``writer`` with the pass's saves of the same table)."""
     s.add_all(rows)
     s.flush()
     events = [
-        {"case_id": row.id, **_event_values(e)}
-        for row, case in zip(rows, cases, strict=True)
-        for e in case.events
+        {fk: row.id, **_event_values(e)} for row, obj in zip(rows, objs, strict=True) for e in obj.events
     ]
-    if events and not batching.defer(
-        s, "cases.case", _Save(rows[0].id, None, None, events), _write_case_saves
-    ):
-        s.execute(insert(CaseEventRow), events)
-    return [Loaded(case, row.id, 1, len(case.events)) for row, case in zip(rows, cases, strict=True)]
+    kind = type(rows[0]).__tablename__ if rows else ""
+    if events and not batching.defer(s, kind, _Save(rows[0].id, None, None, events), writer):
+        s.execute(insert(event_table), events)
+    return [Loaded(obj, row.id, 1, len(obj.events)) for row, obj in zip(rows, objs, strict=True)]
 
 
 # Read at every step of every case: built once with a bound value.
@@ -313,23 +318,42 @@ def load_case_by_id(s: Session, case_id: int) -> Loaded[Case]:
 def save_case(s: Session, loaded: Loaded[Case]) -> None:
     """Write the case back if nobody changed it since it was loaded (else ``Conflict``); append new events.
     In a batch pass (``core.batching``) both are written with the pass's other cases when the pass ends."""
-    case = loaded.obj
-    values = _case_values(case)
-    new = case.events[loaded.stored_events :]
-    events = [{"case_id": loaded.id, **_event_values(e)} for e in new]
-    if not batching.defer(
-        s, "cases.case", _Save(loaded.id, loaded.version, values, events), _write_case_saves
-    ):
+    number = loaded.obj.number
+    _save(
+        s,
+        loaded,
+        _case_values(loaded.obj),
+        CaseRow,
+        CaseEventRow,
+        "case_id",
+        _write_case_saves,
+        lambda: Conflict(N_("Case {number} was changed meanwhile; try again"), number=number),
+    )
+
+
+def _save(
+    s: Session,
+    loaded: Loaded[Any],
+    values: dict[str, Any],
+    table: Any,
+    event_table: Any,
+    fk: str,
+    writer: Any,
+    conflict: Any,
+) -> None:
+    """A case's or task's compare-and-set write and its new events, at once or (in a batch pass) queued for
+    ``writer`` at the pass's end; ``conflict()`` is the error when the row was changed meanwhile."""
+    events = [{fk: loaded.id, **_event_values(e)} for e in loaded.obj.events[loaded.stored_events :]]
+    if not batching.defer(s, table.__tablename__, _Save(loaded.id, loaded.version, values, events), writer):
         result = s.execute(
-            _cas_update(CaseRow.__table__, tuple(values)),  # type: ignore[arg-type]
-            _cas_params(loaded.id, loaded.version, values),
+            _cas_update(table.__table__, tuple(values)), _cas_params(loaded.id, loaded.version, values)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(N_("Case {number} was changed meanwhile; try again"), number=case.number)
+            raise conflict()
         if events:
-            s.execute(insert(CaseEventRow), events)
+            s.execute(insert(event_table), events)
     loaded.version += 1
-    loaded.stored_events = len(case.events)
+    loaded.stored_events = len(loaded.obj.events)
 
 
 @dataclass(frozen=True)
@@ -474,18 +498,7 @@ def add_task(s: Session, task: Task) -> Loaded[Task]:
 def add_tasks(s: Session, tasks: Sequence[Task]) -> list[Loaded[Task]]:
     """New tasks, in one insert (and one of their events; in a batch pass, the events at the pass's end)."""
     rows = [TaskRow(ref=task.ref, version=1, **_task_values(task)) for task in tasks]
-    s.add_all(rows)
-    s.flush()
-    events = [
-        {"task_id": row.id, **_event_values(e)}
-        for row, task in zip(rows, tasks, strict=True)
-        for e in task.events
-    ]
-    if events and not batching.defer(
-        s, "cases.task", _Save(rows[0].id, None, None, events), _write_task_saves
-    ):
-        s.execute(insert(TaskEventRow), events)
-    return [Loaded(task, row.id, 1, len(task.events)) for row, task in zip(rows, tasks, strict=True)]
+    return _add(s, tasks, rows, TaskEventRow, "task_id", _write_task_saves)
 
 
 def _load_task_row(s: Session, row: TaskRow) -> Loaded[Task]:
@@ -514,23 +527,17 @@ def load_task_by_id(s: Session, task_id: int) -> Loaded[Task]:
 
 def save_task(s: Session, loaded: Loaded[Task]) -> None:
     """``save_case`` for a task (in a batch pass, written with the pass's other tasks when it ends)."""
-    task = loaded.obj
-    values = _task_values(task)
-    new = task.events[loaded.stored_events :]
-    events = [{"task_id": loaded.id, **_event_values(e)} for e in new]
-    if not batching.defer(
-        s, "cases.task", _Save(loaded.id, loaded.version, values, events), _write_task_saves
-    ):
-        result = s.execute(
-            _cas_update(TaskRow.__table__, tuple(values)),  # type: ignore[arg-type]
-            _cas_params(loaded.id, loaded.version, values),
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(N_("Task {ref} was changed meanwhile; try again"), ref=task.ref)
-        if events:
-            s.execute(insert(TaskEventRow), events)
-    loaded.version += 1
-    loaded.stored_events = len(task.events)
+    ref = loaded.obj.ref
+    _save(
+        s,
+        loaded,
+        _task_values(loaded.obj),
+        TaskRow,
+        TaskEventRow,
+        "task_id",
+        _write_task_saves,
+        lambda: Conflict(N_("Task {ref} was changed meanwhile; try again"), ref=ref),
+    )
 
 
 def list_tasks(s: Session, *, include_closed: bool = False, limit: int = 100) -> list[Task]:

@@ -56,7 +56,7 @@ from tongban.migration.domain import (
 )
 from tongban.migration.tables import MigrationTaskRow
 from tongban.papers import forms
-from tongban.papers.domain import SignedPaper, read_payload
+from tongban.papers.domain import PaperView, SignedPaper, read_payload
 from tongban.papers.service import get_paper, issue_paper, revoke_paper
 from tongban.registry import service as registry
 from tongban.registry import store as registry_store
@@ -162,30 +162,12 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
             existing.permit_json, existing.id_number, existing.matter = msg.permit, msg.id_number, msg.matter
             existing.permit_hash, existing.consent_ref = envelope_hash(env.raw), env.consent_ref
         return
-    row = MigrationTaskRow(
-        case_node=env.sender,
-        case_number=msg.case_ref,
-        matter=msg.matter,
-        id_number=msg.id_number,
-        person_ref=applicant_ref(node, msg.id_number),
-        state=OriginState.RECEIVED.value,
-        permit_json=msg.permit,
-        permit_hash=envelope_hash(env.raw),
-        consent_ref=env.consent_ref,
-        created_at=now,
-        updated_at=now,
-    )
+    row = _task_row(node, env, msg, now)
     # The row joins the session once its fields are settled (before it answers, or at the end): added at
     # once, the queries in between would flush it early and every later field would cost an UPDATE of its own.
     actor = f"node:{env.sender}"
-    paper = verified(node, msg.permit, now)
-    if (
-        paper is None
-        or paper.issuer != env.sender
-        or paper.type != PERMIT_PAPER
-        or paper.subject.get("id_number") != msg.id_number
-        or paper.facts.get("case_ref") != msg.case_ref
-    ):
+    paper = _fitting_permit(verified(node, msg.permit, now), env.sender, msg)
+    if paper is None:
         row.state = OriginState.REFUSED.value
         session.add(row)
         _refuse(session, node, row, reason=Refusal.PERMIT_INVALID, note=None, actor=actor, now=now)
@@ -234,6 +216,37 @@ def apply_permit(session: Session, node: NodeContext, incoming: Incoming) -> Non
             # Not unambiguous (a head leaving others behind names a new head): a clerk decides.
             row.state, row.certificate_number = OriginState.RECEIVED.value, None
     session.add(row)
+
+
+def _task_row(node: NodeContext, env: Any, msg: PermitMessage, now: datetime) -> MigrationTaskRow:
+    """The origin's row of a permit just arrived (received; not in the session yet)."""
+    return MigrationTaskRow(
+        case_node=env.sender,
+        case_number=msg.case_ref,
+        matter=msg.matter,
+        id_number=msg.id_number,
+        person_ref=applicant_ref(node, msg.id_number),
+        state=OriginState.RECEIVED.value,
+        permit_json=msg.permit,
+        permit_hash=envelope_hash(env.raw),
+        consent_ref=env.consent_ref,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _fitting_permit(paper: PaperView | None, sender: str, msg: PermitMessage) -> PaperView | None:
+    """The verified paper (None: it did not verify) if it is a permit of the sender for this case and
+    person; None otherwise."""
+    if (
+        paper is None
+        or paper.issuer != sender
+        or paper.type != PERMIT_PAPER
+        or paper.subject.get("id_number") != msg.id_number
+        or paper.facts.get("case_ref") != msg.case_ref
+    ):
+        return None
+    return paper
 
 
 def _permit_check_view(
@@ -336,32 +349,14 @@ def _apply_planned(
     setup = cases_setup(node)
     views: list[dict[str, object]] = []
     rows: list[MigrationTaskRow] = []
-    checked: list[tuple[MigrationTaskRow, Incoming, PermitMessage, Any, Person, PersonState]] = []
+    checked: list[tuple[MigrationTaskRow, Incoming, PermitMessage, PaperView, Person, PersonState]] = []
     for incoming, msg in planned:
         env = incoming.envelope
         actor = f"node:{env.sender}"
-        row = MigrationTaskRow(
-            case_node=env.sender,
-            case_number=msg.case_ref,
-            matter=msg.matter,
-            id_number=msg.id_number,
-            person_ref=applicant_ref(node, msg.id_number),
-            state=OriginState.RECEIVED.value,
-            permit_json=msg.permit,
-            permit_hash=envelope_hash(env.raw),
-            consent_ref=env.consent_ref,
-            created_at=now,
-            updated_at=now,
-        )
+        row = _task_row(node, env, msg, now)
         rows.append(row)
-        paper = verified(node, msg.permit, now)
-        if (
-            paper is None
-            or paper.issuer != env.sender
-            or paper.type != PERMIT_PAPER
-            or paper.subject.get("id_number") != msg.id_number
-            or paper.facts.get("case_ref") != msg.case_ref
-        ):
+        paper = _fitting_permit(verified(node, msg.permit, now), env.sender, msg)
+        if paper is None:
             row.state = OriginState.REFUSED.value
             _refuse(session, node, row, reason=Refusal.PERMIT_INVALID, note=None, actor=actor, now=now)
             continue
